@@ -1,0 +1,369 @@
+"""Gate specs: the YAML a user writes, as pydantic models, plus loading and error translation.
+
+Loading is three steps, each reporting problems with the file, the dotted key path and the line:
+safe YAML → ``${VAR}`` / ``${VAR:-default}`` interpolation of string values → validation (types, unknown keys,
+then cross-references such as the baseline naming a declared variant). Relative paths resolve against the
+spec file's folder so that a gate runs the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from preprocgate.errors import SpecError, SpecIssue
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_SHAPE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+Size = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
+
+
+def parse_size(value: Any) -> Any:
+    """Accept ``[h, w]`` or the string ``"HxW"``."""
+    if isinstance(value, str):
+        m = _SHAPE.match(value)
+        if not m:
+            raise ValueError(f"expected 'HxW' (height x width), got {value!r}")
+        return (int(m.group(1)), int(m.group(2)))
+    return value
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(StrictModel):
+    """What every variant must produce: RGB float32 N×3×H×W, ``(x/255 - mean) / std``."""
+
+    size: Size = Field(description="Output height and width: [H, W] or 'HxW'.")
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[
+        Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]
+    ] = (0.229, 0.224, 0.225)
+    source_order: Literal["BGR", "RGB"] = Field("BGR", description="Channel order of decoded images.")
+    target_order: Literal["RGB"] = "RGB"
+
+    _parse_size = field_validator("size", mode="before")(parse_size)
+
+
+class VariantSpec(StrictModel):
+    impl: str = Field(description="A registered variant id (see `preprocgate variants`) or 'module:callable'.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the variant.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"impl": value} if isinstance(value, str) else value
+
+
+class ParityThresholds(StrictModel):
+    """All given bounds must hold; NaN or Inf where the reference is finite always fails."""
+
+    max_ulp: Annotated[int, Field(ge=0)] | None = Field(None, description="Max element-wise ULP distance.")
+    atol: Annotated[float, Field(ge=0)] | None = None
+    rtol: Annotated[float, Field(ge=0)] | None = None
+    min_equal_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return all(v is None for v in (self.max_ulp, self.atol, self.rtol, self.min_equal_fraction))
+
+
+class ParityPair(StrictModel):
+    candidate: str
+    reference: str
+    thresholds: ParityThresholds = ParityThresholds()
+
+
+SYNTHETIC_GENERATORS = ("gradient", "texture", "noise", "edges", "natural")
+
+
+class SyntheticImages(StrictModel):
+    generators: list[Literal["gradient", "texture", "noise", "edges", "natural"]] = list(SYNTHETIC_GENERATORS)
+    seed: int = 0
+
+
+class SweepCase(StrictModel):
+    """One source shape, optionally with its own output size (default: ``input.size``)."""
+
+    source: Size
+    output: Size | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            src, arrow, dst = value.partition("->")
+            return {"source": src, "output": dst} if arrow else {"source": src}
+        return value
+
+    _parse_sizes = field_validator("source", "output", mode="before")(parse_size)
+
+
+DEFAULT_SWEEP = (
+    "427x640->384x384",
+    "333x500->560x560",
+    "37x53->512x512",
+    "480x640->480x640",
+    "1x1->8x8",
+    "640x480->320x320",
+    "1000x64->300x200",
+    "64x1000->200x300",
+    "101x37->57x131",
+)
+
+
+class ProbeImages(StrictModel):
+    synthetic: SyntheticImages | None = SyntheticImages()
+    files: list[str] = Field(default_factory=list, description="Image paths or globs, relative to the spec.")
+    sweep: list[SweepCase] = Field(
+        default_factory=lambda: [SweepCase.model_validate(s) for s in DEFAULT_SWEEP],
+        description="Source shapes for synthetic images: 'HxW' or 'HxW->HxW' (own output size).",
+    )
+
+
+class ParityProbe(StrictModel):
+    pairs: list[ParityPair] = Field(min_length=1)
+    images: ProbeImages = ProbeImages()
+
+
+class SpeedCheck(StrictModel):
+    candidate: str
+    reference: str
+    min_speedup: Annotated[float, Field(gt=0)] = Field(description="reference time / candidate time ≥ this")
+
+
+class SpeedProbe(StrictModel):
+    source: Size = (480, 640)
+    batch: Annotated[int, Field(ge=1)] = 1
+    warmup: Annotated[int, Field(ge=0)] = 2
+    repeats: Annotated[int, Field(ge=1)] = 10
+    checks: list[SpeedCheck] = Field(default_factory=list)
+
+    _parse_size = field_validator("source", mode="before")(parse_size)
+
+
+class Probes(StrictModel):
+    parity: ParityProbe | None = None
+    speed: SpeedProbe | None = SpeedProbe()
+
+
+class ReportSpec(StrictModel):
+    template: str | None = Field(None, description="A Jinja2 Markdown template replacing the built-in one.")
+    output_dir: str | None = Field(None, description="Default: ./reports in the working directory.")
+
+
+class GateSpec(StrictModel):
+    """A preprocessing regression gate."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Names the report files: reports/<name>.md")
+    description: str = ""
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    input: InputSpec
+    variants: dict[Annotated[str, Field(pattern=NAME_PATTERN)], VariantSpec] = Field(min_length=1)
+    baseline: str
+    probes: Probes = Probes()
+    report: ReportSpec = ReportSpec()
+
+
+class Gate(BaseModel):
+    """A validated spec together with where it came from (relative paths resolve against ``base_dir``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: GateSpec
+    path: Path
+    probe_files: tuple[Path, ...] = ()
+    template_path: Path | None = None
+    output_dir: Path
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+class _LineIndex:
+    """Dotted key path → line number, from the YAML node tree (so errors can point at a line)."""
+
+    def __init__(self, node: yaml.Node | None) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+        if node is not None:
+            self._walk(node, ())
+
+    def _walk(self, node: yaml.Node, path: tuple[Any, ...]) -> None:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                self.lines[(*path, key.value)] = key.start_mark.line + 1
+                self._walk_child(value, (*path, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk_child(item, (*path, i))
+
+    def _walk_child(self, node: yaml.Node, path: tuple[Any, ...]) -> None:
+        line = self.lines.get(path)
+        self._walk(node, path)
+        if line is not None and isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self.lines[path] = line
+
+    def line(self, path: tuple[Any, ...]) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _interpolate(value: Any, path: tuple[Any, ...], env: dict[str, str], problems: list[tuple]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), env, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        problems.append((path, f"environment variable {name} is not set (write ${{{name}:-default}} for a default)"))
+        return ""
+
+    return _VAR.sub(substitute, value)
+
+
+def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([SpecIssue(str(path), "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([SpecIssue(str(path), "", f"cannot read: {exc}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError([SpecIssue(str(path), "", f"invalid YAML: {reason}", line)]) from None
+    return data, _LineIndex(node)
+
+
+def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
+    """References between sections, which field types alone cannot express."""
+    from preprocgate.variants import VARIANTS
+
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    names = list(spec.variants)
+
+    def check_name(path: tuple[Any, ...], name: str) -> None:
+        if name not in spec.variants:
+            import difflib
+
+            hint = difflib.get_close_matches(name, names, n=1)
+            tail = f"; did you mean {hint[0]!r}?" if hint else f"; declared: {', '.join(names)}"
+            problems.append((path, f"{name!r} is not a declared variant{tail}"))
+
+    check_name(("baseline",), spec.baseline)
+    for vname, variant in spec.variants.items():
+        problem = VARIANTS.is_resolvable(variant.impl)
+        if problem:
+            problems.append((("variants", vname, "impl"), problem))
+    if spec.probes.parity:
+        for i, pair in enumerate(spec.probes.parity.pairs):
+            check_name(("probes", "parity", "pairs", i, "candidate"), pair.candidate)
+            check_name(("probes", "parity", "pairs", i, "reference"), pair.reference)
+            if pair.candidate == pair.reference:
+                problems.append((("probes", "parity", "pairs", i), "a variant compared with itself"))
+        images = spec.probes.parity.images
+        if images.synthetic is None and not images.files:
+            problems.append((("probes", "parity", "images"), "no probe images: give synthetic or files"))
+        if images.synthetic is not None and not images.sweep:
+            problems.append((("probes", "parity", "images", "sweep"), "synthetic images need a non-empty sweep"))
+    if spec.probes.speed:
+        for i, check in enumerate(spec.probes.speed.checks):
+            check_name(("probes", "speed", "checks", i, "candidate"), check.candidate)
+            check_name(("probes", "speed", "checks", i, "reference"), check.reference)
+    return problems
+
+
+def _resolve_files(spec: GateSpec, base: Path) -> tuple[list[Path], list[tuple[tuple[Any, ...], str]]]:
+    files: list[Path] = []
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    if not spec.probes.parity:
+        return files, problems
+    for i, pattern in enumerate(spec.probes.parity.images.files):
+        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
+        matches = [m for m in matches if os.path.isfile(m)]
+        if not matches:
+            problems.append((("probes", "parity", "images", "files", i), f"no file matches {pattern!r}"))
+        files.extend(Path(m).resolve() for m in matches)
+    return files, problems
+
+
+def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Gate:
+    """Load and validate a gate spec; raise SpecError listing every problem found."""
+    path = Path(path).resolve()
+    shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    data, index = _read_yaml(path)
+
+    def issues(problems: list[tuple[tuple[Any, ...], str]]) -> SpecError:
+        return SpecError([SpecIssue(shown, _dotted(p), msg, index.line(p)) for p, msg in problems])
+
+    if not isinstance(data, dict):
+        raise issues([((), "the spec must be a mapping of keys (name, input, variants, ...)")])
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    data = _interpolate(data, (), dict(os.environ) if env is None else env, problems)
+    if problems:
+        raise issues(problems)
+    try:
+        spec = GateSpec.model_validate(data)
+    except ValidationError as exc:
+        raise issues([(tuple(e["loc"]), _message(e)) for e in exc.errors()]) from None
+
+    base = path.parent
+    problems = _cross_check(spec)
+    files, file_problems = _resolve_files(spec, base)
+    problems += file_problems
+    template = None
+    if spec.report.template:
+        template = (base / spec.report.template).resolve()
+        if not template.is_file():
+            problems.append((("report", "template"), f"template {spec.report.template!r} not found"))
+    if problems:
+        raise issues(problems)
+    output_dir = (base / spec.report.output_dir).resolve() if spec.report.output_dir else Path("reports").resolve()
+    return Gate(spec=spec, path=path, probe_files=tuple(files), template_path=template, output_dir=output_dir)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    msg = error["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def json_schema() -> dict[str, Any]:
+    """The spec's JSON Schema, for editor completion (e.g. yaml-language-server)."""
+    schema = GateSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "preprocgate gate spec"
+    return schema

@@ -1,0 +1,126 @@
+"""The fused Triton variant, and the choice of arithmetic that makes it bit-exact with torch on each device."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+import numpy as np
+import torch
+
+from preprocgate.errors import MissingDependencyError, RunError
+from preprocgate.spec import InputSpec
+from preprocgate.variants.base import Preprocessor, Size
+
+Arithmetic = Literal["auto", "generic", "channels_last", "unfused"]
+_TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
+_FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
+
+
+@dataclass(frozen=True)
+class KernelArithmetic:
+    """How the kernel rounds; one of these reproduces each of torch's bilinear kernels on a device."""
+
+    taps: Literal["generic", "channels_last", "unfused"]
+    index_fma: bool
+    reciprocal_255: bool
+
+    def __str__(self) -> str:
+        div = "x·(1/255)" if self.reciprocal_255 else "x/255"
+        return f"taps={self.taps}, index={'fma' if self.index_fma else 'mul+add'}, {div}"
+
+
+def torch_reference_arithmetic(device: torch.device, size: Size, arithmetic: Arithmetic = "auto") -> KernelArithmetic:
+    """The arithmetic torch's own F.interpolate → /255 → normalize chain uses on ``device`` for ``size``.
+
+    CUDA: NCHW kernel with FMAs contracted by nvcc, and ``x / 255`` done as a multiply by the fp32 reciprocal.
+    CPU: a true division by 255, and one of two kernels: the channels-last one when torch runs on one thread
+    (3 channels) or the output is small (H + W ≤ 128), else the generic one. x86 builds contract FMAs in their
+    AVX2/AVX512 code paths; the DEFAULT path (and unknown ISAs) is assumed unfused.
+    """
+    if device.type == "cuda":
+        return KernelArithmetic("generic" if arithmetic == "auto" else arithmetic, True, True)
+    fused = torch.backends.cpu.get_cpu_capability() in _FUSING_CPU_CAPABILITIES
+    if arithmetic == "auto":
+        channels_last = torch.get_num_threads() == 1 or size[0] + size[1] <= 128
+        arithmetic = ("channels_last" if channels_last else "generic") if fused else "unfused"
+    return KernelArithmetic(arithmetic, fused or arithmetic != "unfused", False)
+
+
+def load_kernel(device: torch.device) -> ModuleType:
+    """Import the kernel module, in Triton's interpreter when running on the CPU."""
+    if device.type != "cuda":
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    elif os.environ.get("TRITON_INTERPRET") == "1":
+        raise RunError("TRITON_INTERPRET=1 is set but the gate runs on CUDA; unset it to run the compiled kernel")
+    try:
+        from preprocgate.variants import triton_kernel
+    except ImportError as exc:
+        raise MissingDependencyError("triton", "triton") from exc
+    return triton_kernel
+
+
+class TritonFused(Preprocessor):
+    """One fused Triton kernel: uint8 HWC → bilinear → RGB → /255 → (x − mean)/std → fp32 NCHW."""
+
+    version = "1"
+
+    def __init__(
+        self, config: InputSpec, device: torch.device, arithmetic: Arithmetic = "auto", block: int | None = None
+    ) -> None:
+        super().__init__(config, device)
+        if arithmetic not in ("auto", *_TAPS):
+            raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
+        self.arithmetic: Arithmetic = arithmetic
+        self.block = block
+        self.kernel = load_kernel(device)
+
+    @property
+    def description(self) -> str:
+        arith = torch_reference_arithmetic(self.device, self.config.size, self.arithmetic)
+        mode = "interpreted on the CPU" if self.device.type != "cuda" else "compiled"
+        return f"{super().description} ({mode}; {arith})"
+
+    def run_batch(self, batch: np.ndarray, size: Size) -> torch.Tensor:
+        n, in_h, in_w, _ = batch.shape
+        out_h, out_w = size
+        arith = torch_reference_arithmetic(self.device, size, self.arithmetic)
+        src = torch.from_numpy(batch).to(self.device)
+        dst = torch.empty((n, 3, out_h, out_w), dtype=torch.float32, device=self.device)
+        plane = out_h * out_w
+        if self.block:
+            block = self.block
+        elif self.device.type == "cuda":
+            block = 1024
+        else:  # the interpreter runs one program at a time: one program per image is fastest
+            block = 1 << max(plane - 1, 1).bit_length()
+        grid = (triton_cdiv(plane, block), n)
+        f32 = np.float32
+        mean, std = [float(v) for v in self.mean], [float(v) for v in self.std]
+        launch = {"enable_fp_fusion": False} if self.device.type == "cuda" else {}
+        self.kernel.preprocess_kernel[grid](
+            src,
+            dst,
+            in_h,
+            in_w,
+            out_h,
+            out_w,
+            float(f32(in_h) / f32(out_h)),
+            float(f32(in_w) / f32(out_w)),
+            float(f32(1) / f32(255)),
+            *mean,
+            *std,
+            SRC_BGR=self.config.source_order == "BGR",
+            TAPS=_TAPS[arith.taps],
+            INDEX_FMA=arith.index_fma,
+            RECIP_255=arith.reciprocal_255,
+            BLOCK=block,
+            **launch,
+        )
+        return dst
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
