@@ -266,7 +266,9 @@ def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
 
 def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
     """References between sections, which field types alone cannot express."""
+    from preprocgate.errors import PreprocgateError
     from preprocgate.variants import VARIANTS
+    from preprocgate.variants.base import check_params
 
     problems: list[tuple[tuple[Any, ...], str]] = []
     names = list(spec.variants)
@@ -284,6 +286,14 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
         problem = VARIANTS.is_resolvable(variant.impl)
         if problem:
             problems.append((("variants", vname, "impl"), problem))
+            continue
+        try:
+            problem = check_params(VARIANTS.resolve(variant.impl), variant.params)
+        except PreprocgateError as exc:
+            problems.append((("variants", vname, "impl"), str(exc)))
+            continue
+        if problem:
+            problems.append((("variants", vname, "params"), problem))
     if spec.probes.parity:
         for i, pair in enumerate(spec.probes.parity.pairs):
             check_name(("probes", "parity", "pairs", i, "candidate"), pair.candidate)

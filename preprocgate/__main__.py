@@ -1,0 +1,3 @@
+from preprocgate.cli import main
+
+main()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from preprocgate.cli.options import gate_argument
+from preprocgate.engine import run_gate
+from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED
+from preprocgate.progress import Progress
+from preprocgate.report import write_reports
+from preprocgate.spec import load_gate
+
+
+@click.command()
+@gate_argument
+@click.option("--device", help="Override the spec's device: cpu, cuda, cuda:N.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
+@click.option("--progress/--no-progress", default=None, help="Default: on when stderr is a terminal.")
+def run(gate: str, device: str | None, output_dir: Path | None, progress: bool | None) -> None:
+    """Run GATE and write reports/<gate>.md and .json; exit 0 passed, 1 failed."""
+    if device is not None and device not in {"auto", "cpu"} and not device.startswith("cuda"):
+        raise click.BadParameter(f"{device!r}: expected auto, cpu, cuda or cuda:N", param_hint="--device")
+    loaded = load_gate(gate)
+    result = run_gate(loaded, device=device, progress=Progress(progress))
+    md_path, json_path = write_reports(result, output_dir or loaded.output_dir, loaded.template_path)
+    for check in result.checks:
+        if not check.passed:
+            click.echo(check.line())
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    verdict = "PASSED" if result.passed else "FAILED"
+    click.echo(f"{verdict}: gate {result.gate}, {len(result.checks) - len(result.failed_checks)}/"
+               f"{len(result.checks)} checks passed in {result.duration_s:.1f} s; report: {md_path}")
+    raise SystemExit(EXIT_PASSED if result.passed else EXIT_GATE_FAILED)

@@ -1,0 +1,48 @@
+"""Compare measurements with the spec's thresholds, producing one CheckResult per bound."""
+
+from __future__ import annotations
+
+from preprocgate.results import CheckResult, PairResult, Timing
+from preprocgate.spec import SpeedCheck
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.4f}%"
+
+
+def parity_checks(pair: PairResult) -> list[CheckResult]:
+    t, s = pair.thresholds, pair.total
+    checks: list[CheckResult] = []
+
+    def add(metric: str, threshold: str, measured: str, passed: bool) -> None:
+        checks.append(CheckResult("parity", pair.label, metric, threshold, measured, passed))
+
+    if t.is_empty:
+        return checks
+    add("non-finite mismatches", "0", str(s.nonfinite_mismatch), s.nonfinite_mismatch == 0)
+    if t.max_ulp is not None:
+        add("max ULP", f"≤ {t.max_ulp}", str(s.max_ulp), s.max_ulp <= t.max_ulp)
+    if t.atol is not None or t.rtol is not None:
+        bound = f"|Δ| ≤ {t.atol or 0:g} + {t.rtol or 0:g}·|ref|"
+        add("elements outside tolerance", bound, f"{s.tolerance_violations} of {s.numel}", s.tolerance_violations == 0)
+    if t.min_equal_fraction is not None:
+        add(
+            "exactly equal",
+            f"≥ {_pct(t.min_equal_fraction)}",
+            _pct(s.equal_fraction),
+            s.equal_fraction >= t.min_equal_fraction,
+        )
+    return checks
+
+
+def speed_check(check: SpeedCheck, timings: dict[str, Timing]) -> CheckResult:
+    cand, ref = timings[check.candidate], timings[check.reference]
+    speedup = ref.median_s / cand.median_s if cand.median_s > 0 else float("inf")
+    return CheckResult(
+        "speed",
+        f"{check.candidate} vs {check.reference}",
+        "speed-up (median)",
+        f"≥ {check.min_speedup:g}×",
+        f"{speedup:.2f}×",
+        speedup >= check.min_speedup,
+    )

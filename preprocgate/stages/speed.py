@@ -1,0 +1,44 @@
+"""Speed probe: median preprocessing time per image for each variant, on the run's device."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from preprocgate.data import synthetic
+from preprocgate.results import Timing
+from preprocgate.spec import SpeedProbe
+from preprocgate.variants import Preprocessor
+
+
+class SpeedProbeStage:
+    """Times ``variant(images)`` end to end: from uint8 host arrays to the normalised tensor on the device."""
+
+    def __init__(self, config: SpeedProbe, output: tuple[int, int], device_name: str) -> None:
+        self.config = config
+        self.output = output
+        self.device_name = device_name
+
+    def time(self, name: str, variant: Preprocessor) -> Timing:
+        h, w = self.config.source
+        images = [synthetic.make("natural", i, h, w) for i in range(self.config.batch)]
+        samples = []
+        with torch.inference_mode():
+            for i in range(self.config.warmup + self.config.repeats):
+                start = time.perf_counter()
+                variant(images)
+                variant.synchronize()
+                if i >= self.config.warmup:
+                    samples.append((time.perf_counter() - start) / len(images))
+        return Timing(
+            variant=name,
+            median_s=statistics.median(samples),
+            min_s=min(samples),
+            repeats=self.config.repeats,
+            batch=self.config.batch,
+            source=(h, w),
+            output=self.output,
+            device=self.device_name,
+        )
