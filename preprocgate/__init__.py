@@ -1,8 +1,8 @@
 """preprocgate: a declarative regression gate for ML inference preprocessing.
 
-    >>> from preprocgate import load_gate, run_gate
-    >>> result = run_gate(load_gate("gates/demo.yaml"))
-    >>> bool(result)  # True when every declared check passed
+>>> from preprocgate import load_gate, run_gate
+>>> result = run_gate(load_gate("gates/demo.yaml"))
+>>> bool(result)  # True when every declared check passed
 """
 
 from preprocgate.engine import run_gate

@@ -45,9 +45,11 @@ class InputSpec(StrictModel):
 
     size: Size = Field(description="Output height and width: [H, W] or 'HxW'.")
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[
-        Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]
-    ] = (0.229, 0.224, 0.225)
+    std: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (
+        0.229,
+        0.224,
+        0.225,
+    )
     source_order: Literal["BGR", "RGB"] = Field("BGR", description="Channel order of decoded images.")
     target_order: Literal["RGB"] = "RGB"
 

@@ -23,13 +23,15 @@ def run(gate: str, device: str | None, output_dir: Path | None, progress: bool |
         raise click.BadParameter(f"{device!r}: expected auto, cpu, cuda or cuda:N", param_hint="--device")
     loaded = load_gate(gate)
     result = run_gate(loaded, device=device, progress=Progress(progress))
-    md_path, json_path = write_reports(result, output_dir or loaded.output_dir, loaded.template_path)
+    md_path, _ = write_reports(result, output_dir or loaded.output_dir, loaded.template_path)
     for check in result.checks:
         if not check.passed:
             click.echo(check.line())
     for note in result.notes:
         click.echo(f"note: {note}")
     verdict = "PASSED" if result.passed else "FAILED"
-    click.echo(f"{verdict}: gate {result.gate}, {len(result.checks) - len(result.failed_checks)}/"
-               f"{len(result.checks)} checks passed in {result.duration_s:.1f} s; report: {md_path}")
+    click.echo(
+        f"{verdict}: gate {result.gate}, {len(result.checks) - len(result.failed_checks)}/"
+        f"{len(result.checks)} checks passed in {result.duration_s:.1f} s; report: {md_path}"
+    )
     raise SystemExit(EXIT_PASSED if result.passed else EXIT_GATE_FAILED)

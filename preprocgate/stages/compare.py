@@ -24,7 +24,12 @@ def parity_checks(pair: PairResult) -> list[CheckResult]:
         add("max ULP", f"≤ {t.max_ulp}", str(s.max_ulp), s.max_ulp <= t.max_ulp)
     if t.atol is not None or t.rtol is not None:
         bound = f"|Δ| ≤ {t.atol or 0:g} + {t.rtol or 0:g}·|ref|"
-        add("elements outside tolerance", bound, f"{s.tolerance_violations} of {s.numel}", s.tolerance_violations == 0)
+        add(
+            "elements outside tolerance",
+            bound,
+            f"{s.tolerance_violations} of {s.numel}",
+            s.tolerance_violations == 0,
+        )
     if t.min_equal_fraction is not None:
         add(
             "exactly equal",

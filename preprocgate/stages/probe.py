@@ -37,7 +37,9 @@ def read_image(path: Path, source_order: str) -> np.ndarray:
     return image if source_order == "BGR" else np.ascontiguousarray(image[..., ::-1])
 
 
-def probe_images(config: ParityProbe, files: Sequence[Path], default_output: Size, source_order: str) -> list[ProbeImage]:
+def probe_images(
+    config: ParityProbe, files: Sequence[Path], default_output: Size, source_order: str
+) -> list[ProbeImage]:
     probes: list[ProbeImage] = []
     synth = config.images.synthetic
     if synth is not None:

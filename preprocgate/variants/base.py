@@ -78,7 +78,9 @@ def check_params(factory: VariantFactory, params: dict[str, Any]) -> str | None:
     return None
 
 
-def build_variant(factory: VariantFactory, config: InputSpec, device: torch.device, params: dict[str, Any]) -> Preprocessor:
+def build_variant(
+    factory: VariantFactory, config: InputSpec, device: torch.device, params: dict[str, Any]
+) -> Preprocessor:
     problem = check_params(factory, params)
     if problem:
         raise UserError(f"bad params: {problem}")

@@ -68,7 +68,11 @@ class TritonFused(Preprocessor):
     version = "1"
 
     def __init__(
-        self, config: InputSpec, device: torch.device, arithmetic: Arithmetic = "auto", block: int | None = None
+        self,
+        config: InputSpec,
+        device: torch.device,
+        arithmetic: Arithmetic = "auto",
+        block: int | None = None,
     ) -> None:
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):

@@ -1,0 +1,103 @@
+"""The gate end to end through the CLI: pass, deliberate failures, reports, listings."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from preprocgate.cli import cli
+from tests.helpers.gates import small_gate, write_gate
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_gate_passes_and_writes_reports(tmp_path: Path) -> None:
+    spec = small_gate()
+    spec["probes"]["parity"]["pairs"].append({"candidate": "torch", "reference": "cv2", "thresholds": {"atol": 0.05}})
+    spec["probes"]["speed"]["checks"] = [{"candidate": "torch", "reference": "torch", "min_speedup": 0.01}]
+    result = _invoke("run", str(write_gate(tmp_path, spec)))
+    assert result.exit_code == 0, result.output
+    assert "PASSED: gate t" in result.output
+    md = (tmp_path / "out" / "t.md").read_text()
+    data = json.loads((tmp_path / "out" / "t.json").read_text())
+    assert md.startswith("## ✅ preprocgate `t`: passed")
+    assert data["schema_version"] == 1 and data["passed"] is True
+    pair = data["parity"][0]
+    assert (pair["candidate"], pair["total"]["max_ulp"], pair["total"]["equal_fraction"]) == (
+        "triton",
+        0,
+        1.0,
+    )
+    assert 0.005 < data["parity"][1]["total"]["max_abs"] < 0.05  # the cv2/PyTorch bilinear gap
+    assert {t["variant"] for t in data["timings"]} == {"cv2", "torch", "triton"}
+    assert len(data["checks"]) == 5 and all(c["passed"] for c in data["checks"])
+    assert "torch" in data["provenance"]["versions"]
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+@pytest.mark.parametrize(
+    ("impl", "why"),
+    [
+        ({"impl": "triton", "params": {"arithmetic": "unfused"}}, "FMA order changed"),
+        ("tests.helpers.variants:NearestResize", "nearest-neighbour resize"),
+        ("tests.helpers.variants:SwappedChannels", "channels swapped"),
+    ],
+)
+def test_perturbed_variant_fails_the_gate(tmp_path: Path, impl: object, why: str) -> None:
+    spec = small_gate()
+    spec["variants"]["triton"] = impl
+    spec["probes"]["speed"] = None
+    result = _invoke("run", str(write_gate(tmp_path, spec)))
+    assert result.exit_code == 1, (why, result.output)
+    assert "FAILED | parity | triton vs torch | max ULP" in result.output
+    md = (tmp_path / "out" / "t.md").read_text()
+    assert md.startswith("## ❌ preprocgate `t`: failed (1 of 2 checks failed)")
+    assert "worst element (by ULP)" in md
+
+
+def test_gate_without_checks_fails(tmp_path: Path) -> None:
+    spec = small_gate()
+    spec["probes"]["parity"]["pairs"][0]["thresholds"] = {}
+    spec["probes"]["speed"] = None
+    result = _invoke("run", str(write_gate(tmp_path, spec)))
+    assert result.exit_code == 1
+    assert "nothing was gated" in result.output
+
+
+def test_speed_check_failure(tmp_path: Path) -> None:
+    spec = small_gate()
+    spec["probes"]["parity"] = None
+    spec["probes"]["speed"]["checks"] = [{"candidate": "torch", "reference": "torch", "min_speedup": 1000}]
+    result = _invoke("run", str(write_gate(tmp_path, spec)))
+    assert result.exit_code == 1 and "FAILED | speed | torch vs torch" in result.output
+
+
+def test_cuda_requested_without_gpu_is_a_runtime_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = _invoke("run", str(write_gate(tmp_path, small_gate())), "--device", "cuda")
+    assert result.exit_code == 3 and "CUDA is not available" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_device_option_is_usage_error(tmp_path: Path) -> None:
+    result = _invoke("run", str(write_gate(tmp_path, small_gate())), "--device", "tpu")
+    assert result.exit_code == 2 and "--device" in result.output
+
+
+def test_variants_lists_builtins() -> None:
+    result = _invoke("variants")
+    assert result.exit_code == 0
+    for name in ("cv2", "torch", "triton"):
+        assert f"\n{name} " in "\n" + result.output
+
+
+def test_demo_gate_validates() -> None:
+    demo = Path(__file__).resolve().parents[1] / "gates" / "demo.yaml"
+    result = _invoke("validate", str(demo))
+    assert result.exit_code == 0 and "ok: gate demo" in result.output

@@ -1,0 +1,109 @@
+"""Variants against independent computations; the Triton kernel against torch, bit for bit, on the CPU."""
+
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from preprocgate.data.synthetic import make
+from preprocgate.spec import InputSpec
+from preprocgate.variants import VARIANTS, build_variant
+from preprocgate.variants.triton_fused import torch_reference_arithmetic
+
+CPU = torch.device("cpu")
+CONFIG = InputSpec(size=(384, 384))
+# the issue's sweep: down/up-scaling, non-dyadic ratios, extreme upsampling, same size, 1×1, tall, wide, odd
+SWEEP = [
+    ((427, 640), (384, 384)),
+    ((333, 500), (560, 560)),
+    ((37, 53), (512, 512)),
+    ((96, 96), (96, 96)),
+    ((1, 1), (8, 8)),
+    ((700, 41), (300, 90)),
+    ((41, 700), (90, 300)),
+    ((101, 37), (57, 131)),
+    ((7, 13), (29, 31)),  # out_h + out_w <= 128: torch takes its channels-last kernel at any thread count
+]
+
+
+@pytest.fixture(params=[2, 1], ids=["2-threads", "1-thread"])
+def threads(request: pytest.FixtureRequest) -> Iterator[int]:
+    """torch's CPU kernel choice depends on the thread count: prove parity for both arithmetics."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+def _variant(name: str, config: InputSpec = CONFIG, **params: object):
+    return build_variant(VARIANTS.get(name), config, CPU, dict(params))
+
+
+def test_triton_equals_torch_bit_for_bit_over_the_sweep(threads: int) -> None:
+    triton_v, torch_v = _variant("triton"), _variant("torch")
+    for (h, w), size in SWEEP:
+        images = [make("natural", 0, h, w), make("noise", 1, h, w)]
+        a, b = triton_v(images, size), torch_v(images, size)
+        assert torch.isfinite(a).all()
+        mismatches = int((a.view(torch.int32) != b.view(torch.int32)).sum())
+        assert mismatches == 0, f"{(h, w)}->{size} at {threads} threads: {mismatches} elements differ"
+
+
+def test_wrong_arithmetic_is_detected() -> None:
+    """The parity test can fail: forcing the other tap order leaves mismatches."""
+    torch_v = _variant("torch")
+    images = [make("noise", 0, 333, 500)]
+    auto = torch_reference_arithmetic(CPU, (384, 384)).taps
+    other = "channels_last" if auto == "generic" else "generic"
+    for arithmetic in (other, "unfused"):
+        out = _variant("triton", arithmetic=arithmetic)(images)
+        assert int((out != torch_v(images)).sum()) > 0, arithmetic
+
+
+def _reference_normalise(rgb: np.ndarray, config: InputSpec) -> np.ndarray:
+    x = rgb.astype(np.float32) / np.float32(255)
+    return ((x - np.float32(config.mean)) / np.float32(config.std)).transpose(2, 0, 1)
+
+
+def test_cv2_variant_is_the_production_numpy_path() -> None:
+    image = make("natural", 3, 120, 90)
+    expected = _reference_normalise(cv2.resize(image, (384, 384), interpolation=cv2.INTER_LINEAR)[..., ::-1], CONFIG)
+    got = _variant("cv2")([image]).numpy()[0]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_torch_variant_matches_plain_torch_and_honours_antialias() -> None:
+    image = make("natural", 4, 500, 300)
+    x = torch.from_numpy(np.ascontiguousarray(image[..., ::-1])).permute(2, 0, 1)[None].float()
+    for antialias in (False, True):
+        ref = F.interpolate(x, size=(384, 384), mode="bilinear", align_corners=False, antialias=antialias)
+        mean, std = torch.tensor(CONFIG.mean).view(1, 3, 1, 1), torch.tensor(CONFIG.std).view(1, 3, 1, 1)
+        got = _variant("torch", antialias=antialias)([image])
+        assert torch.equal(got, (ref / 255 - mean) / std)
+
+
+@pytest.mark.parametrize("name", ["cv2", "torch", "triton"])
+def test_rgb_source_order_gives_the_same_tensor(name: str) -> None:
+    bgr = make("edges", 5, 50, 70)
+    rgb_config = InputSpec(size=(32, 48), source_order="RGB")
+    a = _variant(name, InputSpec(size=(32, 48)))([bgr])
+    b = _variant(name, rgb_config)([np.ascontiguousarray(bgr[..., ::-1])])
+    assert torch.equal(a, b)
+
+
+def test_mixed_shapes_keep_their_order() -> None:
+    images = [make("noise", i, *shape) for i, shape in enumerate([(30, 40), (50, 20), (30, 40)])]
+    torch_v = _variant("torch")
+    batch = torch_v(images, (16, 16))
+    for i, image in enumerate(images):
+        assert torch.equal(batch[i], torch_v([image], (16, 16))[0])
+
+
+def test_bad_input_is_rejected() -> None:
+    from preprocgate.errors import RunError
+
+    with pytest.raises(RunError, match="expected uint8"):
+        _variant("torch")([np.zeros((4, 4), np.uint8)])
