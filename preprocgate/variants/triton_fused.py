@@ -88,11 +88,16 @@ class TritonFused(Preprocessor):
         return f"{super().description} ({mode}; {arith})"
 
     def run_batch(self, batch: np.ndarray, size: Size) -> torch.Tensor:
-        n, in_h, in_w, _ = batch.shape
-        out_h, out_w = size
-        arith = torch_reference_arithmetic(self.device, size, self.arithmetic)
         src = torch.from_numpy(batch).to(self.device)
-        dst = torch.empty((n, 3, out_h, out_w), dtype=torch.float32, device=self.device)
+        dst = torch.empty((len(batch), 3, *size), dtype=torch.float32, device=self.device)
+        self.launch(src, dst)
+        return dst
+
+    def launch(self, src: torch.Tensor, dst: torch.Tensor) -> None:
+        """Run the kernel on device tensors: uint8 N×H×W×3 contiguous → float32 N×3×OH×OW contiguous."""
+        n, in_h, in_w, _ = src.shape
+        out_h, out_w = dst.shape[2:]
+        arith = torch_reference_arithmetic(self.device, (out_h, out_w), self.arithmetic)
         plane = out_h * out_w
         if self.block:
             block = self.block
@@ -100,11 +105,9 @@ class TritonFused(Preprocessor):
             block = 1024
         else:  # the interpreter runs one program at a time: one program per image is fastest
             block = 1 << max(plane - 1, 1).bit_length()
-        grid = (triton_cdiv(plane, block), n)
         f32 = np.float32
-        mean, std = [float(v) for v in self.mean], [float(v) for v in self.std]
         launch = {"enable_fp_fusion": False} if self.device.type == "cuda" else {}
-        self.kernel.preprocess_kernel[grid](
+        self.kernel.preprocess_kernel[(triton_cdiv(plane, block), n)](
             src,
             dst,
             in_h,
@@ -114,8 +117,8 @@ class TritonFused(Preprocessor):
             float(f32(in_h) / f32(out_h)),
             float(f32(in_w) / f32(out_w)),
             float(f32(1) / f32(255)),
-            *mean,
-            *std,
+            *(float(v) for v in self.mean),
+            *(float(v) for v in self.std),
             SRC_BGR=self.config.source_order == "BGR",
             TAPS=_TAPS[arith.taps],
             INDEX_FMA=arith.index_fma,
@@ -123,7 +126,6 @@ class TritonFused(Preprocessor):
             BLOCK=block,
             **launch,
         )
-        return dst
 
 
 def triton_cdiv(a: int, b: int) -> int:

@@ -1,0 +1,170 @@
+"""Triton vs torch bit-exactness on CUDA over the shape sweep, plus preprocessing times. Prints JSON.
+
+    python benchmarks/parity_cuda.py [--out results.json]
+
+Run on a machine with an NVIDIA GPU (CI has none: there the tests prove parity in Triton's interpreter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from preprocgate.data.synthetic import make
+from preprocgate.functional.parity import combine, parity_stats
+from preprocgate.spec import InputSpec
+from preprocgate.variants import VARIANTS, build_variant
+
+SWEEP = [
+    ((427, 640), (384, 384)),
+    ((333, 500), (560, 560)),
+    ((37, 53), (512, 512)),
+    ((480, 640), (480, 640)),
+    ((1, 1), (8, 8)),
+    ((1000, 64), (300, 200)),
+    ((64, 1000), (200, 300)),
+    ((101, 37), (57, 131)),
+    ((7, 13), (29, 31)),
+    ((480, 640), (512, 512)),
+    ((1080, 1920), (640, 640)),
+    ((640, 480), (312, 312)),
+]
+GENERATORS = ("natural", "noise", "edges", "gradient", "texture")
+
+
+def parity(device: torch.device) -> list[dict]:
+    config = InputSpec(size=(384, 384))
+    tri = build_variant(VARIANTS.get("triton"), config, device, {})
+    ref = build_variant(VARIANTS.get("torch"), config, device, {})
+    rows = []
+    for (h, w), size in SWEEP:
+        images = [make(g, seed, h, w) for g in GENERATORS for seed in range(2)]
+        a, b = tri(images, size).cpu().numpy(), ref(images, size).cpu().numpy()
+        stats = combine([parity_stats(x, y, f"{i}") for i, (x, y) in enumerate(zip(a, b, strict=True))])
+        rows.append(
+            {
+                "source": f"{h}x{w}",
+                "output": f"{size[0]}x{size[1]}",
+                "images": len(images),
+                "elements": stats.numel,
+                "max_ulp": stats.max_ulp,
+                "max_abs": stats.max_abs,
+                "mismatching_elements": stats.numel - stats.equal,
+            }
+        )
+    # the arithmetic without the exactness measures, to show the test would catch a regression
+    loose = build_variant(VARIANTS.get("triton"), config, device, {"arithmetic": "unfused"})
+    images = [make("natural", 0, 427, 640)]
+    diff = (loose(images) != ref(images)).sum().item()
+    rows.append({"source": "427x640", "output": "384x384", "arithmetic": "unfused", "mismatching_elements": diff})
+    return rows
+
+
+def host_timings(device: torch.device, source=(480, 640), size=(512, 512), batch=1, repeats=50) -> list[dict]:
+    config = InputSpec(size=size)
+    images = [make("natural", i, *source) for i in range(batch)]
+    rows = []
+    for name in ("cv2", "torch", "triton"):
+        v = build_variant(VARIANTS.get(name), config, device, {})
+        samples = []
+        for i in range(repeats + 5):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            v(images)
+            torch.cuda.synchronize()
+            if i >= 5:
+                samples.append((time.perf_counter() - t) / batch)
+        rows.append(
+            {"variant": name, "batch": batch, "source": source, "output": size, "median_s": statistics.median(samples)}
+        )
+    return rows
+
+
+def copy_bandwidth(device: torch.device) -> float:
+    """GB/s of a 1 GiB device-to-device copy, counting bytes read plus bytes written."""
+    import triton.testing
+
+    src = torch.empty(1 << 30, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    ms = triton.testing.do_bench(lambda: dst.copy_(src), return_mode="median")
+    return 2 * src.numel() / ms / 1e6
+
+
+def kernel_timings(device: torch.device) -> list[dict]:
+    """Device-resident inputs: the kernel alone vs torch's op chain, and the copy bandwidth ceiling."""
+    import triton.testing
+
+    from preprocgate.variants.triton_fused import TritonFused
+
+    copy_gbs = copy_bandwidth(device)
+    rows: list[dict] = [{"what": "device-to-device copy", "GB/s": copy_gbs}]
+    for n, (h, w), (oh, ow) in [
+        (64, (480, 640), (512, 512)),
+        (32, (1080, 1920), (640, 640)),
+        (1, (480, 640), (512, 512)),
+    ]:
+        config = InputSpec(size=(oh, ow))
+        tri = TritonFused(config, device)
+        src = torch.randint(0, 256, (n, h, w, 3), dtype=torch.uint8, device=device)
+        mean = torch.tensor(config.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(config.std, device=device).view(1, 3, 1, 1)
+
+        def torch_chain(src=src, oh=oh, ow=ow, mean=mean, std=std):
+            x = src.permute(0, 3, 1, 2).flip(1).float().contiguous()
+            x = torch.nn.functional.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=False)
+            return (x / 255 - mean) / std
+
+        dst = torch.empty((n, 3, oh, ow), dtype=torch.float32, device=device)
+        t_ms = triton.testing.do_bench(lambda tri=tri, src=src, dst=dst: tri.launch(src, dst), return_mode="median")
+        c_ms = triton.testing.do_bench(torch_chain, return_mode="median")
+        nbytes = src.numel() + dst.numel() * 4
+        rows.append(
+            {
+                "batch": n,
+                "source": f"{h}x{w}",
+                "output": f"{oh}x{ow}",
+                "triton_us": t_ms * 1e3,
+                "torch_chain_us": c_ms * 1e3,
+                "triton_GB/s": nbytes / t_ms / 1e6,
+                "fraction_of_copy": nbytes / t_ms / 1e6 / copy_gbs,
+                "speedup_vs_torch": c_ms / t_ms,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    device = torch.device("cuda")
+    import triton
+
+    result = {
+        "device": torch.cuda.get_device_name(device),
+        "versions": {
+            "torch": torch.__version__,
+            "triton": triton.__version__,
+            "cuda": torch.version.cuda,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
+        "parity": parity(device),
+        "host_timings": host_timings(device),
+        "kernel_timings": kernel_timings(device),
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
