@@ -6,6 +6,8 @@ its traceback (exit 3).
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 from typing import Any
 
@@ -44,6 +46,9 @@ class Main(click.Group):
 @click.version_option(package_name="preprocgate")
 def cli() -> None:
     """A declarative regression gate for ML inference preprocessing."""
+    # like `python -m`, let specs name `module:callable` from the working directory
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 cli.add_command(run)
