@@ -6,7 +6,7 @@
 """
 
 from preprocgate.engine import run_gate
-from preprocgate.errors import InternalError, PreprocgateError, RunError, SpecError, UserError
+from preprocgate.errors import InternalError, PreprocgateError, PublishError, RunError, SpecError, UserError
 from preprocgate.results import CheckResult, GateResult, PairResult, Timing
 from preprocgate.spec import Gate, GateSpec, load_gate
 
@@ -20,6 +20,7 @@ __all__ = [
     "InternalError",
     "PairResult",
     "PreprocgateError",
+    "PublishError",
     "RunError",
     "SpecError",
     "Timing",

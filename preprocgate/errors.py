@@ -7,7 +7,9 @@
     │   ├── SpecError           a gate spec is invalid (file, key path and line in each issue)
     │   └── UnknownNameError    a registry lookup failed (carries a did-you-mean hint)
     └── RunError                the spec is valid but running it failed (missing extra,       exit 3
-                                unavailable device, a variant that raised)
+        │                       unavailable device, a variant that raised)
+        └── PublishError        posting a report failed: no token, no pull request to comment
+                                on, or the forge refused (its message says why and what to do)
 
     InternalError               a bug in preprocgate: deliberately *outside* PreprocgateError,
                                 so it is never swallowed as a user mistake and keeps its traceback
@@ -76,6 +78,10 @@ class RunError(PreprocgateError):
 class MissingDependencyError(RunError):
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(f"{package} is not installed; run: pip install 'preprocgate[{extra}]'")
+
+
+class PublishError(RunError):
+    """The report could not reach the pull request; the message never contains the token."""
 
 
 class InternalError(Exception):

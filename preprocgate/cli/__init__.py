@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from preprocgate.cli.post import post
 from preprocgate.cli.run import run
 from preprocgate.cli.schema import schema
 from preprocgate.cli.validate import validate
@@ -55,6 +56,7 @@ cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(variants)
+cli.add_command(post)
 
 
 def main() -> None:

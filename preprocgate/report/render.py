@@ -111,7 +111,16 @@ def render_markdown(result: GateResult, template: Path | None = None, json_name:
     if len(text) <= MAX_CHARS:
         return text
     note = f"\n\n> Report cut to {MAX_CHARS} characters; the full data is in `{md_escape(json_name)}`.\n"
-    cut = text[: MAX_CHARS - len(note)]
+    return truncate_markdown(text, MAX_CHARS, note)
+
+
+def truncate_markdown(text: str, limit: int, note: str) -> str:
+    """``text`` if it fits in ``limit`` characters, else cut before the last ``##``/``###`` heading that fits,
+    with ``note`` appended: a reader sees whole sections and is told where the rest is, never a table cut
+    mid-row. Without a heading in reach the text is cut at the limit."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - len(note)]
     boundary = max(cut.rfind("\n## "), cut.rfind("\n### "))
     return (cut[:boundary] if boundary > 0 else cut) + note
 

@@ -1,0 +1,122 @@
+"""``preprocgate post``: put a written report where reviewers look. ``run --post`` goes through
+:func:`publish_report` too, so both detect the pull request the same way."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from preprocgate.cli.options import junit_option
+from preprocgate.errors import PublishError
+from preprocgate.publish import append_step_summary, comment_body, post_sticky, resolve_forge, write_junit
+from preprocgate.spec import NAME_PATTERN
+
+
+def publish_report(
+    md_path: Path,
+    gate: str,
+    *,
+    forge_name: str = "auto",
+    repo: str | None = None,
+    number: int | None = None,
+    api_url: str | None = None,
+    token_env: str | None = None,
+    dry_run: bool = False,
+) -> None:
+    """Append the report to the step summary, then post it as the gate's sticky comment. The summary goes
+    first: it needs no token, so the verdict still shows on the run's page when posting is refused."""
+    env = os.environ
+    markdown = md_path.read_text(encoding="utf-8")
+    if dry_run:
+        if env.get("GITHUB_STEP_SUMMARY"):
+            click.echo(f"dry run: would append {md_path} to the step summary {env['GITHUB_STEP_SUMMARY']}")
+    elif summary := append_step_summary(markdown, env):
+        click.echo(f"appended {md_path} to the step summary {summary}")
+    forge = resolve_forge(forge_name, env, repo=repo, number=number, api_url=api_url, token_env=token_env)
+    body = comment_body(gate, markdown, _shown(md_path))
+    if dry_run:
+        click.echo(
+            f"dry run: would post the sticky comment of gate {gate} to {forge.title} {forge.location} "
+            f"at {forge.api_url} with the token in ${forge.token_env} ({len(body)} characters):"
+        )
+        click.echo(body, nl=False)
+        return
+    posted = post_sticky(forge, forge.token(env), gate, body)
+    where = posted.comment.url or f"comment {posted.comment.id}"
+    click.echo(f"{posted.action} the comment of gate {gate} on {forge.title} {forge.location}: {where}")
+
+
+def _shown(path: Path) -> str:
+    """The report's path as the comment's note shows it: relative to the checkout, where CI runs."""
+    try:
+        return path.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _check_gate(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.match(NAME_PATTERN, value):
+        raise click.BadParameter(f"{value!r}: use letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _read_results(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"cannot read the results {path}: {exc}") from exc
+    return data if isinstance(data, dict) else None
+
+
+@click.command()
+@click.argument("report", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--gate",
+    callback=_check_gate,
+    help="Gate named in the comment's hidden marker; default: the sibling REPORT.json's gate, else the file stem.",
+)
+@click.option("--forge", "forge_name", default="auto", show_default=True, help="github, gitlab, a plug-in, or auto.")
+@click.option("--repo", help="owner/name on GitHub, group/project or a project id on GitLab; default: from CI.")
+@click.option("--pr", "number", type=click.IntRange(min=1), help="Pull or merge request number; default: from CI.")
+@click.option("--api-url", help="API root, e.g. https://ghe.example.com/api/v3; default: from CI, else the public one.")
+@click.option("--token-env", help="Variable holding the token; default: GITHUB_TOKEN or GITLAB_TOKEN.")
+@junit_option
+@click.option("--dry-run", is_flag=True, help="Print what would be posted; send nothing.")
+def post(
+    report: Path,
+    gate: str | None,
+    forge_name: str,
+    repo: str | None,
+    number: int | None,
+    api_url: str | None,
+    token_env: str | None,
+    junit: Path | None,
+    dry_run: bool,
+) -> None:
+    """Post REPORT (a gate's .md) as the gate's sticky comment on the pull or merge request, edited in place
+    on later runs; also append it to $GITHUB_STEP_SUMMARY when set."""
+    results_path = report.with_suffix(".json")
+    results = _read_results(results_path)
+    gate = gate or (results or {}).get("gate") or report.stem
+    if junit is not None:
+        if results is None:
+            raise click.BadParameter(f"needs the results {results_path} beside the report", param_hint="--junit")
+        write_junit(results, junit)
+        click.echo(f"wrote {junit}")
+    publish_report(
+        report,
+        gate,
+        forge_name=forge_name,
+        repo=repo,
+        number=number,
+        api_url=api_url,
+        token_env=token_env,
+        dry_run=dry_run,
+    )

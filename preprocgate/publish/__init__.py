@@ -1,0 +1,59 @@
+"""Publishing a written report where reviewers look: a sticky pull-request comment, the GitHub step summary,
+JUnit XML for CI test panels. Publishing reads the report files; it never touches a result or reruns a gate.
+
+Forges are a registry: ``github`` and ``gitlab`` are built in (imported lazily), third-party packages add
+theirs through the ``preprocgate.forges`` entry-point group with a :class:`Forge` subclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from preprocgate.errors import PublishError
+from preprocgate.publish.forge import Comment, Forge
+from preprocgate.publish.junit import junit_xml, write_junit
+from preprocgate.publish.sticky import Posted, comment_body, marker, post_sticky
+from preprocgate.publish.summary import append_step_summary
+from preprocgate.registry import Registry
+
+FORGES: Registry[type[Forge]] = Registry("forge", "preprocgate.forges")
+FORGES.register("github", "preprocgate.publish.github:GitHub")
+FORGES.register("gitlab", "preprocgate.publish.gitlab:GitLab")
+
+
+def resolve_forge(
+    name: str,
+    env: Mapping[str, str],
+    *,
+    repo: str | None = None,
+    number: int | None = None,
+    api_url: str | None = None,
+    token_env: str | None = None,
+) -> Forge:
+    """The pull or merge request to post to. ``name`` is a registered forge, or ``auto``: the forge whose CI
+    this runs in (GITHUB_ACTIONS=true, GITLAB_CI=true); outside CI the forge must be named."""
+    if name == "auto":
+        detected = [n for n in FORGES.names() if FORGES.get(n).detect(env)]
+        if not detected:
+            raise PublishError(
+                "cannot tell where to post: not inside GitHub Actions or GitLab CI; "
+                "pass --forge github|gitlab with --repo and --pr"
+            )
+        name = detected[0]
+    forge = FORGES.get(name)
+    return forge.from_environment(env, repo=repo, number=number, api_url=api_url, token_env=token_env)
+
+
+__all__ = [
+    "FORGES",
+    "Comment",
+    "Forge",
+    "Posted",
+    "append_step_summary",
+    "comment_body",
+    "junit_xml",
+    "marker",
+    "post_sticky",
+    "resolve_forge",
+    "write_junit",
+]
