@@ -1,0 +1,54 @@
+"""COCOeval through pycocotools, or through faster-coco-eval's drop-in classes."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from preprocgate.errors import MissingDependencyError
+from preprocgate.evaluators.base import METRICS, Evaluator
+
+
+class PycocotoolsEvaluator(Evaluator):
+    """The reference implementation (pycocotools COCOeval)."""
+
+    def __init__(self, annotations: Path) -> None:
+        super().__init__(annotations)
+        self.coco_cls, self.eval_cls = self._classes()
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.gt = self.coco_cls(str(annotations))
+
+    def _classes(self) -> tuple[Any, Any]:
+        try:
+            from pycocotools.coco import COCO
+            from pycocotools.cocoeval import COCOeval
+        except ImportError as exc:
+            raise MissingDependencyError("pycocotools", "eval") from exc
+        return COCO, COCOeval
+
+    def evaluate(self, results: list[dict], iou_type: str, image_ids: Sequence[int]) -> dict[str, float]:
+        if not results:  # loadRes rejects an empty list; no detections score 0 everywhere
+            return dict.fromkeys(METRICS, 0.0)
+        with contextlib.redirect_stdout(io.StringIO()):
+            dt = self.gt.loadRes(copy.deepcopy(results))
+            ev = self.eval_cls(self.gt, dt, iou_type)
+            ev.params.imgIds = sorted(image_ids)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        return {name: float(ev.stats[i]) for name, i in METRICS.items()}
+
+
+class FasterCocoEvaluator(PycocotoolsEvaluator):
+    """faster-coco-eval: C++ evaluation, same statistics (a test checks equality on the demo)."""
+
+    def _classes(self) -> tuple[Any, Any]:
+        try:
+            from faster_coco_eval import COCO, COCOeval_faster
+        except ImportError as exc:
+            raise MissingDependencyError("faster-coco-eval", "eval") from exc
+        return COCO, COCOeval_faster

@@ -1,0 +1,88 @@
+"""An ONNX model on ONNX Runtime (CPU or CUDA provider), one image per run as detection exports take.
+
+Outputs are read by name (``boxes``, ``labels``, ``scores``, optional ``masks`` by default; rename them with
+``outputs``), in the same torchvision-style layout the torch adapter expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from preprocgate.errors import MissingDependencyError, RunError, UserError
+from preprocgate.hashing import digest_json, file_sha256
+from preprocgate.models.base import Detections, ModelAdapter, Size, rescale
+
+DEFAULT_OUTPUTS = {"boxes": "boxes", "labels": "labels", "scores": "scores", "masks": "masks"}
+
+
+class OnnxRuntimeAdapter(ModelAdapter):
+    """ONNX Runtime session over an exported detector (fp32)."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        precision: str = "fp32",
+        *,
+        path: Path,
+        outputs: dict[str, str] | None = None,
+        label_map: dict[int, int] | None = None,
+        mask_threshold: float = 0.5,
+        threads: int = 0,
+    ) -> None:
+        super().__init__(device, precision)
+        if precision != "fp32":
+            raise UserError("the onnxruntime adapter runs the exported model as is: precision must be fp32")
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise MissingDependencyError("onnxruntime", "onnx") from exc
+        self.ort_version = ort.__version__
+        self.path = Path(path)
+        self.outputs = {**DEFAULT_OUTPUTS, **(outputs or {})}
+        self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
+        self.mask_threshold = mask_threshold
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        providers = (
+            ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
+        )
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types from C++
+            raise RunError(f"{self.path}: ONNX Runtime cannot load the model: {exc}") from exc
+        self.input_name = self.session.get_inputs()[0].name
+        names = {o.name for o in self.session.get_outputs()}
+        missing = [v for k, v in self.outputs.items() if k != "masks" and v not in names]
+        if missing:
+            raise UserError(f"{self.path}: model has no output(s) {missing}; it has {sorted(names)}")
+        self.has_masks = self.outputs["masks"] in names
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {
+            "adapter": f"onnxruntime/{self.version}",
+            "model_sha256": file_sha256(self.path),
+            "config": digest_json([self.outputs, self.label_map, self.mask_threshold]),
+            "onnxruntime": self.ort_version,
+            "provider": self.session.get_providers()[0],
+        }
+
+    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+        names = [self.outputs[k] for k in ("boxes", "labels", "scores")]
+        if self.has_masks:
+            names.append(self.outputs["masks"])
+        results = []
+        input_size = tuple(batch.shape[-2:])
+        for image, size in zip(batch, original_sizes, strict=True):
+            x = image[None].detach().float().cpu().numpy()
+            out = self.session.run(names, {self.input_name: x})
+            boxes, labels, scores = (torch.from_numpy(np.asarray(o)) for o in out[:3])
+            masks = torch.from_numpy(np.asarray(out[3])) if self.has_masks else None
+            mapped = np.array([self.label_map.get(int(v), int(v)) for v in labels], dtype=np.int64)
+            results.append(rescale(boxes, scores, mapped, masks, input_size, size, self.mask_threshold))  # type: ignore[arg-type]
+        return results
