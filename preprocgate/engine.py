@@ -8,11 +8,18 @@ import time
 import torch
 
 from preprocgate import provenance
-from preprocgate.errors import PreprocgateError, RunError
+from preprocgate.cache import DumpCache
+from preprocgate.data import demo
+from preprocgate.data.coco import CocoDataset, load_coco
+from preprocgate.errors import PreprocgateError, RunError, UserError
+from preprocgate.models import MODELS, ModelAdapter
 from preprocgate.progress import Progress
-from preprocgate.results import GateResult
-from preprocgate.spec import Gate
-from preprocgate.stages.compare import parity_checks, speed_check
+from preprocgate.results import DatasetSummary, DumpSummary, GateResult
+from preprocgate.spec import Gate, ParityPair
+from preprocgate.stages.compare import map_checks, matched_check, parity_checks, speed_check
+from preprocgate.stages.diff import DiffStage
+from preprocgate.stages.dump import DumpStage
+from preprocgate.stages.evaluate import EvaluateStage
 from preprocgate.stages.probe import ParityProbeStage, probe_images
 from preprocgate.stages.speed import SpeedProbeStage
 from preprocgate.variants import VARIANTS, Preprocessor, build_variant
@@ -40,6 +47,104 @@ def build_variants(gate: Gate, device: torch.device, names: set[str]) -> dict[st
     return variants
 
 
+def load_dataset(gate: Gate) -> tuple[CocoDataset, str]:
+    spec = gate.spec.dataset
+    assert spec is not None
+    if spec.demo is not None:
+        paths = demo.ensure(gate.cache_dir, spec.demo.split, spec.demo.count, spec.demo.seed)
+        images, annotations = paths.images, paths.annotations
+        source = f"demo {spec.demo.split} ({spec.demo.count} images, seed {spec.demo.seed})"
+    else:
+        images, annotations = gate.resolve(spec.images), gate.resolve(spec.annotations)  # type: ignore[arg-type]
+        source = str(annotations)
+    try:
+        return load_coco(images, annotations, spec.limit, spec.image_ids), source
+    except RunError as exc:
+        raise RunError(f"dataset: {exc}") from exc
+
+
+def build_adapter(gate: Gate, device: torch.device) -> ModelAdapter:
+    spec = gate.spec.model
+    assert spec is not None
+    path = gate.resolve(spec.file)
+    if not path.is_file():
+        raise RunError(f"model.file: {path} not found")
+    try:
+        return MODELS.resolve(spec.adapter)(device, spec.precision, file=path, **spec.params)
+    except TypeError as exc:
+        raise UserError(f"model.params: {exc}") from exc
+    except PreprocgateError as exc:
+        raise type(exc)(f"model: {exc}") from exc
+
+
+def variant_identity(gate: Gate, name: str, variant: Preprocessor) -> dict:
+    spec = gate.spec.variants[name]
+    return {"impl": spec.impl, "params": spec.params, "class": type(variant).__qualname__, "version": variant.version}
+
+
+def _detections(
+    gate: Gate, dev: torch.device, variants: dict[str, Preprocessor], result: GateResult, progress: Progress
+) -> None:
+    """Dumps → evaluation → diff, and the accuracy checks over them."""
+    from preprocgate import __version__
+
+    spec = gate.spec
+    with progress.step("dataset"):
+        dataset, source = load_dataset(gate)
+    adapter = build_adapter(gate, dev)
+    result.model = adapter.identity
+    key_base = {
+        "model": adapter.identity,
+        "dataset": dataset.manifest,
+        "input": spec.input.model_dump(mode="json"),
+        "device": provenance.device_class(dev),
+        "batch_size": spec.model.batch_size,  # type: ignore[union-attr]
+        "preprocgate": __version__,
+    }
+    stage = DumpStage(DumpCache(gate.cache_dir), adapter, dataset, spec.model.batch_size, key_base)  # type: ignore[union-attr]
+    dumps = {}
+    for name in spec.variants:
+        with progress.step(f"dump: {name}"):
+            dumps[name] = stage.run(name, variants[name], variant_identity(gate, name, variants[name]))
+        d = dumps[name]
+        result.dumps.append(
+            DumpSummary(
+                name, d.key, d.digest, len(d.results), d.detections, d.cached_images, d.computed_images, d.seconds
+            )
+        )
+        result.stage_seconds[f"dump {name}"] = d.seconds
+    valid = [r.id for r in dataset.valid]
+    for d in dumps.values():  # a dump must cover exactly the evaluated images, or Δ compares different sets
+        if sorted(d.results) != valid:
+            raise RunError(f"dump of {d.variant} covers {len(d.results)} images, expected {len(valid)}")
+    result.dataset = DatasetSummary(
+        source=source,
+        images=len(dataset.records),
+        evaluated=len(valid),
+        manifest=dataset.manifest,
+        corrupt=[
+            {"file": r.file_name, "reason": dataset.corrupt[r.id]} for r in dataset.records if r.id in dataset.corrupt
+        ],
+    )
+    start = time.perf_counter()
+    with progress.step("evaluate"):
+        evaluate = EvaluateStage(spec.evaluation.backend, dataset.annotations, spec.evaluation.iou_types)
+        result.metrics = {name: evaluate.run(d, valid) for name, d in dumps.items()}
+    result.stage_seconds["evaluate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    pairs = spec.diff.pairs or [
+        ParityPair(candidate=n, reference=spec.baseline) for n in spec.variants if n != spec.baseline
+    ]
+    diff = DiffStage(spec.diff)
+    result.diffs = [diff.run(dumps[p.candidate], dumps[p.reference]) for p in pairs]
+    result.stage_seconds["diff"] = time.perf_counter() - start
+    result.checks += map_checks(result, spec.thresholds)
+    if spec.thresholds.min_matched_fraction is not None:
+        result.checks += [matched_check(d, spec.thresholds.min_matched_fraction) for d in result.diffs]
+    if dataset.corrupt:
+        result.notes.append(f"{len(dataset.corrupt)} image(s) could not be used and were excluded from every variant.")
+
+
 def run_gate(gate: Gate, device: str | None = None, progress: Progress | None = None) -> GateResult:
     """Run every configured stage; the result says whether the gate passed and keeps every measurement."""
     progress = progress or Progress(enabled=False)
@@ -64,22 +169,30 @@ def run_gate(gate: Gate, device: str | None = None, progress: Progress | None = 
         variants={name: v.description for name, v in variants.items()},
         provenance=info,
     )
+    if spec.dataset is not None:
+        used |= set(spec.variants)
     if parity:
         probes = probe_images(parity, gate.probe_files, spec.input.size, spec.input.source_order)
         result.probes = [p.name for p in probes]
         stage = ParityProbeStage(parity, variants)
+        begin = time.perf_counter()
         with progress.step(f"parity probe: {len(probes)} images"):
             result.parity = stage.run(probes)
+        result.stage_seconds["parity probe"] = time.perf_counter() - begin
         for pair in result.parity:
             result.checks += parity_checks(pair)
     if speed:
         stage_speed = SpeedProbeStage(speed, spec.input.size, info["device"])
+        begin = time.perf_counter()
         with progress.step("speed probe"):
             result.timings = [stage_speed.time(name, variants[name]) for name in sorted(variants)]
+        result.stage_seconds["speed probe"] = time.perf_counter() - begin
         by_name = {t.variant: t for t in result.timings}
         result.checks += [speed_check(c, by_name) for c in speed.checks]
         if dev.type != "cuda" and "triton" in {spec.variants[n].impl for n in variants}:
             result.notes.append("Triton ran in its CPU interpreter: its timings say nothing about GPU speed.")
+    if spec.dataset is not None:
+        _detections(gate, dev, variants, result, progress)
     if not result.checks:
         result.notes.append("No thresholds are declared, so nothing was gated: a gate that checks nothing fails.")
     result.duration_s = time.perf_counter() - start

@@ -20,6 +20,18 @@ def device_name(device: torch.device) -> str:
     return f"CPU {cpu} ({torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} torch threads)"
 
 
+def device_class(device: torch.device) -> str:
+    """What a cache key needs of the device: results can differ between such classes, not within one.
+
+    On the CPU torch's bilinear kernel depends on the ISA and on whether it runs single-threaded.
+    """
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"cuda-sm{major}{minor}"
+    threads = "t1" if torch.get_num_threads() == 1 else "tn"
+    return f"cpu-{torch.backends.cpu.get_cpu_capability().lower()}-{threads}"
+
+
 def git_commit(folder: Path) -> str | None:
     try:
         out = subprocess.run(

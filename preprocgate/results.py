@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import ParityStats
 from preprocgate.spec import ParityThresholds
 
@@ -59,6 +60,42 @@ class Timing:
     device: str
 
 
+@dataclass(frozen=True)
+class DumpSummary:
+    """Where a variant's detections came from: computed now, or read from the cache under ``key``."""
+
+    variant: str
+    key: str
+    digest: str
+    images: int
+    detections: int
+    cached_images: int
+    computed_images: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    candidate: str
+    reference: str
+    score_threshold: float
+    iou_threshold: float
+    stats: DiffStats
+
+    @property
+    def label(self) -> str:
+        return f"{self.candidate} vs {self.reference}"
+
+
+@dataclass
+class DatasetSummary:
+    source: str
+    images: int
+    evaluated: int
+    manifest: str
+    corrupt: list[dict[str, str]] = field(default_factory=list)
+
+
 @dataclass
 class GateResult:
     gate: str
@@ -71,6 +108,12 @@ class GateResult:
     parity: list[PairResult] = field(default_factory=list)
     timings: list[Timing] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)
+    dataset: DatasetSummary | None = None
+    model: dict[str, str] = field(default_factory=dict)
+    dumps: list[DumpSummary] = field(default_factory=list)
+    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    diffs: list[DiffResult] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
@@ -94,4 +137,14 @@ class GateResult:
             for stats, raw_stats in zip([pair.total, *pair.per_probe], [raw["total"], *raw["per_probe"]], strict=True):
                 raw_stats["mean_abs"] = stats.mean_abs
                 raw_stats["equal_fraction"] = stats.equal_fraction
+        for diff, raw in zip(self.diffs, data["diffs"], strict=True):
+            raw["stats"].update(
+                matched_fraction=diff.stats.matched_fraction,
+                unmatched_reference=diff.stats.unmatched_reference,
+                unmatched_candidate=diff.stats.unmatched_candidate,
+            )
         return {"schema_version": SCHEMA_VERSION, "passed": self.passed, **data}
+
+    def delta(self, variant: str, iou_type: str, metric: str) -> float:
+        """variant − baseline for one metric (the report's Δ columns)."""
+        return self.metrics[variant][iou_type][metric] - self.metrics[self.baseline][iou_type][metric]

@@ -163,6 +163,63 @@ class ReportSpec(StrictModel):
     output_dir: str | None = Field(None, description="Default: ./reports in the working directory.")
 
 
+class DemoDataset(StrictModel):
+    split: Literal["train", "val"] = "val"
+    count: Annotated[int, Field(ge=1)] = 100
+    seed: int = 0
+
+
+class DatasetSpec(StrictModel):
+    """COCO-format images + instances JSON, or the embedded demo set (generated into the cache)."""
+
+    images: str | None = Field(None, description="Folder of images, relative to the spec.")
+    annotations: str | None = Field(None, description="COCO instances JSON, relative to the spec.")
+    demo: DemoDataset | None = None
+    limit: Annotated[int, Field(ge=1)] | None = Field(None, description="Evaluate the first N images (by id).")
+    image_ids: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.demo is None) == (self.images is None or self.annotations is None):
+            raise ValueError("give either images + annotations, or demo")
+        return self
+
+
+class ModelSpec(StrictModel):
+    adapter: str = Field(description="A registered model adapter (torch, onnxruntime) or 'module:Class'.")
+    file: str = Field(description="Model file (ONNX, or weights for torch), relative to the spec.")
+    precision: Literal["fp32", "fp16"] = "fp32"
+    batch_size: Annotated[int, Field(ge=1)] = 8
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+MetricRef = Annotated[str, Field(pattern=r"^(bbox|segm)\.(AP|AP50|AP75|APs|APm|APl|AR100)$")]
+
+
+class EvaluationSpec(StrictModel):
+    iou_types: list[Literal["bbox", "segm"]] = ["bbox", "segm"]
+    backend: str = Field("pycocotools", description="pycocotools or faster_coco_eval")
+
+
+class DiffSpec(StrictModel):
+    """Detection diff between variants, the study's pairing: greedy, same class, highest score first."""
+
+    score_threshold: Annotated[float, Field(ge=0, le=1)] = 0.4
+    iou_threshold: Annotated[float, Field(gt=0, le=1)] = 0.5
+    pairs: list[ParityPair] | None = Field(None, description="Default: every variant against the baseline.")
+
+
+class MapThresholds(StrictModel):
+    metrics: list[MetricRef] = ["bbox.AP", "bbox.AP50", "bbox.AP75", "segm.AP", "segm.AP50", "segm.AP75"]
+    max_abs_delta: Annotated[float, Field(ge=0)] = 0.002
+
+
+class Thresholds(StrictModel):
+    map: MapThresholds | None = MapThresholds()
+    min_matched_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
 class GateSpec(StrictModel):
     """A preprocessing regression gate."""
 
@@ -173,7 +230,19 @@ class GateSpec(StrictModel):
     variants: dict[Annotated[str, Field(pattern=NAME_PATTERN)], VariantSpec] = Field(min_length=1)
     baseline: str
     probes: Probes = Probes()
+    dataset: DatasetSpec | None = None
+    model: ModelSpec | None = None
+    evaluation: EvaluationSpec = EvaluationSpec()
+    diff: DiffSpec = DiffSpec()
+    thresholds: Thresholds = Thresholds()
+    cache_dir: str | None = Field(None, description="Default: $PREPROCGATE_CACHE or ~/.cache/preprocgate.")
     report: ReportSpec = ReportSpec()
+
+    @model_validator(mode="after")
+    def _dataset_needs_model(self) -> GateSpec:
+        if (self.dataset is None) != (self.model is None):
+            raise ValueError("dataset and model go together: detection dumps need both")
+        return self
 
 
 class Gate(BaseModel):
@@ -186,10 +255,15 @@ class Gate(BaseModel):
     probe_files: tuple[Path, ...] = ()
     template_path: Path | None = None
     output_dir: Path
+    cache_dir: Path
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the spec, resolved against the spec's folder."""
+        return (self.base_dir / relative).resolve()
 
 
 class _LineIndex:
@@ -307,6 +381,21 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
             problems.append((("probes", "parity", "images"), "no probe images: give synthetic or files"))
         if images.synthetic is not None and not images.sweep:
             problems.append((("probes", "parity", "images", "sweep"), "synthetic images need a non-empty sweep"))
+    if spec.diff.pairs:
+        for i, pair in enumerate(spec.diff.pairs):
+            check_name(("diff", "pairs", i, "candidate"), pair.candidate)
+            check_name(("diff", "pairs", i, "reference"), pair.reference)
+    if spec.model:
+        from preprocgate.models import MODELS
+
+        problem = MODELS.is_resolvable(spec.model.adapter)
+        if problem:
+            problems.append((("model", "adapter"), problem))
+    from preprocgate.evaluators import EVALUATORS
+
+    problem = EVALUATORS.is_resolvable(spec.evaluation.backend)
+    if problem:
+        problems.append((("evaluation", "backend"), problem))
     if spec.probes.speed:
         for i, check in enumerate(spec.probes.speed.checks):
             check_name(("probes", "speed", "checks", i, "candidate"), check.candidate)
@@ -361,7 +450,18 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
     if problems:
         raise issues(problems)
     output_dir = (base / spec.report.output_dir).resolve() if spec.report.output_dir else Path("reports").resolve()
-    return Gate(spec=spec, path=path, probe_files=tuple(files), template_path=template, output_dir=output_dir)
+    if spec.cache_dir:
+        cache_dir = (base / spec.cache_dir).resolve()
+    else:
+        cache_dir = Path(os.environ.get("PREPROCGATE_CACHE") or Path.home() / ".cache" / "preprocgate").resolve()
+    return Gate(
+        spec=spec,
+        path=path,
+        probe_files=tuple(files),
+        template_path=template,
+        output_dir=output_dir,
+        cache_dir=cache_dir,
+    )
 
 
 def _message(error: Any) -> str:

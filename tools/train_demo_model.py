@@ -108,7 +108,7 @@ def evaluate(weights: Path, device: torch.device, cache: Path, count: int) -> di
     """Evaluate like the gate: decode the val files, torch preprocessing, the torch adapter, pycocotools."""
     paths = demo.ensure(cache, "val", count)
     gt = json.loads(paths.annotations.read_text())
-    adapter = TorchModuleAdapter(device, factory=FACTORY, weights=weights)
+    adapter = TorchModuleAdapter(device, factory=FACTORY, file=weights)
     preprocess = TorchInterpolate(InputSpec(size=INPUT_SIZE), device)
     results = []
     for info in gt["images"]:

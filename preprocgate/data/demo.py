@@ -1,7 +1,8 @@
 """The embedded demo dataset: a deterministic COCO-format instance-segmentation set, generated on first use.
 
 Images are non-square (300–700 px a side) with gradient, texture and noise backgrounds; objects of four
-classes are filled polygons with shading, drawn in sequence so later ones occlude earlier ones. Each
+classes are filled polygons with shading and a per-class colour prior, drawn in sequence so later ones occlude
+earlier ones. Each
 annotation is the *visible* part of its object, stored as compressed RLE (exact, unlike a re-traced polygon).
 Every sample is a pure function of (seed, split, index): the training script draws from the same generator
 on the fly, and the gate evaluates on the same val images the model never saw.
@@ -20,7 +21,7 @@ import numpy as np
 
 from preprocgate.data import synthetic
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 CATEGORIES = [
     {"id": 1, "name": "disc", "supercategory": "shape"},
     {"id": 2, "name": "box", "supercategory": "shape"},
@@ -29,6 +30,10 @@ CATEGORIES = [
 ]
 SPLITS = {"train": 0, "val": 1}
 JPEG_QUALITY = 92
+# BGR colour priors per class (red discs, blue boxes, green triangles, yellow stars), as real classes have
+# typical colours: a preprocessing path that swaps R and B then costs accuracy, as it would in production.
+CLASS_COLORS = {1: (40, 40, 200), 2: (200, 70, 40), 3: (50, 180, 50), 4: (40, 200, 220)}
+COLOR_PRIOR = 0.85
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,10 @@ def render(seed: int, split: str, index: int) -> tuple[np.ndarray, list[Instance
         full = mask.astype(bool)
         if full.sum() < 100:
             continue
-        color = rng.uniform(0, 255, 3)
+        if rng.random() < COLOR_PRIOR:
+            color = np.asarray(CLASS_COLORS[category], float) + rng.uniform(-35, 35, 3)
+        else:
+            color = rng.uniform(0, 255, 3)
         shade = rng.uniform(-40, 40) * ((xx - cx) + (yy - cy)) / (2 * r)
         image[full] = np.clip(color[None, :] + shade[full][:, None], 0, 255)
         drawn = [(c, m & ~full) for c, m in drawn]

@@ -27,7 +27,7 @@ class OnnxRuntimeAdapter(ModelAdapter):
         device: torch.device,
         precision: str = "fp32",
         *,
-        path: Path,
+        file: Path,
         outputs: dict[str, str] | None = None,
         label_map: dict[int, int] | None = None,
         mask_threshold: float = 0.5,
@@ -41,7 +41,7 @@ class OnnxRuntimeAdapter(ModelAdapter):
         except ImportError as exc:
             raise MissingDependencyError("onnxruntime", "onnx") from exc
         self.ort_version = ort.__version__
-        self.path = Path(path)
+        self.path = Path(file)
         self.outputs = {**DEFAULT_OUTPUTS, **(outputs or {})}
         self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
         self.mask_threshold = mask_threshold

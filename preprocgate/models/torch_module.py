@@ -28,7 +28,7 @@ class TorchModuleAdapter(ModelAdapter):
         precision: str = "fp32",
         *,
         factory: str,
-        weights: Path,
+        file: Path,
         factory_params: dict[str, Any] | None = None,
         label_map: dict[int, int] | None = None,
         mask_threshold: float = 0.5,
@@ -38,7 +38,7 @@ class TorchModuleAdapter(ModelAdapter):
             raise UserError(f"precision {precision!r}: the torch adapter runs fp32 or fp16")
         if precision == "fp16" and device.type != "cuda":
             raise UserError("precision fp16 needs a CUDA device")
-        self.factory, self.weights = factory, Path(weights)
+        self.factory, self.weights = factory, Path(file)
         self.factory_params = factory_params or {}
         self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
         self.mask_threshold = mask_threshold

@@ -64,6 +64,11 @@ def fmt_float(value: float | None, digits: int = 2) -> Safe:
     return Safe(f"{value:.{digits}e}")
 
 
+def fmt_number(value: float | int, spec: str = "g") -> Safe:
+    """A number in a format spec ("+.4f", ".1f", "g"): digits and signs need no escaping."""
+    return Safe(format(value, spec))
+
+
 def fmt_seconds(value: float) -> Safe:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if value >= scale:
@@ -89,7 +94,9 @@ def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(code=md_code, sci=fmt_float, seconds=fmt_seconds, pct=fmt_pct, mark=mark, safe_md=Safe)
+    env.filters.update(
+        code=md_code, num=fmt_number, sci=fmt_float, seconds=fmt_seconds, pct=fmt_pct, mark=mark, safe_md=Safe
+    )
     env.globals["ULP_BINS"] = ULP_BIN_LABELS
     return env
 

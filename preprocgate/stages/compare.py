@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from preprocgate.results import CheckResult, PairResult, Timing
-from preprocgate.spec import SpeedCheck
+from preprocgate.results import CheckResult, DiffResult, GateResult, PairResult, Timing
+from preprocgate.spec import SpeedCheck, Thresholds
 
 
 def _pct(x: float) -> str:
@@ -50,4 +50,43 @@ def speed_check(check: SpeedCheck, timings: dict[str, Timing]) -> CheckResult:
         f"≥ {check.min_speedup:g}×",
         f"{speedup:.2f}×",
         speedup >= check.min_speedup,
+    )
+
+
+def map_checks(result: GateResult, thresholds: Thresholds) -> list[CheckResult]:
+    """|ΔmAP| of every non-baseline variant against the in-run baseline variant, per configured metric."""
+    if thresholds.map is None:
+        return []
+    checks = []
+    bound = thresholds.map.max_abs_delta
+    for variant in result.metrics:
+        if variant == result.baseline:
+            continue
+        for ref in thresholds.map.metrics:
+            iou_type, metric = ref.split(".")
+            if iou_type not in result.metrics[variant]:
+                continue
+            delta = result.delta(variant, iou_type, metric)
+            checks.append(
+                CheckResult(
+                    "accuracy",
+                    f"{variant} vs {result.baseline}",
+                    f"Δ {iou_type} {metric}",
+                    f"|Δ| ≤ {bound:g}",
+                    f"{delta:+.4f}",
+                    abs(delta) <= bound + 1e-12,
+                )
+            )
+    return checks
+
+
+def matched_check(diff: DiffResult, minimum: float) -> CheckResult:
+    s = diff.stats
+    return CheckResult(
+        "diff",
+        diff.label,
+        f"matched detections (score ≥ {diff.score_threshold:g})",
+        f"≥ {_pct(minimum)}",
+        f"{_pct(s.matched_fraction)} ({s.matched} of {max(s.reference_count, s.candidate_count)})",
+        s.matched_fraction >= minimum,
     )

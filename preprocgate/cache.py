@@ -1,0 +1,50 @@
+"""The content-addressed dump cache: one folder per key, filled in atomically written parts.
+
+A key digests everything that can change a variant's detections (model file hash, dataset manifest, variant
+implementation, version and params, input config, device, precision, preprocgate version). Parts are written
+as batches finish, so an interrupted run resumes where it stopped; ``complete.json`` marks a finished dump.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from preprocgate.fileio import atomic_write_json
+
+
+class DumpCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root / "dumps"
+
+    def folder(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def complete(self, key: str) -> dict[str, Any] | None:
+        marker = self.folder(key) / "complete.json"
+        if not marker.exists():
+            return None
+        return json.loads(marker.read_text())
+
+    def load_parts(self, key: str) -> dict[int, list[dict]]:
+        """Results by image id from every part already written (a resumed or complete dump)."""
+        out: dict[int, list[dict]] = {}
+        folder = self.folder(key)
+        if not folder.exists():
+            return out
+        for part in sorted(folder.glob("part-*.json")):
+            try:
+                data = json.loads(part.read_text())
+            except ValueError:  # not ours: parts are written atomically; recompute its images
+                continue
+            out.update({int(k): v for k, v in data["results"].items()})
+        return out
+
+    def write_part(self, key: str, index: int, results: dict[int, list[dict]]) -> None:
+        atomic_write_json(
+            self.folder(key) / f"part-{index:06d}.json", {"results": {str(k): v for k, v in results.items()}}
+        )
+
+    def mark_complete(self, key: str, info: dict[str, Any]) -> None:
+        atomic_write_json(self.folder(key) / "complete.json", info)
