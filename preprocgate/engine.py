@@ -155,7 +155,7 @@ def run_gate(gate: Gate, device: str | None = None, progress: Progress | None = 
     used = {spec.baseline}
     if parity:
         used |= {n for p in parity.pairs for n in (p.candidate, p.reference)}
-    if speed:
+    if speed or spec.dataset is not None:
         used |= set(spec.variants)
     with progress.step(f"building variants on {dev}"):
         variants = build_variants(gate, dev, used)
@@ -169,8 +169,6 @@ def run_gate(gate: Gate, device: str | None = None, progress: Progress | None = 
         variants={name: v.description for name, v in variants.items()},
         provenance=info,
     )
-    if spec.dataset is not None:
-        used |= set(spec.variants)
     if parity:
         probes = probe_images(parity, gate.probe_files, spec.input.size, spec.input.source_order)
         result.probes = [p.name for p in probes]

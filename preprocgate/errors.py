@@ -77,7 +77,8 @@ class RunError(PreprocgateError):
 
 class MissingDependencyError(RunError):
     def __init__(self, package: str, extra: str) -> None:
-        super().__init__(f"{package} is not installed; run: pip install 'preprocgate[{extra}]'")
+        target = f"'preprocgate[{extra}]'" if extra else package
+        super().__init__(f"{package} is not installed; run: pip install {target}")
 
 
 class PublishError(RunError):

@@ -27,7 +27,7 @@ class PycocotoolsEvaluator(Evaluator):
             from pycocotools.coco import COCO
             from pycocotools.cocoeval import COCOeval
         except ImportError as exc:
-            raise MissingDependencyError("pycocotools", "eval") from exc
+            raise MissingDependencyError("pycocotools", "") from exc
         return COCO, COCOeval
 
     def evaluate(self, results: list[dict], iou_type: str, image_ids: Sequence[int]) -> dict[str, float]:
@@ -50,5 +50,5 @@ class FasterCocoEvaluator(PycocotoolsEvaluator):
         try:
             from faster_coco_eval import COCO, COCOeval_faster
         except ImportError as exc:
-            raise MissingDependencyError("faster-coco-eval", "eval") from exc
+            raise MissingDependencyError("faster-coco-eval", "fast-eval") from exc
         return COCO, COCOeval_faster

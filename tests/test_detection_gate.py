@@ -1,0 +1,134 @@
+"""Dumps, cache, resume, evaluation and corrupt images through the whole gate, with the committed demo model."""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from preprocgate.cli import cli
+from preprocgate.data import demo
+from tests.helpers.gates import write_gate
+from tests.helpers.models import CountingOnnx
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "demo" / "maskrcnn_mbv3.onnx"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> demo.CocoPaths:
+    return demo.generate(tmp_path_factory.mktemp("demo"), "val", 6, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _reset_counter() -> None:
+    CountingOnnx.images_run = 0
+    CountingOnnx.fail_after = None
+
+
+def detection_gate(tmp: Path, data: demo.CocoPaths, variants: dict[str, Any], **extra: Any) -> Path:
+    spec: dict[str, Any] = {
+        "name": "det",
+        "device": "cpu",
+        "input": {"size": "320x320"},
+        "variants": variants,
+        "baseline": "cv2",
+        "probes": {"parity": None, "speed": None},
+        "dataset": {"images": str(data.images), "annotations": str(data.annotations)},
+        "model": {"adapter": "tests.helpers.models:CountingOnnx", "file": str(MODEL), "batch_size": 4},
+        "cache_dir": "cache",
+        "report": {"output_dir": "out"},
+    }
+    spec.update(extra)
+    return write_gate(tmp, spec)
+
+
+def run(path: Path):
+    return CliRunner().invoke(cli, ["run", str(path)])
+
+
+def test_gate_end_to_end_then_from_cache(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    path = detection_gate(
+        tmp_path, dataset, {"cv2": "cv2", "torch": "torch"}, thresholds={"map": {"max_abs_delta": 0.05}}
+    )
+    first = run(path)
+    assert first.exit_code == 0, first.output
+    assert CountingOnnx.images_run == 12  # 6 images × 2 variants
+    data = json.loads((tmp_path / "out" / "det.json").read_text())
+    assert set(data["metrics"]) == {"cv2", "torch"}
+    assert data["metrics"]["torch"]["bbox"]["AP"] > 0.4 and data["metrics"]["torch"]["segm"]["AP"] > 0.4
+    assert data["dataset"]["evaluated"] == 6 and data["dataset"]["corrupt"] == []
+    assert len(data["checks"]) == 6 and all(c["kind"] == "accuracy" for c in data["checks"])
+    md = (tmp_path / "out" / "det.md").read_text()
+    assert "### Detection accuracy (6 images)" in md and "### Detection diff" in md
+    digests = {d["variant"]: d["digest"] for d in data["dumps"]}
+
+    CountingOnnx.images_run = 0
+    second = run(path)
+    assert second.exit_code == 0
+    assert CountingOnnx.images_run == 0  # every dump came from the cache: the model was not called
+    again = json.loads((tmp_path / "out" / "det.json").read_text())
+    assert {d["variant"]: d["digest"] for d in again["dumps"]} == digests
+    assert again["metrics"] == data["metrics"]
+    assert all(d["cached_images"] == 6 and d["computed_images"] == 0 for d in again["dumps"])
+
+
+def test_interrupted_dump_resumes(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    path = detection_gate(tmp_path, dataset, {"cv2": "cv2"}, thresholds={"map": None, "min_matched_fraction": 0.0})
+    CountingOnnx.fail_after = 4  # the second batch of 4 fails
+    failed = run(path)
+    assert failed.exit_code == 3 and "interrupted (test)" in failed.output
+    CountingOnnx.fail_after, CountingOnnx.images_run = None, 0
+    resumed = run(path)
+    assert resumed.exit_code == 1, resumed.output  # one variant: no diff pair, hence no check at all
+    assert CountingOnnx.images_run == 2  # only the images the first run did not finish
+    data = json.loads((tmp_path / "out" / "det.json").read_text())
+    assert data["dumps"][0]["cached_images"] == 4 and data["dumps"][0]["computed_images"] == 2
+
+
+def test_swapped_channels_fail_on_map(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    variants = {"cv2": "cv2", "swapped": "tests.helpers.variants:SwappedChannels"}
+    path = detection_gate(
+        tmp_path, dataset, variants, thresholds={"map": {"metrics": ["bbox.AP"], "max_abs_delta": 0.05}}
+    )
+    result = run(path)
+    assert result.exit_code == 1, result.output
+    assert "FAILED | accuracy | swapped vs cv2 | Δ bbox AP -0." in result.output
+
+
+def test_corrupt_and_missing_images_are_excluded_from_every_variant(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(dataset.images, images)
+    files = sorted(images.iterdir())
+    files[1].write_bytes(b"\xff\xd8\xff not really a jpeg")
+    files[3].unlink()
+    path = detection_gate(
+        tmp_path,
+        dataset,
+        {"cv2": "cv2", "torch": "torch"},
+        dataset={"images": str(images), "annotations": str(dataset.annotations)},
+        thresholds={"map": {"max_abs_delta": 1.0}},
+    )
+    result = run(path)
+    assert result.exit_code == 0, result.output
+    assert "2 image(s) could not be used" in result.output
+    data = json.loads((tmp_path / "out" / "det.json").read_text())
+    assert data["dataset"]["evaluated"] == 4
+    assert {c["file"]: c["reason"] for c in data["dataset"]["corrupt"]} == {
+        files[1].name: "cannot decode",
+        files[3].name: "file missing or unreadable",
+    }
+    assert all(d["images"] == 4 for d in data["dumps"])
+    assert CountingOnnx.images_run == 8
+    md = (tmp_path / "out" / "det.md").read_text()
+    assert "2 image(s) excluded from every variant" in md and files[1].name in md
+
+
+def test_missing_model_file_is_a_clear_runtime_error(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    path = detection_gate(tmp_path, dataset, {"cv2": "cv2"})
+    spec = path.read_text().replace(str(MODEL), "nope/model.onnx")
+    path.write_text(spec)
+    result = run(path)
+    assert result.exit_code == 3 and "model.file:" in result.output and "not found" in result.output
