@@ -8,20 +8,23 @@ import time
 import torch
 
 from preprocgate import provenance
+from preprocgate.baseline import ArtifactStore, spec_digest
 from preprocgate.cache import DumpCache
 from preprocgate.data import demo
 from preprocgate.data.coco import CocoDataset, load_coco
 from preprocgate.errors import PreprocgateError, RunError, UserError
+from preprocgate.hashing import file_sha256
 from preprocgate.models import MODELS, ModelAdapter
 from preprocgate.progress import Progress
 from preprocgate.results import DatasetSummary, DumpSummary, GateResult
 from preprocgate.spec import Gate, ParityPair
 from preprocgate.stages.compare import map_checks, matched_check, parity_checks, speed_check
 from preprocgate.stages.diff import DiffStage
-from preprocgate.stages.dump import DumpStage
+from preprocgate.stages.dump import Dump, DumpStage
 from preprocgate.stages.evaluate import EvaluateStage
 from preprocgate.stages.probe import ParityProbeStage, probe_images
 from preprocgate.stages.speed import SpeedProbeStage
+from preprocgate.stages.stored import StoredBaselineStage
 from preprocgate.variants import VARIANTS, Preprocessor, build_variant
 
 
@@ -82,30 +85,20 @@ def variant_identity(gate: Gate, name: str, variant: Preprocessor) -> dict:
     return {"impl": spec.impl, "params": spec.params, "class": type(variant).__qualname__, "version": variant.version}
 
 
-def _detections(
-    gate: Gate, dev: torch.device, variants: dict[str, Preprocessor], result: GateResult, progress: Progress
-) -> None:
-    """Dumps → evaluation → diff, and the accuracy checks over them."""
-    from preprocgate import __version__
-
-    spec = gate.spec
-    with progress.step("dataset"):
-        dataset, source = load_dataset(gate)
-    adapter = build_adapter(gate, dev)
-    result.model = adapter.identity
-    key_base = {
-        "model": adapter.identity,
-        "dataset": dataset.manifest,
-        "input": spec.input.model_dump(mode="json"),
-        "device": provenance.device_class(dev),
-        "batch_size": spec.model.batch_size,  # type: ignore[union-attr]
-        "preprocgate": __version__,
-    }
-    stage = DumpStage(DumpCache(gate.cache_dir), adapter, dataset, spec.model.batch_size, key_base)  # type: ignore[union-attr]
+def _dumps(
+    gate: Gate,
+    stage: DumpStage,
+    variants: dict[str, Preprocessor],
+    stored: StoredBaselineStage | None,
+    result: GateResult,
+    progress: Progress,
+) -> dict[str, Dump]:
     dumps = {}
-    for name in spec.variants:
-        with progress.step(f"dump: {name}"):
-            dumps[name] = stage.run(name, variants[name], variant_identity(gate, name, variants[name]))
+    for name in gate.spec.variants:
+        identity = variant_identity(gate, name, variants[name])
+        reused = stored.reusable(name, stage.key(identity)) if stored and name == gate.spec.baseline else None
+        with progress.step(f"dump: {name}" + (" (stored baseline)" if reused else "")):
+            dumps[name] = reused or stage.run(name, variants[name], identity)
         d = dumps[name]
         result.dumps.append(
             DumpSummary(
@@ -113,6 +106,53 @@ def _detections(
             )
         )
         result.stage_seconds[f"dump {name}"] = d.seconds
+    return dumps
+
+
+def _detections(
+    gate: Gate,
+    dev: torch.device,
+    variants: dict[str, Preprocessor],
+    result: GateResult,
+    progress: Progress,
+    update_baseline: bool,
+) -> None:
+    """Dumps → evaluation → diff (→ bootstrap, noise floor, stored baseline), and the checks over them."""
+    from preprocgate import __version__
+
+    spec = gate.spec
+    assert spec.model is not None
+    with progress.step("dataset"):
+        dataset, source = load_dataset(gate)
+    adapter = build_adapter(gate, dev)
+    result.model = adapter.identity
+    result.environment = {
+        "spec": spec_digest(spec),
+        "model": file_sha256(gate.resolve(spec.model.file)),
+        "dataset": dataset.manifest,
+        "environment": f"{provenance.device_class(dev)}-{spec.model.precision}",
+    }
+    key_base = {
+        "model": adapter.identity,
+        "dataset": dataset.manifest,
+        "input": spec.input.model_dump(mode="json"),
+        "device": provenance.device_class(dev),
+        "batch_size": spec.model.batch_size,
+        "preprocgate": __version__,
+    }
+    cache = DumpCache(gate.cache_dir)
+    store = ArtifactStore(gate.cache_dir, spec.baselines.store if spec.baselines else None)
+    stored = None
+    if spec.baselines is not None and gate.baseline_path is not None and not update_baseline:
+        stored = StoredBaselineStage(
+            spec.baselines, gate.baseline_path, store, f"preprocgate baseline update {gate.path}"
+        )
+        result.checks += stored.check(result.environment)
+    stage = DumpStage(cache, adapter, dataset, spec.model.batch_size, key_base)
+    dumps = _dumps(gate, stage, variants, stored, result, progress)
+    if update_baseline:
+        for d in dumps.values():
+            store.put(d.digest, d.results)
     valid = [r.id for r in dataset.valid]
     for d in dumps.values():  # a dump must cover exactly the evaluated images, or Δ compares different sets
         if sorted(d.results) != valid:
@@ -131,6 +171,32 @@ def _detections(
         evaluate = EvaluateStage(spec.evaluation.backend, dataset.annotations, spec.evaluation.iou_types)
         result.metrics = {name: evaluate.run(d, valid) for name, d in dumps.items()}
     result.stage_seconds["evaluate"] = time.perf_counter() - start
+    gated = spec.thresholds.map.metrics if spec.thresholds.map else []
+    if spec.bootstrap is not None and gated:
+        start = time.perf_counter()
+        with progress.step(f"bootstrap: {spec.bootstrap.resamples} resamples"):
+            base = dumps[spec.baseline]
+            for name, d in dumps.items():
+                if name != spec.baseline:
+                    result.intervals[name] = evaluate.intervals(base, d, gated, valid, spec.bootstrap)
+        result.stage_seconds["bootstrap"] = time.perf_counter() - start
+    if spec.noise_floor is not None:
+        with progress.step(f"noise floor: {spec.baseline} again at batch size {spec.noise_floor.batch_size}"):
+            again_stage = DumpStage(
+                cache,
+                adapter,
+                dataset,
+                spec.noise_floor.batch_size,
+                {**key_base, "batch_size": spec.noise_floor.batch_size},
+            )
+            again = again_stage.run(
+                spec.baseline, variants[spec.baseline], variant_identity(gate, spec.baseline, variants[spec.baseline])
+            )
+            again_metrics = evaluate.run(again, valid)
+        base_metrics = result.metrics[spec.baseline]
+        result.noise_floor = {
+            f"{t}.{m}": again_metrics[t][m] - base_metrics[t][m] for t in again_metrics for m in again_metrics[t]
+        }
     start = time.perf_counter()
     pairs = spec.diff.pairs or [
         ParityPair(candidate=n, reference=spec.baseline) for n in spec.variants if n != spec.baseline
@@ -141,12 +207,20 @@ def _detections(
     result.checks += map_checks(result, spec.thresholds)
     if spec.thresholds.min_matched_fraction is not None:
         result.checks += [matched_check(d, spec.thresholds.min_matched_fraction) for d in result.diffs]
+    if stored is not None:
+        result.checks += stored.deltas(result)
     if dataset.corrupt:
         result.notes.append(f"{len(dataset.corrupt)} image(s) could not be used and were excluded from every variant.")
 
 
-def run_gate(gate: Gate, device: str | None = None, progress: Progress | None = None) -> GateResult:
-    """Run every configured stage; the result says whether the gate passed and keeps every measurement."""
+def run_gate(
+    gate: Gate, device: str | None = None, progress: Progress | None = None, update_baseline: bool = False
+) -> GateResult:
+    """Run every configured stage; the result says whether the gate passed and keeps every measurement.
+
+    With ``update_baseline`` the stored baseline is neither required nor compared (it is about to be
+    rewritten) and every dump is saved as an artifact.
+    """
     progress = progress or Progress(enabled=False)
     start = time.perf_counter()
     spec = gate.spec
@@ -190,7 +264,7 @@ def run_gate(gate: Gate, device: str | None = None, progress: Progress | None = 
         if dev.type != "cuda" and "triton" in {spec.variants[n].impl for n in variants}:
             result.notes.append("Triton ran in its CPU interpreter: its timings say nothing about GPU speed.")
     if spec.dataset is not None:
-        _detections(gate, dev, variants, result, progress)
+        _detections(gate, dev, variants, result, progress, update_baseline)
     if not result.checks:
         result.notes.append("No thresholds are declared, so nothing was gated: a gate that checks nothing fails.")
     result.duration_s = time.perf_counter() - start

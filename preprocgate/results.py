@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from preprocgate.functional.bootstrap import Interval
 from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import ParityStats
 from preprocgate.spec import ParityThresholds
@@ -114,6 +115,10 @@ class GateResult:
     metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     diffs: list[DiffResult] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    stored_deltas: dict[str, dict[str, float]] = field(default_factory=dict)
+    intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    noise_floor: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0

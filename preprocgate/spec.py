@@ -213,6 +213,35 @@ class DiffSpec(StrictModel):
 class MapThresholds(StrictModel):
     metrics: list[MetricRef] = ["bbox.AP", "bbox.AP50", "bbox.AP75", "segm.AP", "segm.AP50", "segm.AP75"]
     max_abs_delta: Annotated[float, Field(ge=0)] = 0.002
+    apply_to: Literal["delta", "interval"] = Field(
+        "delta",
+        description="delta: |Δ| ≤ bound. interval: fail only when the bootstrap interval lies wholly outside ±bound.",
+    )
+
+
+class BootstrapSpec(StrictModel):
+    """Paired bootstrap over images: a confidence interval for each gated ΔmAP."""
+
+    resamples: Annotated[int, Field(ge=10)] = 1000
+    seed: int = 0
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+
+
+class NoiseFloorSpec(StrictModel):
+    """Run the baseline variant a second time (another batch size) and report the run-to-run Δ."""
+
+    batch_size: Annotated[int, Field(ge=1)]
+
+
+class BaselineSpec(StrictModel):
+    """Stored results in baselines/<gate>.json, compared on every run; see `preprocgate baseline`."""
+
+    dir: str | None = Field(None, description="Default: ./baselines in the working directory.")
+    store: str | None = Field(None, description="fsspec URL holding dump artifacts (file://, s3://, gs://, memory://).")
+    fallback: dict[str, str] = Field(
+        default_factory=dict, description="Environment key → stored environment key accepted in its place."
+    )
+    map: MapThresholds = MapThresholds()
 
 
 class Thresholds(StrictModel):
@@ -235,6 +264,9 @@ class GateSpec(StrictModel):
     evaluation: EvaluationSpec = EvaluationSpec()
     diff: DiffSpec = DiffSpec()
     thresholds: Thresholds = Thresholds()
+    bootstrap: BootstrapSpec | None = None
+    noise_floor: NoiseFloorSpec | None = None
+    baselines: BaselineSpec | None = None
     cache_dir: str | None = Field(None, description="Default: $PREPROCGATE_CACHE or ~/.cache/preprocgate.")
     report: ReportSpec = ReportSpec()
 
@@ -256,6 +288,7 @@ class Gate(BaseModel):
     template_path: Path | None = None
     output_dir: Path
     cache_dir: Path
+    baseline_path: Path | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -385,6 +418,12 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
         for i, pair in enumerate(spec.diff.pairs):
             check_name(("diff", "pairs", i, "candidate"), pair.candidate)
             check_name(("diff", "pairs", i, "reference"), pair.reference)
+    if spec.thresholds.map and spec.thresholds.map.apply_to == "interval" and spec.bootstrap is None:
+        problems.append((("thresholds", "map", "apply_to"), "'interval' needs a bootstrap section"))
+    if spec.dataset is None:
+        for key in ("baselines", "bootstrap", "noise_floor"):
+            if getattr(spec, key) is not None:
+                problems.append(((key,), "needs dataset and model: it compares detection results"))
     if spec.model:
         from preprocgate.models import MODELS
 
@@ -454,6 +493,10 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
         cache_dir = (base / spec.cache_dir).resolve()
     else:
         cache_dir = Path(os.environ.get("PREPROCGATE_CACHE") or Path.home() / ".cache" / "preprocgate").resolve()
+    baseline_path = None
+    if spec.baselines is not None:
+        folder = (base / spec.baselines.dir) if spec.baselines.dir else Path("baselines")
+        baseline_path = (folder / f"{spec.name}.json").resolve()
     return Gate(
         spec=spec,
         path=path,
@@ -461,6 +504,7 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
         template_path=template,
         output_dir=output_dir,
         cache_dir=cache_dir,
+        baseline_path=baseline_path,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from preprocgate.cli.baseline import baseline
 from preprocgate.cli.post import post
 from preprocgate.cli.run import run
 from preprocgate.cli.schema import schema
@@ -53,6 +54,7 @@ def cli() -> None:
 
 
 cli.add_command(run)
+cli.add_command(baseline)
 cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(variants)

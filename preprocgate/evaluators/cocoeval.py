@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from preprocgate.errors import MissingDependencyError
+from preprocgate.errors import MissingDependencyError, RunError
 from preprocgate.evaluators.base import METRICS, Evaluator
+from preprocgate.functional.bootstrap import ImageEvals, from_cocoeval
 
 
 class PycocotoolsEvaluator(Evaluator):
@@ -30,17 +31,28 @@ class PycocotoolsEvaluator(Evaluator):
             raise MissingDependencyError("pycocotools", "") from exc
         return COCO, COCOeval
 
-    def evaluate(self, results: list[dict], iou_type: str, image_ids: Sequence[int]) -> dict[str, float]:
-        if not results:  # loadRes rejects an empty list; no detections score 0 everywhere
-            return dict.fromkeys(METRICS, 0.0)
+    def _run(self, results: list[dict], iou_type: str, image_ids: Sequence[int], summarize: bool) -> Any:
         with contextlib.redirect_stdout(io.StringIO()):
             dt = self.gt.loadRes(copy.deepcopy(results))
             ev = self.eval_cls(self.gt, dt, iou_type)
             ev.params.imgIds = sorted(image_ids)
             ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
+            if summarize:
+                ev.accumulate()
+                ev.summarize()
+        return ev
+
+    def evaluate(self, results: list[dict], iou_type: str, image_ids: Sequence[int]) -> dict[str, float]:
+        if not results:  # loadRes rejects an empty list; no detections score 0 everywhere
+            return dict.fromkeys(METRICS, 0.0)
+        ev = self._run(results, iou_type, image_ids, summarize=True)
         return {name: float(ev.stats[i]) for name, i in METRICS.items()}
+
+    def image_evals(self, results: list[dict], iou_type: str, image_ids: Sequence[int]) -> ImageEvals:
+        """Per-image matches (COCOeval.evalImgs) for the bootstrap."""
+        if not results:
+            raise RunError("a dump without detections has no bootstrap interval")
+        return from_cocoeval(self._run(results, iou_type, image_ids, summarize=False))
 
 
 class FasterCocoEvaluator(PycocotoolsEvaluator):

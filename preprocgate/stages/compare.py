@@ -67,14 +67,16 @@ def map_checks(result: GateResult, thresholds: Thresholds) -> list[CheckResult]:
             if iou_type not in result.metrics[variant]:
                 continue
             delta = result.delta(variant, iou_type, metric)
+            interval = result.intervals.get(variant, {}).get(ref)
+            if thresholds.map.apply_to == "interval" and interval is not None:
+                threshold = f"CI not wholly outside ±{bound:g}"
+                measured = f"{delta:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
+                passed = not interval.excludes(bound)
+            else:
+                threshold, measured, passed = f"|Δ| ≤ {bound:g}", f"{delta:+.4f}", abs(delta) <= bound + 1e-12
             checks.append(
                 CheckResult(
-                    "accuracy",
-                    f"{variant} vs {result.baseline}",
-                    f"Δ {iou_type} {metric}",
-                    f"|Δ| ≤ {bound:g}",
-                    f"{delta:+.4f}",
-                    abs(delta) <= bound + 1e-12,
+                    "accuracy", f"{variant} vs {result.baseline}", f"Δ {iou_type} {metric}", threshold, measured, passed
                 )
             )
     return checks

@@ -1,4 +1,5 @@
-"""COCO evaluation of every variant's dump on the same images, through the chosen evaluator backend."""
+"""COCO evaluation of every variant's dump on the same images, through the chosen evaluator backend, and the
+paired bootstrap intervals of the gated deltas (always from pycocotools' per-image matching)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,56 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from preprocgate.evaluators import EVALUATORS
+from preprocgate.evaluators.cocoeval import PycocotoolsEvaluator
+from preprocgate.functional.bootstrap import ImageEvals, Interval, paired_bootstrap
+from preprocgate.spec import BootstrapSpec
 from preprocgate.stages.dump import Dump
+
+
+def _records(dump: Dump, iou_type: str) -> list[dict]:
+    """segm sees only detections that carry a mask."""
+    records = dump.records
+    return records if iou_type == "bbox" else [r for r in records if "segmentation" in r]
 
 
 class EvaluateStage:
     def __init__(self, backend: str, annotations: Path, iou_types: Sequence[str]) -> None:
+        self.annotations = annotations
         self.evaluator = EVALUATORS.get(backend)(annotations)
         self.iou_types = list(iou_types)
+        self._reference: PycocotoolsEvaluator | None = None
+        self._image_evals: dict[tuple[str, str], ImageEvals] = {}
 
     def run(self, dump: Dump, image_ids: Sequence[int]) -> dict[str, dict[str, float]]:
-        """Metrics per IoU type; segm sees only detections that carry a mask."""
-        records = dump.records
-        return {
-            t: self.evaluator.evaluate(
-                records if t == "bbox" else [r for r in records if "segmentation" in r], t, image_ids
+        return {t: self.evaluator.evaluate(_records(dump, t), t, image_ids) for t in self.iou_types}
+
+    def _evals(self, dump: Dump, iou_type: str, image_ids: Sequence[int]) -> ImageEvals:
+        """Per-image matches, once per dump digest (identical dumps, e.g. bit-exact variants, share them)."""
+        if self._reference is None:
+            self._reference = PycocotoolsEvaluator(self.annotations)
+        key = (dump.digest, iou_type)
+        if key not in self._image_evals:
+            self._image_evals[key] = self._reference.image_evals(_records(dump, iou_type), iou_type, image_ids)
+        return self._image_evals[key]
+
+    def intervals(
+        self, reference: Dump, candidate: Dump, metrics: Sequence[str], image_ids: Sequence[int], config: BootstrapSpec
+    ) -> dict[str, Interval]:
+        """``{"bbox.AP": Interval, ...}`` for candidate − reference over paired image resamples."""
+        out: dict[str, Interval] = {}
+        if reference.digest == candidate.digest:  # identical detections: every resample gives Δ = 0
+            return {m: Interval(0.0, 0.0, config.confidence, config.resamples) for m in metrics}
+        for iou_type in self.iou_types:
+            wanted = [m.split(".")[1] for m in metrics if m.startswith(f"{iou_type}.")]
+            if not wanted:
+                continue
+            found = paired_bootstrap(
+                self._evals(reference, iou_type, image_ids),
+                self._evals(candidate, iou_type, image_ids),
+                wanted,
+                config.resamples,
+                config.seed,
+                config.confidence,
             )
-            for t in self.iou_types
-        }
+            out.update({f"{iou_type}.{m}": interval for m, interval in found.items()})
+        return out

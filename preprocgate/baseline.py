@@ -1,0 +1,187 @@
+"""Stored baselines: ``baselines/<gate>.json`` in the repository, heavy dump artifacts outside it.
+
+The JSON is meant to be read in a pull-request diff: sorted keys, floats at six decimals, one value per line,
+so an update shows exactly what moved. Its provenance says what the numbers depend on; a stored baseline is
+*stale* when the spec's result-affecting sections, the model file, the dataset or the environment key
+differ from the run's, and the run then fails naming which one (CI never creates a baseline silently).
+
+Per-image dumps are artifacts named by their digest: kept in the cache folder and, when the spec names an
+fsspec URL, copied to that store, from which a fresh CI machine restores them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from preprocgate.errors import RunError, UserError
+from preprocgate.fileio import atomic_write_text
+from preprocgate.hashing import digest_json
+from preprocgate.spec import GateSpec
+
+SCHEMA_VERSION = 1
+PROVENANCE_KEYS = ("spec", "model", "dataset", "environment")
+_WHAT = {
+    "spec": "the spec's result-affecting sections",
+    "model": "the model file",
+    "dataset": "the dataset",
+    "environment": "the environment key",
+}
+
+
+def spec_digest(spec: GateSpec) -> str:
+    """What of a spec can change results: not paths, thresholds, reports or descriptions."""
+    data: dict[str, Any] = spec.model_dump(mode="json", include={"input", "variants", "evaluation"})
+    if spec.model is not None:
+        data["model"] = spec.model.model_dump(mode="json", exclude={"file"})
+    if spec.dataset is not None:
+        data["dataset"] = spec.dataset.model_dump(mode="json", include={"demo", "limit", "image_ids"})
+    return digest_json(data)
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {str(k): _stable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_stable(v) for v in value]
+    return value
+
+
+def dumps_stable(data: dict[str, Any]) -> str:
+    return json.dumps(_stable(data), indent=2, sort_keys=True) + "\n"
+
+
+@dataclass
+class Baseline:
+    gate: str
+    provenance: dict[str, Any]
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parity: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "gate": self.gate,
+            "provenance": self.provenance,
+            "variants": self.variants,
+            "parity": self.parity,
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> Baseline | None:
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            if data.get("schema_version") != SCHEMA_VERSION:
+                raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+            return cls(data["gate"], data["provenance"], data.get("variants", {}), data.get("parity", {}))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}: not a preprocgate baseline ({exc})") from exc
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, dumps_stable(self.to_json()))
+
+    def stale_reasons(self, current: dict[str, str], fallback: dict[str, str]) -> list[str]:
+        """Which provenance entries differ (an environment may be accepted through the spec's fallback)."""
+        reasons = []
+        for key in PROVENANCE_KEYS:
+            stored, now = self.provenance.get(key), current[key]
+            if stored == now or (key == "environment" and fallback.get(now) == stored):
+                continue
+            reasons.append(f"{_WHAT[key]} changed ({key}: stored {str(stored)[:16]}, now {str(now)[:16]})")
+        return reasons
+
+
+class ArtifactStore:
+    """Dump artifacts by digest: the local cache folder first, then an optional fsspec store."""
+
+    def __init__(self, cache_dir: Path, url: str | None) -> None:
+        self.local = cache_dir / "artifacts"
+        self.url = url.rstrip("/") if url else None
+
+    def _name(self, digest: str) -> str:
+        return f"{digest}.json.gz"
+
+    def put(self, digest: str, results: dict[int, list[dict]]) -> None:
+        data = gzip.compress(json.dumps({str(k): v for k, v in sorted(results.items())}).encode(), mtime=0)
+        path = self.local / self._name(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        if self.url:
+            import fsspec
+
+            with fsspec.open(f"{self.url}/{self._name(digest)}", "wb") as f:
+                f.write(data)
+
+    def get(self, digest: str) -> dict[int, list[dict]]:
+        path = self.local / self._name(digest)
+        if not path.exists() and self.url:
+            import fsspec
+
+            try:
+                with fsspec.open(f"{self.url}/{self._name(digest)}", "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                data = None
+            if data is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        if not path.exists():
+            where = f"{self.local}" + (f" or {self.url}" if self.url else "")
+            raise RunError(
+                f"baseline artifact {digest[:16]} is not in {where}; restore the folder, point baselines.store at "
+                "the store that holds it, or recreate it with `preprocgate baseline update`"
+            )
+        results = json.loads(gzip.decompress(path.read_bytes()))
+        return {int(k): v for k, v in results.items()}
+
+
+def from_result(result: Any, previous: Baseline | None, only: set[str] | None = None) -> Baseline:
+    """The baseline a run implies; with ``only``, just those variants change and the rest is kept.
+
+    A partial update is refused when the provenance moved: numbers measured under two provenances in one
+    file would be compared as if they were one.
+    """
+    provenance = {
+        **result.environment,
+        "versions": result.provenance.get("versions", {}),
+        "commit": result.provenance.get("commit"),
+        "date": result.provenance.get("date"),
+    }
+    variants = {
+        d.variant: {
+            "metrics": result.metrics[d.variant],
+            "dump": {"key": d.key, "digest": d.digest, "images": d.images, "detections": d.detections},
+        }
+        for d in result.dumps
+    }
+    parity = {
+        p.label: {
+            "max_ulp": p.total.max_ulp,
+            "max_abs": p.total.max_abs,
+            "mean_abs": p.total.mean_abs,
+            "equal_fraction": p.total.equal_fraction,
+        }
+        for p in result.parity
+    }
+    if not only:
+        return Baseline(result.gate, provenance, variants, parity)
+    unknown = only - set(variants)
+    if unknown:
+        raise UserError(f"--variant {', '.join(sorted(unknown))}: not a variant of gate {result.gate}")
+    if previous is None:
+        raise UserError("--variant updates part of a stored baseline, but none exists yet: update all variants")
+    moved = [k for k in PROVENANCE_KEYS if previous.provenance.get(k) != provenance[k]]
+    if moved:
+        raise UserError(f"{', '.join(_WHAT[k] for k in moved)} changed since the stored baseline: update all variants")
+    merged = {**previous.variants, **{v: variants[v] for v in only}}
+    return Baseline(result.gate, {**previous.provenance, "date": provenance["date"]}, merged, parity or previous.parity)

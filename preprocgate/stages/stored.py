@@ -1,0 +1,71 @@
+"""Compare a run with its stored baseline: staleness, reuse of the stored baseline dump, Δ against stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from preprocgate.baseline import ArtifactStore, Baseline
+from preprocgate.results import CheckResult, GateResult
+from preprocgate.spec import BaselineSpec
+from preprocgate.stages.dump import Dump
+
+
+class StoredBaselineStage:
+    """Loads ``baselines/<gate>.json`` and turns missing or stale ones into failing checks with the fix."""
+
+    def __init__(self, config: BaselineSpec, path: Path, store: ArtifactStore, update_command: str) -> None:
+        self.config = config
+        self.path = path
+        self.store = store
+        self.update_command = update_command
+        self.stored = Baseline.load(path)
+        self.valid: Baseline | None = None
+
+    def check(self, current: dict[str, str]) -> list[CheckResult]:
+        fix = f"update with: {self.update_command}"
+        if self.stored is None:
+            return [CheckResult("baseline", str(self.path), "stored baseline", "present", f"missing; {fix}", False)]
+        reasons = self.stored.stale_reasons(current, self.config.fallback)
+        if reasons:
+            return [
+                CheckResult("baseline", str(self.path), "stored baseline", "current", f"stale: {r}; {fix}", False)
+                for r in reasons
+            ]
+        self.valid = self.stored
+        return []
+
+    def reusable(self, variant: str, key: str) -> Dump | None:
+        """The stored dump of ``variant`` when it was made under the same cache key (same everything)."""
+        entry = self.valid.variants.get(variant, {}).get("dump") if self.valid else None
+        if not entry or entry.get("key") != key:
+            return None
+        results = self.store.get(entry["digest"])
+        return Dump(variant, key, entry["digest"], results, cached_images=len(results), computed_images=0, seconds=0.0)
+
+    def deltas(self, result: GateResult) -> list[CheckResult]:
+        """Every variant against its own stored metrics, with the baselines section's thresholds."""
+        if self.valid is None:
+            return []
+        bound = self.config.map.max_abs_delta
+        checks = []
+        for variant, metrics in result.metrics.items():
+            stored = self.valid.variants.get(variant, {}).get("metrics")
+            if stored is None:
+                continue
+            for ref in self.config.map.metrics:
+                iou_type, metric = ref.split(".")
+                if iou_type not in metrics or iou_type not in stored:
+                    continue
+                delta = metrics[iou_type][metric] - stored[iou_type][metric]
+                result.stored_deltas.setdefault(variant, {})[ref] = delta
+                checks.append(
+                    CheckResult(
+                        "baseline",
+                        f"{variant} vs stored",
+                        f"Δ {iou_type} {metric}",
+                        f"|Δ| ≤ {bound:g}",
+                        f"{delta:+.4f}",
+                        abs(delta) <= bound + 1e-12,
+                    )
+                )
+        return checks
