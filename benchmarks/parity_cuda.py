@@ -139,6 +139,41 @@ def kernel_timings(device: torch.device) -> list[dict]:
     return rows
 
 
+def tuning(device: torch.device) -> list[dict]:
+    """Kernel time over launch configurations on the batched target shape; parity is re-checked for each."""
+    import triton.testing
+
+    from preprocgate.variants.triton_fused import TritonFused
+
+    config = InputSpec(size=(512, 512))
+    src = torch.randint(0, 256, (64, 480, 640, 3), dtype=torch.uint8, device=device)
+    ref = build_variant(VARIANTS.get("torch"), config, device, {})
+    images = [make("natural", 0, 480, 640)]
+    expected = ref(images)
+    copy_gbs = copy_bandwidth(device)
+    rows = []
+    for block in (256, 512, 1024, 2048, 4096):
+        for warps in (2, 4, 8, 16):
+            if block // (32 * warps) < 1:
+                continue
+            tri = TritonFused(config, device, block=block, num_warps=warps)
+            dst = torch.empty((64, 3, 512, 512), dtype=torch.float32, device=device)
+            ms = triton.testing.do_bench(lambda tri=tri, dst=dst: tri.launch(src, dst), return_mode="median")
+            exact = bool(torch.equal(tri(images), expected))
+            gbs = (src.numel() + dst.numel() * 4) / ms / 1e6
+            rows.append(
+                {
+                    "block": block,
+                    "num_warps": warps,
+                    "us": ms * 1e3,
+                    "GB/s": gbs,
+                    "fraction_of_copy": gbs / copy_gbs,
+                    "bit_exact": exact,
+                }
+            )
+    return sorted(rows, key=lambda r: r["us"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out")
@@ -158,6 +193,7 @@ def main() -> None:
         "parity": parity(device),
         "host_timings": host_timings(device),
         "kernel_timings": kernel_timings(device),
+        "tuning": tuning(device),
     }
     text = json.dumps(result, indent=2)
     print(text)

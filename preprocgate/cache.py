@@ -41,10 +41,10 @@ class DumpCache:
             out.update({int(k): v for k, v in data["results"].items()})
         return out
 
-    def write_part(self, key: str, index: int, results: dict[int, list[dict]]) -> None:
-        atomic_write_json(
-            self.folder(key) / f"part-{index:06d}.json", {"results": {str(k): v for k, v in results.items()}}
-        )
+    def write_part(self, key: str, name: str, results: dict[int, list[dict]]) -> None:
+        """``name`` carries the writer (a shard tag) so that parallel writers never collide."""
+        path = self.folder(key) / f"part-{name}.json"
+        atomic_write_json(path, {"results": {str(k): v for k, v in results.items()}})
 
     def mark_complete(self, key: str, info: dict[str, Any]) -> None:
         atomic_write_json(self.folder(key) / "complete.json", info)

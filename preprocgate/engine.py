@@ -4,6 +4,7 @@ once loaded: stages get the pieces they need, never the YAML."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -17,10 +18,10 @@ from preprocgate.hashing import file_sha256
 from preprocgate.models import MODELS, ModelAdapter
 from preprocgate.progress import Progress
 from preprocgate.results import DatasetSummary, DumpSummary, GateResult
-from preprocgate.spec import Gate, ParityPair
+from preprocgate.spec import Gate, ParityPair, env_variables
 from preprocgate.stages.compare import map_checks, matched_check, parity_checks, speed_check
 from preprocgate.stages.diff import DiffStage
-from preprocgate.stages.dump import Dump, DumpStage
+from preprocgate.stages.dump import Dump, DumpStage, Shard
 from preprocgate.stages.evaluate import EvaluateStage
 from preprocgate.stages.probe import ParityProbeStage, probe_images
 from preprocgate.stages.speed import SpeedProbeStage
@@ -63,7 +64,13 @@ def load_dataset(gate: Gate) -> tuple[CocoDataset, str]:
     try:
         return load_coco(images, annotations, spec.limit, spec.image_ids), source
     except RunError as exc:
-        raise RunError(f"dataset: {exc}") from exc
+        raise RunError(f"dataset: {exc}{_env_hint(gate, 'dataset.annotations', 'dataset.images')}") from exc
+
+
+def _env_hint(gate: Gate, *keys: str) -> str:
+    """The environment variables these spec paths come from: what to set when a path is missing."""
+    names = [name for key in keys for name in env_variables(gate, key)]
+    return f"; set the environment variable(s) the spec reads it from: {', '.join(names)}" if names else ""
 
 
 def build_adapter(gate: Gate, device: torch.device) -> ModelAdapter:
@@ -71,7 +78,7 @@ def build_adapter(gate: Gate, device: torch.device) -> ModelAdapter:
     assert spec is not None
     path = gate.resolve(spec.file)
     if not path.is_file():
-        raise RunError(f"model.file: {path} not found")
+        raise RunError(f"model.file: {path} not found{_env_hint(gate, 'model.file')}")
     try:
         return MODELS.resolve(spec.adapter)(device, spec.precision, file=path, **spec.params)
     except TypeError as exc:
@@ -85,6 +92,15 @@ def variant_identity(gate: Gate, name: str, variant: Preprocessor) -> dict:
     return {"impl": spec.impl, "params": spec.params, "class": type(variant).__qualname__, "version": variant.version}
 
 
+@dataclass(frozen=True)
+class RunMode:
+    """How much of the gate this process does: all of it, one shard's dumps, or the merge of shards."""
+
+    update_baseline: bool = False
+    shard: Shard | None = None
+    merge: bool = False
+
+
 def _dumps(
     gate: Gate,
     stage: DumpStage,
@@ -92,13 +108,14 @@ def _dumps(
     stored: StoredBaselineStage | None,
     result: GateResult,
     progress: Progress,
+    mode: RunMode,
 ) -> dict[str, Dump]:
     dumps = {}
     for name in gate.spec.variants:
         identity = variant_identity(gate, name, variants[name])
         reused = stored.reusable(name, stage.key(identity)) if stored and name == gate.spec.baseline else None
         with progress.step(f"dump: {name}" + (" (stored baseline)" if reused else "")):
-            dumps[name] = reused or stage.run(name, variants[name], identity)
+            dumps[name] = reused or stage.run(name, variants[name], identity, mode.shard, compute=not mode.merge)
         d = dumps[name]
         result.dumps.append(
             DumpSummary(
@@ -115,7 +132,7 @@ def _detections(
     variants: dict[str, Preprocessor],
     result: GateResult,
     progress: Progress,
-    update_baseline: bool,
+    mode: RunMode,
 ) -> None:
     """Dumps → evaluation → diff (→ bootstrap, noise floor, stored baseline), and the checks over them."""
     from preprocgate import __version__
@@ -143,14 +160,17 @@ def _detections(
     cache = DumpCache(gate.cache_dir)
     store = ArtifactStore(gate.cache_dir, spec.baselines.store if spec.baselines else None)
     stored = None
-    if spec.baselines is not None and gate.baseline_path is not None and not update_baseline:
+    if spec.baselines is not None and gate.baseline_path is not None and not mode.update_baseline and not mode.shard:
         stored = StoredBaselineStage(
             spec.baselines, gate.baseline_path, store, f"preprocgate baseline update {gate.path}"
         )
         result.checks += stored.check(result.environment)
     stage = DumpStage(cache, adapter, dataset, spec.model.batch_size, key_base)
-    dumps = _dumps(gate, stage, variants, stored, result, progress)
-    if update_baseline:
+    dumps = _dumps(gate, stage, variants, stored, result, progress, mode)
+    result.stage_seconds.update(stage.seconds)
+    if mode.shard:
+        return
+    if mode.update_baseline:
         for d in dumps.values():
             store.put(d.digest, d.results)
     valid = [r.id for r in dataset.valid]
@@ -214,13 +234,15 @@ def _detections(
 
 
 def run_gate(
-    gate: Gate, device: str | None = None, progress: Progress | None = None, update_baseline: bool = False
+    gate: Gate, device: str | None = None, progress: Progress | None = None, mode: RunMode | None = None
 ) -> GateResult:
     """Run every configured stage; the result says whether the gate passed and keeps every measurement.
 
-    With ``update_baseline`` the stored baseline is neither required nor compared (it is about to be
-    rewritten) and every dump is saved as an artifact.
+    ``mode.update_baseline``: the stored baseline is neither required nor compared (it is about to be
+    rewritten) and every dump is saved as an artifact. ``mode.shard``: only that shard's dumps are computed
+    into the cache (no probes, no evaluation). ``mode.merge``: every dump must already be in the cache.
     """
+    mode = mode or RunMode()
     progress = progress or Progress(enabled=False)
     start = time.perf_counter()
     spec = gate.spec
@@ -243,6 +265,8 @@ def run_gate(
         variants={name: v.description for name, v in variants.items()},
         provenance=info,
     )
+    if mode.shard:
+        parity = speed = None
     if parity:
         probes = probe_images(parity, gate.probe_files, spec.input.size, spec.input.source_order)
         result.probes = [p.name for p in probes]
@@ -264,7 +288,10 @@ def run_gate(
         if dev.type != "cuda" and "triton" in {spec.variants[n].impl for n in variants}:
             result.notes.append("Triton ran in its CPU interpreter: its timings say nothing about GPU speed.")
     if spec.dataset is not None:
-        _detections(gate, dev, variants, result, progress, update_baseline)
+        _detections(gate, dev, variants, result, progress, mode)
+    if mode.shard:
+        result.duration_s = time.perf_counter() - start
+        return result
     if not result.checks:
         result.notes.append("No thresholds are declared, so nothing was gated: a gate that checks nothing fails.")
     result.duration_s = time.perf_counter() - start

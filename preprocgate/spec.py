@@ -508,6 +508,17 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
     )
 
 
+def env_variables(gate: Gate, key: str) -> list[str]:
+    """The environment variables the spec's value at dotted ``key`` is read from (``${VAR}``, ``${VAR:-default}``).
+
+    Lets a missing-path error name the variable to set, not only the path its default resolved to.
+    """
+    value: Any = _read_yaml(gate.path)[0]
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return [m.group(1) for m in _VAR.finditer(value)] if isinstance(value, str) else []
+
+
 def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key"

@@ -15,7 +15,7 @@ import click
 
 from preprocgate.cli.baseline import baseline
 from preprocgate.cli.post import post
-from preprocgate.cli.run import run
+from preprocgate.cli.run import merge, run
 from preprocgate.cli.schema import schema
 from preprocgate.cli.validate import validate
 from preprocgate.cli.variants import variants
@@ -54,6 +54,7 @@ def cli() -> None:
 
 
 cli.add_command(run)
+cli.add_command(merge)
 cli.add_command(baseline)
 cli.add_command(validate)
 cli.add_command(schema)

@@ -4,7 +4,7 @@ import click
 
 from preprocgate.baseline import Baseline, from_result, spec_digest
 from preprocgate.cli.options import gate_argument
-from preprocgate.engine import run_gate
+from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import UserError
 from preprocgate.progress import Progress
 from preprocgate.results import GateResult
@@ -18,7 +18,7 @@ def _path(gate: Gate):  # type: ignore[no-untyped-def]
 
 
 def write_baseline(gate: Gate, result: GateResult, only: set[str] | None = None) -> None:
-    """Rewrite ``baselines/<gate>.json`` from a run made with ``update_baseline=True``."""
+    """Rewrite ``baselines/<gate>.json`` from a run made in ``RunMode(update_baseline=True)``."""
     path = _path(gate)
     baseline = from_result(result, Baseline.load(path), only)
     baseline.save(path)
@@ -38,7 +38,7 @@ def update(gate: str, variants: tuple[str, ...], device: str | None) -> None:
     """Run GATE and rewrite its stored baseline (all variants, or those named)."""
     loaded = load_gate(gate)
     _path(loaded)
-    result = run_gate(loaded, device=device, progress=Progress(None), update_baseline=True)
+    result = run_gate(loaded, device=device, progress=Progress(None), mode=RunMode(update_baseline=True))
     write_baseline(loaded, result, set(variants) or None)
 
 

@@ -7,36 +7,26 @@ import click
 from preprocgate.cli.baseline import write_baseline
 from preprocgate.cli.options import gate_argument, junit_option
 from preprocgate.cli.post import publish_report
-from preprocgate.engine import run_gate
+from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED
 from preprocgate.progress import Progress
 from preprocgate.publish import write_junit
 from preprocgate.report import write_reports
-from preprocgate.spec import load_gate
+from preprocgate.results import GateResult
+from preprocgate.scaleout import parse_shard, run_shards
+from preprocgate.spec import Gate, load_gate
+from preprocgate.stages.dump import Shard
 
 
-@click.command()
-@gate_argument
-@click.option("--device", help="Override the spec's device: cpu, cuda, cuda:N.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
-@click.option("--progress/--no-progress", default=None, help="Default: on when stderr is a terminal.")
-@click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
-@click.option("--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`).")
-@junit_option
-def run(
-    gate: str,
-    device: str | None,
+def finish(
+    loaded: Gate,
+    result: GateResult,
     output_dir: Path | None,
-    progress: bool | None,
     update_baseline: bool,
     post: bool,
     junit: Path | None,
 ) -> None:
-    """Run GATE and write reports/<gate>.md and .json; exit 0 passed, 1 failed (3 when posting fails)."""
-    if device is not None and device not in {"auto", "cpu"} and not device.startswith("cuda"):
-        raise click.BadParameter(f"{device!r}: expected auto, cpu, cuda or cuda:N", param_hint="--device")
-    loaded = load_gate(gate)
-    result = run_gate(loaded, device=device, progress=Progress(progress), update_baseline=update_baseline)
+    """Reports, baseline, JUnit, the verdict line, posting, and the exit code: shared by run and merge."""
     md_path, _ = write_reports(result, output_dir or loaded.output_dir, loaded.template_path)
     if update_baseline:
         write_baseline(loaded, result)
@@ -55,3 +45,65 @@ def run(
     if post:  # after the verdict line, so that a refused post (exit 3) still leaves the verdict in the log
         publish_report(md_path, result.gate)
     raise SystemExit(EXIT_PASSED if result.passed else EXIT_GATE_FAILED)
+
+
+def _device(value: str | None) -> str | None:
+    if value is not None and value not in {"auto", "cpu"} and not value.startswith("cuda"):
+        raise click.BadParameter(f"{value!r}: expected auto, cpu, cuda or cuda:N", param_hint="--device")
+    return value
+
+
+def _shard(value: str | None) -> Shard | None:
+    try:
+        return parse_shard(value) if value else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from exc
+
+
+@click.command()
+@gate_argument
+@click.option("--device", help="Override the spec's device: cpu, cuda, cuda:N.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
+@click.option("--progress/--no-progress", default=None, help="Default: on when stderr is a terminal.")
+@click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
+@click.option("--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`).")
+@click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
+@click.option("--processes", type=click.IntRange(min=1), help="Dump in N processes (one per GPU), then merge.")
+@junit_option
+def run(
+    gate: str,
+    device: str | None,
+    output_dir: Path | None,
+    progress: bool | None,
+    update_baseline: bool,
+    post: bool,
+    shard: str | None,
+    processes: int | None,
+    junit: Path | None,
+) -> None:
+    """Run GATE and write reports/<gate>.md and .json; exit 0 passed, 1 failed (3 when posting fails)."""
+    device, part = _device(device), _shard(shard)
+    if part and (processes or update_baseline or post):
+        raise click.BadParameter("a shard only fills the cache: combine it with nothing else", param_hint="--shard")
+    loaded = load_gate(gate)
+    if processes:
+        run_shards(gate, processes, device)
+    mode = RunMode(update_baseline=update_baseline, shard=part, merge=bool(processes))
+    result = run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
+    if part:
+        click.echo(f"shard {shard}: dumps of gate {result.gate} written to {loaded.cache_dir}; then run `merge`")
+        return
+    finish(loaded, result, output_dir, update_baseline, post, junit)
+
+
+@click.command()
+@gate_argument
+@click.option("--device", help="Override the spec's device: cpu, cuda, cuda:N.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
+@click.option("--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`).")
+@junit_option
+def merge(gate: str, device: str | None, output_dir: Path | None, post: bool, junit: Path | None) -> None:
+    """Finish a sharded run: every dump must be in the cache; evaluate, compare and report as `run` does."""
+    loaded = load_gate(gate)
+    result = run_gate(loaded, device=_device(device), progress=Progress(None), mode=RunMode(merge=True))
+    finish(loaded, result, output_dir, False, post, junit)

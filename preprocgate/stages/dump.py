@@ -7,7 +7,7 @@ partially written dump resumes from its finished parts.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,7 @@ import torch
 
 from preprocgate.cache import DumpCache
 from preprocgate.data.coco import CocoDataset
+from preprocgate.errors import RunError
 from preprocgate.functional.coco import to_results
 from preprocgate.hashing import digest_json
 from preprocgate.models import ModelAdapter
@@ -47,7 +48,25 @@ def dump_digest(results: dict[int, list[dict]]) -> str:
     return digest_json([[image_id, results[image_id]] for image_id in sorted(results)])
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: a contiguous slice of the image list, for one process or CI job."""
+
+    index: int
+    count: int
+
+    def select(self, ids: list[int]) -> list[int]:
+        lo, hi = len(ids) * self.index // self.count, len(ids) * (self.index + 1) // self.count
+        return ids[lo:hi]
+
+    @property
+    def tag(self) -> str:
+        return f"s{self.index}of{self.count}"
+
+
 class DumpStage:
+    """Computes what the cache lacks, batch by batch; encoding and writing overlap the next batch."""
+
     def __init__(
         self,
         cache: DumpCache,
@@ -61,24 +80,36 @@ class DumpStage:
         self.dataset = dataset
         self.batch_size = batch_size
         self.key_base = key_base
-        self._decoded: dict[int, np.ndarray] | None = None
+        self._decoded: dict[int, np.ndarray] = {}
+        self.seconds: dict[str, float] = {}
 
     def key(self, variant_identity: dict) -> str:
         return digest_json({**self.key_base, "variant": variant_identity})
 
-    def images(self) -> dict[int, np.ndarray]:
+    def _time(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
+
+    def images(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Decoded once per run, on first need, shared by every variant."""
-        if self._decoded is None:
-            self._decoded = self.dataset.decode([r.id for r in self.dataset.records])
-        return self._decoded
+        missing = [i for i in ids if i not in self._decoded and i not in self.dataset.corrupt]
+        if missing:
+            start = time.perf_counter()
+            self._decoded.update(self.dataset.decode(missing))
+            self._time("decode", start)
+        return {i: self._decoded[i] for i in ids if i in self._decoded}
 
     def run(
         self,
         name: str,
         variant: Preprocessor,
         variant_identity: dict,
-        tick: Callable[[int], None] = lambda _: None,
+        shard: Shard | None = None,
+        compute: bool = True,
     ) -> Dump:
+        """The variant's dump: from the cache where present, computed otherwise (``compute=False``: a merge
+        of shard dumps, where a missing image is an error). With a shard, only its images are computed."""
         start = time.perf_counter()
         key = self.key(variant_identity)
         done = self.cache.load_parts(key)
@@ -87,22 +118,18 @@ class DumpStage:
         if complete is not None:  # images found corrupt when this dump was computed stay excluded
             self.dataset.corrupt.update({int(k): v for k, v in complete.get("corrupt", {}).items()})
         else:
-            todo = [r.id for r in self.dataset.valid if r.id not in done]
+            wanted = [r.id for r in self.dataset.valid]
+            todo = [i for i in (shard.select(wanted) if shard else wanted) if i not in done]
+            if todo and not compute:
+                raise RunError(
+                    f"{name}: {len(todo)} of {len(wanted)} images have no dump in {self.cache.folder(key)}; "
+                    "run the missing shards first (preprocgate run --shard i/N)"
+                )
             if todo:
-                images = self.images()
-                todo = [i for i in todo if i in images]
-                first_part = len(list(self.cache.folder(key).glob("part-*.json")))
-                for n, lo in enumerate(range(0, len(todo), self.batch_size)):
-                    chunk = todo[lo : lo + self.batch_size]
-                    batch = [images[i] for i in chunk]
-                    with torch.inference_mode():
-                        detections = self.adapter(variant(batch), [im.shape[:2] for im in batch])
-                    part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
-                    self.cache.write_part(key, first_part + n, part)
-                    done.update(part)
-                    tick(len(chunk))
-            corrupt = {str(k): v for k, v in sorted(self.dataset.corrupt.items())}
-            self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
+                self._compute(key, variant, todo, done, shard)
+            if shard is None or all(r.id in done for r in self.dataset.valid):
+                corrupt = {str(k): v for k, v in sorted(self.dataset.corrupt.items())}
+                self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
         results = {r.id: done[r.id] for r in self.dataset.valid if r.id in done}
         return Dump(
             variant=name,
@@ -113,3 +140,34 @@ class DumpStage:
             computed_images=len(results) - min(cached, len(results)),
             seconds=time.perf_counter() - start,
         )
+
+    def _compute(
+        self, key: str, variant: Preprocessor, todo: list[int], done: dict[int, list[dict]], shard: Shard | None
+    ) -> None:
+        images = self.images(todo)
+        todo = [i for i in todo if i in images]
+        tag = shard.tag if shard else "all"
+        first = len(list(self.cache.folder(key).glob(f"part-{tag}-*.json")))
+
+        def encode_and_write(n: int, chunk: list[int], detections: list) -> dict[int, list[dict]]:
+            begin = time.perf_counter()
+            part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
+            self.cache.write_part(key, f"{tag}-{first + n:06d}", part)
+            self._time("encode+write (overlapped)", begin)
+            return part
+
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = []
+            for n, lo in enumerate(range(0, len(todo), self.batch_size)):
+                chunk = todo[lo : lo + self.batch_size]
+                batch = [images[i] for i in chunk]
+                t = time.perf_counter()
+                with torch.inference_mode():
+                    tensor = variant(batch)
+                    variant.synchronize()
+                    t = self._time("preprocess", t)
+                    detections = self.adapter(tensor, [im.shape[:2] for im in batch])
+                self._time("infer+postprocess", t)
+                pending.append(writer.submit(encode_and_write, n, chunk, detections))
+            for future in pending:
+                done.update(future.result())

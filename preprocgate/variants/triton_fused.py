@@ -73,12 +73,14 @@ class TritonFused(Preprocessor):
         device: torch.device,
         arithmetic: Arithmetic = "auto",
         block: int | None = None,
+        num_warps: int | None = None,
     ) -> None:
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
         self.arithmetic: Arithmetic = arithmetic
         self.block = block
+        self.num_warps = num_warps
         self.kernel = load_kernel(device)
 
     @property
@@ -106,7 +108,11 @@ class TritonFused(Preprocessor):
         else:  # the interpreter runs one program at a time: one program per image is fastest
             block = 1 << max(plane - 1, 1).bit_length()
         f32 = np.float32
-        launch = {"enable_fp_fusion": False} if self.device.type == "cuda" else {}
+        launch: dict[str, object] = {}
+        if self.device.type == "cuda":
+            launch["enable_fp_fusion"] = False
+            if self.num_warps:
+                launch["num_warps"] = self.num_warps
         self.kernel.preprocess_kernel[(triton_cdiv(plane, block), n)](
             src,
             dst,

@@ -1,0 +1,52 @@
+"""Scale-out of the dump stage: one process per GPU on a host, or one CI job per shard, then a merge.
+
+Shards write their parts into the shared cache folder under shard-named files, so any number of writers can
+fill one dump; the merge is an ordinary run that finds every image already dumped (and fails, naming the
+gap, if one is not).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import torch
+
+from preprocgate.errors import RunError
+from preprocgate.stages.dump import Shard
+
+
+def parse_shard(text: str) -> Shard:
+    """``"i/N"`` with 0 ≤ i < N."""
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"{text!r}: expected i/N, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise ValueError(f"{text!r}: need 0 ≤ i < N")
+    return Shard(index, count)
+
+
+def devices_for(processes: int, requested: str | None) -> list[str]:
+    """One device per process: cuda:0..N-1 when CUDA is used (and has enough GPUs), else the CPU for all."""
+    use_cuda = requested not in ("cpu",) and torch.cuda.is_available()
+    if not use_cuda:
+        return ["cpu"] * processes
+    if torch.cuda.device_count() < processes:
+        raise RunError(f"{processes} processes requested but only {torch.cuda.device_count()} GPUs are visible")
+    return [f"cuda:{i}" for i in range(processes)]
+
+
+def run_shards(gate: str, processes: int, device: str | None) -> None:
+    """Run ``preprocgate run GATE --shard i/N`` in N child processes at once and wait for all of them."""
+    # Thread counts stay as they are: torch's CPU arithmetic depends on them, and every shard must compute
+    # what a single process would.
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "preprocgate", "run", gate, "--shard", f"{i}/{processes}", "--device", dev],
+        )
+        for i, dev in enumerate(devices_for(processes, device))
+    ]
+    failed = [i for i, child in enumerate(children) if child.wait() != 0]
+    if failed:
+        raise RunError(f"shard process(es) {failed} failed; their output is above")

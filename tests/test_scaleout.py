@@ -1,0 +1,83 @@
+"""Sharded dumps merge into exactly the results of a single-process run (CPU here; one process per GPU there)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from preprocgate.cli import cli
+from preprocgate.data import demo
+from preprocgate.scaleout import parse_shard
+from tests.helpers.gates import write_gate
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "demo" / "maskrcnn_mbv3.onnx"
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> demo.CocoPaths:
+    return demo.generate(tmp_path_factory.mktemp("demo"), "val", 5, seed=1)
+
+
+def gate(folder: Path, data: demo.CocoPaths) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "name": "sharded",
+        "device": "cpu",
+        "input": {"size": "320x320"},
+        "variants": {"cv2": "cv2", "torch": "torch"},
+        "baseline": "cv2",
+        "probes": {"speed": None},
+        "dataset": {"images": str(data.images), "annotations": str(data.annotations)},
+        "model": {"adapter": "onnxruntime", "file": str(MODEL), "batch_size": 2},
+        "thresholds": {"map": {"max_abs_delta": 1.0}},
+        "cache_dir": "cache",
+        "report": {"output_dir": "out"},
+    }
+    return write_gate(folder, spec)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def outcome(folder: Path) -> tuple[dict, dict]:
+    data = json.loads((folder / "out" / "sharded.json").read_text())
+    return data["metrics"], {d["variant"]: d["digest"] for d in data["dumps"]}
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory, dataset: demo.CocoPaths) -> tuple[dict, dict]:
+    folder = tmp_path_factory.mktemp("single")
+    assert invoke("run", str(gate(folder, dataset))).exit_code == 0
+    return outcome(folder)
+
+
+def test_shards_then_merge_equal_a_single_run(tmp_path: Path, dataset: demo.CocoPaths, single: tuple) -> None:
+    path = gate(tmp_path, dataset)
+    for i in range(3):
+        result = invoke("run", str(path), "--shard", f"{i}/3")
+        assert result.exit_code == 0 and f"shard {i}/3" in result.output
+    assert not (tmp_path / "out").exists()  # shards only fill the cache
+    merged = invoke("merge", str(path))
+    assert merged.exit_code == 0, merged.output
+    assert outcome(tmp_path) == single
+
+
+def test_merge_names_a_missing_shard(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    path = gate(tmp_path, dataset)
+    assert invoke("run", str(path), "--shard", "0/2").exit_code == 0
+    result = invoke("merge", str(path))
+    assert result.exit_code == 3 and "images have no dump" in result.output and "--shard i/N" in result.output
+
+
+def test_processes_run_shards_in_parallel_and_merge(tmp_path: Path, dataset: demo.CocoPaths, single: tuple) -> None:
+    result = invoke("run", str(gate(tmp_path, dataset)), "--processes", "2", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert outcome(tmp_path) == single
+
+
+@pytest.mark.parametrize("bad", ["2/2", "x/3", "1"])
+def test_bad_shard_spec(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_shard(bad)
