@@ -117,19 +117,34 @@ class CocoPaths:
     annotations: Path
 
 
-def generate(root: Path, split: str, count: int, seed: int = 0) -> CocoPaths:
-    """Write ``count`` samples as JPEG images plus ``instances_<split>.json`` under ``root``."""
+def _write_sample(args: tuple[Path, int, str, int]) -> tuple[dict, list[dict]]:
+    images_dir, seed, split, index = args
+    image, instances = render(seed, split, index)
+    name = f"{split}_{index:05d}.jpg"
+    cv2.imwrite(str(images_dir / name), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    info = {"id": index + 1, "file_name": name, "height": image.shape[0], "width": image.shape[1]}
+    return info, [annotation(inst, index + 1, 0) for inst in instances]
+
+
+def generate(root: Path, split: str, count: int, seed: int = 0, workers: int = 1) -> CocoPaths:
+    """Write ``count`` samples as JPEG images plus ``instances_<split>.json`` under ``root``.
+
+    ``workers`` > 1 renders in processes; the files are the same either way (samples are pure functions).
+    """
     images_dir = root / split
     images_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(images_dir, seed, split, index) for index in range(count)]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as pool:
+            samples = list(pool.map(_write_sample, jobs, chunksize=16))
+    else:
+        samples = [_write_sample(job) for job in jobs]
     images, annotations = [], []
-    for index in range(count):
-        image, instances = render(seed, split, index)
-        image_id = index + 1
-        name = f"{split}_{index:05d}.jpg"
-        cv2.imwrite(str(images_dir / name), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        images.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})
-        for inst in instances:
-            annotations.append(annotation(inst, image_id, len(annotations) + 1))
+    for info, anns in samples:
+        images.append(info)
+        annotations += [{**a, "id": len(annotations) + j + 1} for j, a in enumerate(anns)]
     ann_path = root / f"instances_{split}.json"
     ann_path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES}))
     return CocoPaths(images_dir, ann_path)
