@@ -7,5 +7,6 @@ from preprocgate.registry import Registry
 MODELS: Registry[type[ModelAdapter]] = Registry("model adapter", "preprocgate.models")
 MODELS.register("torch", "preprocgate.models.torch_module:TorchModuleAdapter")
 MODELS.register("onnxruntime", "preprocgate.models.ort:OnnxRuntimeAdapter")
+MODELS.register("rfdetr", "preprocgate.models.rfdetr:RFDETRAdapter")
 
 __all__ = ["MODELS", "Detections", "ModelAdapter", "rescale"]

@@ -1,0 +1,234 @@
+"""RF-DETR seg-nano through the rfdetr adapter on a GPU: the gate end to end on a synthetic COCO-format set with the
+torch backend in fp32 and fp16, then the model's own throughput. Prints JSON (and writes it with --out).
+
+    PYTHONPATH=. python benchmarks/rfdetr_gpu.py --out results.json [--checkpoint rf-detr-seg-nano.pt]
+
+Without --checkpoint a randomly initialised seg-nano is built (offline, no download) and saved in the work folder:
+throughput is that of the real network, but its accuracy figures and the gate's verdict mean nothing, and as its
+scores hover around 0.05-0.1 every one of the 100 selected detections is kept (``--score-threshold none``), an
+upper bound on the mask-upsampling work a trained model does at the study's 0.05 (~56 detections per COCO image).
+Needs rfdetr (and torchvision) beside torch, plus pycocotools and preprocgate's own dependencies; Triton for the
+triton variant. ``--device cpu`` runs the same in fp32 only, as a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import cv2
+import torch
+import yaml
+
+from preprocgate import load_gate, run_gate
+from preprocgate.data import demo
+from preprocgate.models.rfdetr import RFDETRAdapter
+from preprocgate.provenance import device_name
+from preprocgate.report import write_reports
+from preprocgate.spec import InputSpec
+from preprocgate.variants import VARIANTS, build_variant
+
+SIZE = (312, 312)
+PACKAGES = ("preprocgate", "torch", "torchvision", "rfdetr", "triton", "numpy", "opencv-python-headless", "pycocotools")
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    found["cuda"] = torch.version.cuda
+    found["cudnn"] = str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None
+    try:
+        smi = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+        found["driver"] = subprocess.run(smi, capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        found["driver"] = None
+    return found
+
+
+def random_checkpoint(folder: Path) -> Path:
+    """A seg-nano with random weights (seed 0) in the released checkpoint layout."""
+    from rfdetr import RFDETRSegNano
+
+    torch.manual_seed(0)
+    model = RFDETRSegNano(pretrain_weights=None, device="cpu")
+    path = folder / "random-seg-nano.pt"
+    torch.save({"model": model.model.model.state_dict()}, path)
+    return path
+
+
+def gate_spec(
+    data: demo.CocoPaths, checkpoint: Path, device: str, precision: str, batch: int, threshold: float | None
+) -> dict[str, Any]:
+    """gates/rfdetr.yaml's study on the synthetic set: same variants, probes and thresholds."""
+    return {
+        "name": f"rfdetr-gpu-{precision}",
+        "description": f"RF-DETR seg-nano, torch backend {precision}, synthetic COCO-format set",
+        "device": device,
+        "input": {"size": f"{SIZE[0]}x{SIZE[1]}"},
+        "variants": {"cv2": "cv2", "torch": "torch", "triton": "triton"},
+        "baseline": "cv2",
+        "probes": {
+            "parity": {
+                "pairs": [
+                    {"candidate": "triton", "reference": "torch", "thresholds": {"max_ulp": 1}},
+                    {"candidate": "torch", "reference": "cv2"},
+                ],
+                "images": {"sweep": ["480x640", "427x640", "512x512", "1080x1920"]},
+            },
+            "speed": {"source": "480x640", "warmup": 5, "repeats": 50},
+        },
+        "dataset": {"images": str(data.images), "annotations": str(data.annotations)},
+        "model": {
+            "adapter": "rfdetr",
+            "file": str(checkpoint),
+            "precision": precision,
+            "batch_size": batch,
+            "params": {"backend": "torch", "score_threshold": threshold},
+        },
+        "diff": {"score_threshold": 0.4},
+        "thresholds": {
+            "map": {
+                "metrics": ["bbox.AP", "bbox.AP50", "bbox.AP75", "segm.AP", "segm.AP50", "segm.AP75"],
+                "max_abs_delta": 0.002,
+            }
+        },
+        "cache_dir": f"cache-{precision}",
+        "report": {"output_dir": "reports"},
+    }
+
+
+def run_study(work: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """One gate run with an empty cache, so every dump is computed; its timings and verdict."""
+    shutil.rmtree(work / spec["cache_dir"], ignore_errors=True)
+    path = work / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    gate = load_gate(path)
+    result = run_gate(gate)
+    write_reports(result, gate.output_dir, gate.template_path)
+    return {
+        "precision": spec["model"]["precision"],
+        "passed": result.passed,
+        "duration_s": round(result.duration_s, 2),
+        "checks": [c.line() for c in result.checks],
+        "dumps": [
+            {
+                "variant": d.variant,
+                "images": d.computed_images,
+                "detections": d.detections,
+                "seconds": round(d.seconds, 3),
+                "images_per_s": round(d.computed_images / d.seconds, 2) if d.seconds else None,
+            }
+            for d in result.dumps
+        ],
+        "preprocessing_median_ms": {t.variant: round(t.median_s * 1e3, 3) for t in result.timings},
+        "max_ulp": {f"{p.candidate} vs {p.reference}": p.total.max_ulp for p in result.parity},
+        "metrics": result.metrics,
+        "stage_seconds": {k: round(v, 3) for k, v in result.stage_seconds.items()},
+        "model": result.model,
+    }
+
+
+def timed(fn: Any, device: torch.device, warmup: int, repeats: int) -> float:
+    """Median seconds of ``fn()``, synchronising the GPU around each call."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def model_throughput(
+    data: demo.CocoPaths, checkpoint: Path, device: torch.device, precision: str, threshold: float | None, repeats: int
+) -> list[dict[str, Any]]:
+    """Images/s of the network alone and with rfdetr's postprocess (masks to original size), on GPU-resident input."""
+    adapter = RFDETRAdapter(device, precision, file=checkpoint, score_threshold=threshold)
+    images = [cv2.imread(str(p)) for p in sorted(data.images.iterdir())]
+    variant = build_variant(VARIANTS.get("torch"), InputSpec(size=SIZE), device, {})
+    rows = []
+    for batch_size in (1, 8):
+        picked = [images[i % len(images)] for i in range(batch_size)]
+        batch = variant(picked)
+        sizes = [im.shape[:2] for im in picked]
+        with torch.inference_mode():
+            network = timed(lambda b=batch: adapter.runner(b), device, 5, repeats)
+            full = timed(lambda b=batch, s=sizes: adapter(b, s), device, 5, repeats)
+        rows.append(
+            {
+                "precision": precision,
+                "batch": batch_size,
+                "network_ms": round(network * 1e3, 3),
+                "network_images_per_s": round(batch_size / network, 1),
+                "with_postprocess_ms": round(full * 1e3, 3),
+                "with_postprocess_images_per_s": round(batch_size / full, 1),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--checkpoint", type=Path, help="a seg-nano checkpoint; default: random weights")
+    parser.add_argument("--images", type=int, default=200, help="synthetic images in the set")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--score-threshold", default=None, help="'none' keeps all 100; default 0.05, none if random")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per model-throughput figure")
+    parser.add_argument("--work", type=Path, help="keep gates, caches and reports here (default: a temp folder)")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("CUDA is not available: run on a GPU machine, or pass --device cpu for a smoke test")
+    precisions = ["fp32", "fp16"] if device.type == "cuda" else ["fp32"]
+    work = args.work or Path(tempfile.mkdtemp(prefix="rfdetr-gpu-"))
+    work.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.checkpoint.resolve() if args.checkpoint else random_checkpoint(work)
+    if args.score_threshold is None:
+        threshold = 0.05 if args.checkpoint else None
+    else:
+        threshold = None if args.score_threshold.lower() == "none" else float(args.score_threshold)
+    data = demo.generate(work / "data", "val", args.images, seed=0)
+
+    report: dict[str, Any] = {
+        "device": device_name(device),
+        "versions": versions(),
+        "checkpoint": str(checkpoint) if args.checkpoint else "random weights (seed 0)",
+        "images": args.images,
+        "batch_size": args.batch_size,
+        "score_threshold": threshold,
+        "work": str(work),
+        "gate": [],
+        "model_throughput": [],
+    }
+    for precision in precisions:
+        spec = gate_spec(data, checkpoint, args.device, precision, args.batch_size, threshold)
+        report["gate"].append(run_study(work, spec))
+        report["model_throughput"] += model_throughput(data, checkpoint, device, precision, threshold, args.repeats)
+    text = json.dumps(report, indent=2, default=str)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

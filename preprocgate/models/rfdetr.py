@@ -1,0 +1,326 @@
+"""RF-DETR (the ``rfdetr`` package) on the variant's tensor, with the package's own postprocess, on three backends.
+
+The network is built from the package's bundled configuration with ``pretrain_weights=None`` and the local
+checkpoint's state dict is loaded into it: constructing an RF-DETR class any other way looks its weights up in
+Roboflow's registry and downloads them, and this adapter must never reach the network. Whatever backend runs the
+network, its raw outputs (normalised cxcywh boxes, class logits, mask logits) go through ``rfdetr``'s
+``PostProcess``: sigmoid, top-k over queries × classes, boxes to xyxy pixels at the original image size, masks
+upsampled bilinearly to that size and thresholded at 0. So the backends differ only in how the network ran.
+
+Backends (``backend`` param):
+
+- ``torch``: the LWDETR module in its export mode (the graph ONNX and TensorRT compile), fp32 on CPU or CUDA,
+  fp16 on CUDA.
+- ``onnxruntime``: an ONNX export of the same checkpoint (``onnx_file``, or exported into ``engine_cache`` on first
+  use with the package's own exporter), fp32, CPU or CUDA provider.
+- ``tensorrt``: an engine built from that ONNX file (:mod:`preprocgate.models.tensorrt_engine`; untested here).
+
+Class indices are returned as labels: RF-DETR's COCO checkpoints have 91 logit slots indexed by COCO category id,
+so they *are* COCO category ids. A fine-tuned checkpoint numbers its classes in its own order: map them with
+``label_map``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import tempfile
+import types
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from preprocgate.errors import MissingDependencyError, RunError, UserError
+from preprocgate.hashing import digest_json, file_sha256
+from preprocgate.models.base import Detections, ModelAdapter, Size
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+ONNX_OPSET = 17
+Outputs = tuple[torch.Tensor, ...]  # boxes (N×Q×4 cxcywh in [0, 1]), logits (N×Q×C), masks (N×Q×h×w) if any
+
+
+def _import_rfdetr() -> Any:
+    try:
+        import rfdetr
+    except ImportError as exc:
+        raise MissingDependencyError("rfdetr", "rfdetr") from exc
+    return rfdetr
+
+
+def load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """The network's state dict from an RF-DETR checkpoint, read without unpickling arbitrary objects.
+
+    Released and trained checkpoints hold the weights under ``model`` next to an ``args`` namespace (allowed here
+    as ``rfdetr``'s own safe loader allows it); PyTorch Lightning checkpoints hold them under ``state_dict`` with a
+    ``model.`` prefix; a bare state dict is accepted as is.
+    """
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace, types.SimpleNamespace]):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError) as exc:
+        raise RunError(f"{path}: cannot load the checkpoint: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(checkpoint, dict):
+        raise RunError(f"{path}: not an RF-DETR checkpoint (a {type(checkpoint).__name__}, not a dict)")
+    if "model" in checkpoint:
+        checkpoint = checkpoint["model"]
+    elif "state_dict" in checkpoint:
+        prefix = "model."
+        checkpoint = {
+            k[len(prefix) :].removeprefix("_orig_mod."): v
+            for k, v in checkpoint["state_dict"].items()
+            if k.startswith(prefix)
+        }
+    if "class_embed.bias" not in checkpoint:
+        raise RunError(f"{path}: not an RF-DETR checkpoint (no class_embed.bias among its weights)")
+    return checkpoint
+
+
+def build_model(model_class: str, state: dict[str, torch.Tensor]) -> Any:
+    """An ``rfdetr`` model object of ``model_class`` on the CPU holding ``state``, built without any download.
+
+    The class count comes from the checkpoint (its class head has one slot more than classes), so fine-tuned
+    checkpoints load into a head of the right size.
+    """
+    rfdetr = _import_rfdetr()
+    cls = getattr(rfdetr, model_class, None)
+    if not (isinstance(cls, type) and issubclass(cls, rfdetr.RFDETR)):
+        raise UserError(f"model_class {model_class!r} is not an RF-DETR model class of rfdetr (e.g. RFDETRSegNano)")
+    num_classes = int(state["class_embed.bias"].shape[0]) - 1
+    try:
+        model = cls(pretrain_weights=None, device="cpu", num_classes=num_classes)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise UserError(f"rfdetr.{model_class}: {exc}") from exc
+    except OSError as exc:  # the deprecated patch-14 classes fetch DINOv2 from Hugging Face while being built
+        raise RunError(f"rfdetr.{model_class} cannot be built offline ({exc}); use a current class") from exc
+    try:
+        model.model.model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise RunError(f"the checkpoint does not fit rfdetr.{model_class}: {str(exc).splitlines()[0]}") from exc
+    return model
+
+
+def export_onnx(model: Any, path: Path) -> None:
+    """Write ``model``'s ONNX export (dynamic batch, opset 17) to ``path`` with the package's exporter, atomically."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        raise MissingDependencyError("onnx", "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=path.parent) as tmp:
+        written = model.export(
+            output_dir=tmp, format="onnx", opset_version=ONNX_OPSET, dynamic_batch=True, verbose=False
+        )
+        os.replace(written, path)
+
+
+def check_backend(backend: str, device: torch.device, precision: str) -> None:
+    """Refuse a backend, device and precision that cannot go together, before anything heavy is built."""
+    if backend not in BACKENDS:
+        raise UserError(f"params.backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "torch" and precision == "fp16" and device.type != "cuda":
+        raise UserError("precision fp16 needs a CUDA device (the torch backend runs fp16 on CUDA only)")
+    if backend == "onnxruntime" and precision != "fp32":
+        raise UserError("the onnxruntime backend runs the fp32 export: precision must be fp32")
+    if backend == "tensorrt" and device.type != "cuda":
+        raise UserError("the tensorrt backend needs a CUDA device")
+
+
+def default_cache() -> Path:
+    """Where exported ONNX files and TensorRT engines go when ``engine_cache`` is not given."""
+    return Path(os.environ.get("PREPROCGATE_CACHE") or Path.home() / ".cache" / "preprocgate") / "rfdetr"
+
+
+def run_in_chunks(x: torch.Tensor, size: int, pad: bool, run: Callable[[torch.Tensor], Outputs]) -> Outputs:
+    """``run`` on at most ``size`` images at a time; with ``pad`` a short chunk is padded (static-batch graphs)."""
+    parts = []
+    for lo in range(0, len(x), size):
+        chunk = x[lo : lo + size]
+        n = len(chunk)
+        if pad and n < size:
+            chunk = torch.cat([chunk, chunk.new_zeros((size - n, *chunk.shape[1:]))])
+        parts.append([o[:n] for o in run(chunk)])
+    return tuple(torch.cat(outs) for outs in zip(*parts, strict=True))
+
+
+class TorchBackend:
+    """The LWDETR module in export mode (``forward_export``, the graph the exports compile), fp32 or fp16."""
+
+    def __init__(self, net: nn.Module, device: torch.device, precision: str) -> None:
+        self.device = device
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        net.eval()
+        net.export()  # type: ignore[operator]
+        self.net = net.to(device=device, dtype=self.dtype)
+        self.identity = {"torch": torch.__version__}
+
+    def __call__(self, x: torch.Tensor) -> Outputs:
+        return tuple(self.net(x.to(self.device, self.dtype)))
+
+
+class OnnxRuntimeBackend:
+    """An ONNX export on ONNX Runtime (fp32); outputs in RF-DETR's export order: dets, labels[, masks]."""
+
+    def __init__(self, path: Path, device: torch.device, threads: int) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise MissingDependencyError("onnxruntime", "onnx") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda":
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types from C++
+            raise RunError(f"{path}: ONNX Runtime cannot load the model: {exc}") from exc
+        self.input = self.session.get_inputs()[0]
+        self.static_batch = self.input.shape[0] if isinstance(self.input.shape[0], int) else None
+        self.identity = {
+            "onnx_sha256": file_sha256(path),
+            "onnxruntime": ort.__version__,
+            "provider": self.session.get_providers()[0],
+        }
+
+    def __call__(self, x: torch.Tensor) -> Outputs:
+        def run(chunk: torch.Tensor) -> Outputs:
+            out = self.session.run(None, {self.input.name: chunk.detach().float().cpu().numpy()})
+            return tuple(torch.from_numpy(np.asarray(o)) for o in out)
+
+        return run_in_chunks(x, self.static_batch or len(x), self.static_batch is not None, run)
+
+
+class TensorRTBackend:
+    """A TensorRT engine built from the ONNX export (see :mod:`preprocgate.models.tensorrt_engine`: untested)."""
+
+    def __init__(self, path: Path, device: torch.device, precision: str, cache: Path, max_batch: int) -> None:
+        from preprocgate.models.tensorrt_engine import TensorRTEngine
+
+        self.engine = TensorRTEngine(path, device, precision, cache, max_batch)
+        self.identity = {"onnx_sha256": file_sha256(path), **self.engine.identity}
+
+    def __call__(self, x: torch.Tensor) -> Outputs:
+        return run_in_chunks(x, self.engine.max_batch, self.engine.static_batch is not None, self.engine)
+
+
+class RFDETRAdapter(ModelAdapter):
+    """RF-DETR from a local checkpoint; torch, ONNX Runtime or TensorRT backend; rfdetr's own postprocess."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        precision: str = "fp32",
+        *,
+        file: Path,
+        backend: str = "torch",
+        model_class: str = "RFDETRSegNano",
+        onnx_file: str | None = None,
+        engine_cache: str | None = None,
+        num_select: int | None = None,
+        score_threshold: float | None = None,
+        label_map: dict[int, int] | None = None,
+        max_batch: int = 8,
+        threads: int = 0,
+    ) -> None:
+        super().__init__(device, precision)
+        check_backend(backend, device, precision)
+        self.cache = _absolute("engine_cache", engine_cache) or default_cache()
+        onnx_path = _absolute("onnx_file", onnx_file)
+        if onnx_path is not None and not onnx_path.is_file():
+            raise RunError(f"params.onnx_file: {onnx_path} not found")
+        _import_rfdetr()
+        from rfdetr.models import PostProcess
+
+        self.checkpoint, self.backend, self.model_class = Path(file), backend, model_class
+        self.rfdetr_version = version("rfdetr")
+        model = build_model(model_class, load_checkpoint(self.checkpoint))
+        config = model.model_config
+        self.block = config.patch_size * config.num_windows  # the network takes sides divisible by this
+        self.resolution = (config.resolution, config.resolution)  # the exports are traced at this size
+        self.num_select = num_select or config.num_select
+        self.postprocess = PostProcess(num_select=self.num_select)
+        self.score_threshold = score_threshold
+        self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
+        self.runner: TorchBackend | OnnxRuntimeBackend | TensorRTBackend
+        if backend == "torch":
+            self.runner = TorchBackend(model.model.model, device, precision)
+            return
+        onnx_path = onnx_path or self._exported(model)
+        del model  # the network runs from the ONNX file from here on
+        if backend == "onnxruntime":
+            self.runner = OnnxRuntimeBackend(onnx_path, device, threads)
+        else:
+            self.runner = TensorRTBackend(onnx_path, device, precision, self.cache, max_batch)
+
+    def _exported(self, model: Any) -> Path:
+        """The checkpoint's ONNX export in the cache, exported on first use (keyed by everything that shapes it)."""
+        key = digest_json(
+            [file_sha256(self.checkpoint), self.model_class, self.rfdetr_version, torch.__version__, ONNX_OPSET]
+        )
+        path = self.cache / "onnx" / f"{self.model_class}-{key[:16]}.onnx"
+        if not path.is_file():
+            export_onnx(model, path)
+        return path
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {
+            "adapter": f"rfdetr/{self.version}",
+            "checkpoint_sha256": file_sha256(self.checkpoint),
+            "model_class": self.model_class,
+            "backend": self.backend,
+            "config": digest_json([self.num_select, self.score_threshold, self.label_map, self.precision]),
+            "rfdetr": self.rfdetr_version,
+            **self.runner.identity,
+        }
+
+    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+        size = tuple(batch.shape[-2:])
+        if self.backend == "torch":
+            if size[0] % self.block or size[1] % self.block:
+                raise UserError(
+                    f"input.size {size[0]}x{size[1]}: {self.model_class} needs sides divisible by {self.block}"
+                )
+        elif size != self.resolution:
+            raise UserError(
+                f"input.size {size[0]}x{size[1]}: the {self.backend} backend runs the export traced at "
+                f"{self.resolution[0]}x{self.resolution[1]}"
+            )
+        with torch.inference_mode():
+            boxes, logits, *masks = (o.float() for o in self.runner(batch))
+            raw = {"pred_boxes": boxes, "pred_logits": logits}
+            if masks:
+                raw["pred_masks"] = masks[0]
+            sizes = torch.tensor([list(s) for s in original_sizes], device=boxes.device)
+            return [self._detections(r) for r in self.postprocess(raw, sizes, score_threshold=self.score_threshold)]
+
+    def _detections(self, result: dict[str, torch.Tensor]) -> Detections:
+        scores = result["scores"]
+        # PostProcess applies the threshold before upsampling masks, not to box-only models: filter here for both
+        keep = slice(None) if self.score_threshold is None else scores > self.score_threshold
+        labels = result["labels"][keep].cpu().numpy().astype(np.int64)
+        masks = result.get("masks")
+        return Detections(
+            boxes=result["boxes"][keep].float().cpu().numpy(),
+            scores=scores[keep].float().cpu().numpy(),
+            labels=np.array([self.label_map.get(int(v), int(v)) for v in labels], dtype=np.int64),
+            masks=masks[keep][:, 0].cpu().numpy() if masks is not None else None,
+        )
+
+
+def _absolute(name: str, value: str | None) -> Path | None:
+    """A path param: empty means unset (``${VAR:-}`` in a spec); relative paths are refused, as nothing anchors them
+    (only ``model.file`` is resolved against the spec's folder)."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise UserError(f"params.{name}: {value!r} must be an absolute path")
+    return path
