@@ -48,6 +48,7 @@ class OnnxRuntimeAdapter(ModelAdapter):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        ort.set_default_logger_severity(3)  # shape-inference warnings of detection exports are noise to users
         providers = (
             ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.type == "cuda" else ["CPUExecutionProvider"]
         )
