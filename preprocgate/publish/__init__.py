@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from preprocgate.errors import PublishError
-from preprocgate.publish.forge import Comment, Forge
+from preprocgate.publish.forge import Comment, Forge, Given
 from preprocgate.publish.junit import junit_xml, write_junit
 from preprocgate.publish.sticky import Posted, comment_body, marker, post_sticky
 from preprocgate.publish.summary import append_step_summary
@@ -41,13 +41,14 @@ def resolve_forge(
             )
         name = detected[0]
     forge = FORGES.get(name)
-    return forge.from_environment(env, repo=repo, number=number, api_url=api_url, token_env=token_env)
+    return forge.from_environment(env, Given(repo, number, api_url, token_env))
 
 
 __all__ = [
     "FORGES",
     "Comment",
     "Forge",
+    "Given",
     "Posted",
     "append_step_summary",
     "comment_body",

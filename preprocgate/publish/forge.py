@@ -28,6 +28,16 @@ class Comment:
     url: str | None = None
 
 
+@dataclass(frozen=True)
+class Given:
+    """What the command line said about the target; the CI's variables fill in whatever is None."""
+
+    repo: str | None = None
+    number: int | None = None
+    api_url: str | None = None
+    token_env: str | None = None
+
+
 class Forge(ABC):
     name: ClassVar[str]  # registry name: github, gitlab
     title: ClassVar[str]  # for messages: GitHub, GitLab
@@ -50,11 +60,7 @@ class Forge(ABC):
     def from_environment(
         cls,
         env: Mapping[str, str],
-        *,
-        repo: str | None = None,
-        number: int | None = None,
-        api_url: str | None = None,
-        token_env: str | None = None,
+        given: Given,
     ) -> Forge:
         """The target: explicit arguments win, the CI's variables fill the rest; PublishError says what is missing."""
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from preprocgate.errors import PublishError
-from preprocgate.publish.forge import Comment, Forge
+from preprocgate.publish.forge import Comment, Forge, Given
 from preprocgate.publish.http import ApiClient, decode_json
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -42,12 +42,9 @@ class GitHub(Forge):
     def from_environment(
         cls,
         env: Mapping[str, str],
-        *,
-        repo: str | None = None,
-        number: int | None = None,
-        api_url: str | None = None,
-        token_env: str | None = None,
+        given: Given,
     ) -> GitHub:
+        repo, number, api_url, token_env = given.repo, given.number, given.api_url, given.token_env
         repo = repo or env.get("GITHUB_REPOSITORY")
         if not repo:
             raise PublishError("GitHub repository unknown: pass --repo owner/name (Actions sets GITHUB_REPOSITORY)")

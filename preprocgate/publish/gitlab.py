@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from preprocgate.errors import PublishError
-from preprocgate.publish.forge import Comment, Forge
+from preprocgate.publish.forge import Comment, Forge, Given
 from preprocgate.publish.http import ApiClient, decode_json
 
 
@@ -34,12 +34,9 @@ class GitLab(Forge):
     def from_environment(
         cls,
         env: Mapping[str, str],
-        *,
-        repo: str | None = None,
-        number: int | None = None,
-        api_url: str | None = None,
-        token_env: str | None = None,
+        given: Given,
     ) -> GitLab:
+        repo, number, api_url, token_env = given.repo, given.number, given.api_url, given.token_env
         project = repo or env.get("CI_PROJECT_ID")
         if not project:
             raise PublishError("GitLab project unknown: pass --repo group/project or its id (CI sets CI_PROJECT_ID)")

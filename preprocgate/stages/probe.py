@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +74,10 @@ class ParityProbeStage:
                 results[i] = out[j]
         return results  # type: ignore[return-value]
 
-    def run(self, probes: Sequence[ProbeImage], tick: Callable[[str], None] = lambda _: None) -> list[PairResult]:
+    def run(self, probes: Sequence[ProbeImage]) -> list[PairResult]:
         needed = {n for pair in self.config.pairs for n in (pair.candidate, pair.reference)}
         outputs: dict[str, list[np.ndarray]] = {}
         for name in sorted(needed):
-            tick(name)
             outputs[name] = self.outputs(name, probes)
         results = []
         for pair in self.config.pairs:
