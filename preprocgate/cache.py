@@ -7,11 +7,15 @@ as batches finish, so an interrupted run resumes where it stopped; ``complete.js
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from preprocgate.fileio import atomic_write_json
+from preprocgate.functional.parity import Location, ParityStats
+from preprocgate.results import PairResult
+from preprocgate.spec import ParityThresholds
 
 
 class DumpCache:
@@ -48,3 +52,36 @@ class DumpCache:
 
     def mark_complete(self, key: str, info: dict[str, Any]) -> None:
         atomic_write_json(self.folder(key) / "complete.json", info)
+
+
+class ParityCache:
+    """Parity results of a pair, by a key over both variants' identities, the probe images and the device."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "parity"
+
+    def load(self, key: str) -> PairResult | None:
+        path = self.root / f"{key}.json"
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return PairResult(
+                data["candidate"],
+                data["reference"],
+                ParityThresholds.model_validate(data["thresholds"]),
+                _stats(data["total"]),
+                [_stats(s) for s in data["per_probe"]],
+            )
+        except (ValueError, KeyError, TypeError):  # unreadable: recompute and overwrite
+            return None
+
+    def save(self, key: str, result: PairResult) -> None:
+        data = dataclasses.asdict(result)
+        data["thresholds"] = result.thresholds.model_dump()
+        atomic_write_json(self.root / f"{key}.json", data)
+
+
+def _stats(data: dict[str, Any]) -> ParityStats:
+    where = {k: Location(**data[k]) if data.get(k) else None for k in ("worst_ulp", "worst_abs")}
+    return ParityStats(**{**data, **where})

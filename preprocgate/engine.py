@@ -10,7 +10,7 @@ import torch
 
 from preprocgate import provenance
 from preprocgate.baseline import ArtifactStore, spec_digest
-from preprocgate.cache import DumpCache
+from preprocgate.cache import DumpCache, ParityCache
 from preprocgate.data import demo
 from preprocgate.data.coco import CocoDataset, load_coco
 from preprocgate.errors import PreprocgateError, RunError, UserError
@@ -270,7 +270,13 @@ def run_gate(
     if parity:
         probes = probe_images(parity, gate.probe_files, spec.input.size, spec.input.source_order)
         result.probes = [p.name for p in probes]
-        stage = ParityProbeStage(parity, variants)
+        key_base = {
+            "variants": {n: variant_identity(gate, n, v) for n, v in variants.items()},
+            "input": spec.input.model_dump(mode="json"),
+            "device": provenance.device_class(dev),
+            "versions": info["versions"],
+        }
+        stage = ParityProbeStage(parity, variants, ParityCache(gate.cache_dir), key_base)
         begin = time.perf_counter()
         with progress.step(f"parity probe: {len(probes)} images"):
             result.parity = stage.run(probes)

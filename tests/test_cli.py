@@ -101,3 +101,23 @@ def test_demo_gate_validates() -> None:
     demo = Path(__file__).resolve().parents[1] / "gates" / "demo.yaml"
     result = _invoke("validate", str(demo))
     assert result.exit_code == 0 and "ok: gate demo" in result.output
+
+
+def test_parity_results_come_from_the_cache_when_nothing_changed(tmp_path: Path) -> None:
+    from tests.helpers.variants import CountingTorch
+
+    spec = small_gate(cache_dir="cache")
+    spec["variants"]["torch"] = "tests.helpers.variants:CountingTorch"
+    spec["probes"]["speed"] = None
+    path = write_gate(tmp_path, spec)
+    CountingTorch.images = 0
+    assert _invoke("run", str(path)).exit_code == 0
+    assert CountingTorch.images == 4  # 2 generators × 2 sweep shapes
+    first = json.loads((tmp_path / "out" / "t.json").read_text())["parity"]
+    assert _invoke("run", str(path)).exit_code == 0
+    assert CountingTorch.images == 4  # unchanged: read back, not recomputed
+    assert json.loads((tmp_path / "out" / "t.json").read_text())["parity"] == first
+    spec["probes"]["parity"]["images"]["synthetic"]["seed"] = 1  # other probe images: recomputed
+    write_gate(tmp_path, spec)
+    assert _invoke("run", str(path)).exit_code == 0
+    assert CountingTorch.images == 8

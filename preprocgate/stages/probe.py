@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +11,13 @@ import cv2
 import numpy as np
 import torch
 
+from preprocgate.cache import ParityCache
 from preprocgate.data import synthetic
 from preprocgate.errors import UserError
 from preprocgate.functional.parity import ParityStats, combine, parity_stats
+from preprocgate.hashing import digest_json
 from preprocgate.results import PairResult
-from preprocgate.spec import ParityProbe
+from preprocgate.spec import ParityPair, ParityProbe
 from preprocgate.variants import Preprocessor
 
 Size = tuple[int, int]
@@ -57,9 +60,19 @@ def probe_images(
 class ParityProbeStage:
     """Computes each variant's output once per probe, then the parity stats of every declared pair."""
 
-    def __init__(self, config: ParityProbe, variants: dict[str, Preprocessor]) -> None:
+    def __init__(
+        self,
+        config: ParityProbe,
+        variants: dict[str, Preprocessor],
+        cache: ParityCache | None = None,
+        key_base: dict | None = None,
+    ) -> None:
+        """With a cache, a pair whose variants (``key_base["variants"]`` identities), probe images and
+        device did not change is read back instead of recomputed."""
         self.config = config
         self.variants = variants
+        self.cache = cache
+        self.key_base = key_base or {}
 
     def outputs(self, name: str, probes: Sequence[ProbeImage]) -> list[np.ndarray]:
         variant = self.variants[name]
@@ -74,17 +87,40 @@ class ParityProbeStage:
                 results[i] = out[j]
         return results  # type: ignore[return-value]
 
+    def _key(self, pair: ParityPair, probes_digest: str) -> str:
+        identities = self.key_base.get("variants", {})
+        return digest_json(
+            {
+                **{k: v for k, v in self.key_base.items() if k != "variants"},
+                "candidate": identities.get(pair.candidate, pair.candidate),
+                "reference": identities.get(pair.reference, pair.reference),
+                "thresholds": pair.thresholds.model_dump(),
+                "probes": probes_digest,
+            }
+        )
+
     def run(self, probes: Sequence[ProbeImage]) -> list[PairResult]:
-        needed = {n for pair in self.config.pairs for n in (pair.candidate, pair.reference)}
-        outputs: dict[str, list[np.ndarray]] = {}
-        for name in sorted(needed):
-            outputs[name] = self.outputs(name, probes)
+        h = hashlib.sha256()
+        for probe in probes:
+            h.update(f"{probe.name}:{probe.image.shape}:{probe.output}".encode())
+            h.update(np.ascontiguousarray(probe.image).tobytes())
+        keys = [self._key(pair, h.hexdigest()) for pair in self.config.pairs]
+        found = {k: self.cache.load(k) for k in keys} if self.cache else {}
+        missing = [pair for pair, k in zip(self.config.pairs, keys, strict=True) if found.get(k) is None]
+        needed = {n for pair in missing for n in (pair.candidate, pair.reference)}
+        outputs = {name: self.outputs(name, probes) for name in sorted(needed)}
         results = []
-        for pair in self.config.pairs:
+        for pair, key in zip(self.config.pairs, keys, strict=True):
+            if found.get(key) is not None:
+                results.append(found[key])
+                continue
             t = pair.thresholds
             per_probe: list[ParityStats] = [
                 parity_stats(c, r, probe.name, atol=t.atol or 0.0, rtol=t.rtol or 0.0)
                 for c, r, probe in zip(outputs[pair.candidate], outputs[pair.reference], probes, strict=True)
             ]
-            results.append(PairResult(pair.candidate, pair.reference, t, combine(per_probe), per_probe))
+            result = PairResult(pair.candidate, pair.reference, t, combine(per_probe), per_probe)
+            if self.cache:
+                self.cache.save(key, result)
+            results.append(result)
         return results

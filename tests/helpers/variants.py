@@ -23,3 +23,13 @@ class SwappedChannels(TorchInterpolate):
 
     def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
         return super().run_batch(np.ascontiguousarray(batch[..., ::-1]), size)
+
+
+class CountingTorch(TorchInterpolate):
+    """The torch chain, counting the images it preprocessed (cache hits must not call it)."""
+
+    images = 0
+
+    def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+        type(self).images += len(batch)
+        return super().run_batch(batch, size)
