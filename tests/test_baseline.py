@@ -6,44 +6,19 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from click.testing import CliRunner
 
 from preprocgate.baseline import ArtifactStore, Baseline, dumps_stable
-from preprocgate.cli import cli
-from tests.helpers.gates import write_gate
+from tests.helpers.gates import DEMO_MODEL as MODEL
+from tests.helpers.gates import detection_gate, invoke, write_gate
 from tests.helpers.models import CountingOnnx
-
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "demo" / "maskrcnn_mbv3.onnx"
-
-
-@pytest.fixture(autouse=True)
-def _reset_counter() -> None:
-    CountingOnnx.images_run = 0
-    CountingOnnx.fail_after = None
 
 
 def gate(tmp: Path, model: Path = MODEL, **extra: object) -> Path:
-    spec = {
-        "name": "life",
-        "device": "cpu",
-        "input": {"size": "320x320"},
-        "variants": {"cv2": "cv2", "torch": "torch"},
-        "baseline": "cv2",
-        "probes": {"speed": None},
-        "dataset": {"demo": {"count": 4}},
-        "model": {"adapter": "tests.helpers.models:CountingOnnx", "file": str(model), "batch_size": 4},
-        "thresholds": {"map": {"max_abs_delta": 0.05}},
-        "baselines": {"dir": "baselines"},
-        "cache_dir": "cache",
-        "report": {"output_dir": "out"},
-        **extra,
-    }
+    defaults = {"thresholds": {"map": {"max_abs_delta": 0.05}}, "baselines": {"dir": "baselines"}}
+    dataset = extra.pop("dataset", {"demo": {"count": 4}})
+    spec = detection_gate(dataset, name="life", probes={"speed": None}, **{**defaults, **extra})
+    spec["model"]["file"] = str(model)
     return write_gate(tmp, spec)
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def test_life_cycle(tmp_path: Path) -> None:

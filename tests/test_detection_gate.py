@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from preprocgate.cli import cli
 from preprocgate.data import demo
-from tests.helpers.gates import write_gate
+from tests.helpers.gates import DEMO_MODEL as MODEL
+from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
 from tests.helpers.models import CountingOnnx
-
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "demo" / "maskrcnn_mbv3.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -22,35 +18,18 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> demo.CocoPaths:
     return demo.generate(tmp_path_factory.mktemp("demo"), "val", 6, seed=0)
 
 
-@pytest.fixture(autouse=True)
-def _reset_counter() -> None:
-    CountingOnnx.images_run = 0
-    CountingOnnx.fail_after = None
-
-
-def detection_gate(tmp: Path, data: demo.CocoPaths, variants: dict[str, Any], **extra: Any) -> Path:
-    spec: dict[str, Any] = {
-        "name": "det",
-        "device": "cpu",
-        "input": {"size": "320x320"},
-        "variants": variants,
-        "baseline": "cv2",
-        "probes": {"parity": None, "speed": None},
-        "dataset": {"images": str(data.images), "annotations": str(data.annotations)},
-        "model": {"adapter": "tests.helpers.models:CountingOnnx", "file": str(MODEL), "batch_size": 4},
-        "cache_dir": "cache",
-        "report": {"output_dir": "out"},
-    }
-    spec.update(extra)
+def detection_gate_file(tmp: Path, data: demo.CocoPaths, variants: dict[str, Any], **extra: Any) -> Path:
+    spec = detection_gate(coco_dataset(data), variants=variants)
+    spec.update(extra)  # may replace the dataset section too
     return write_gate(tmp, spec)
 
 
 def run(path: Path):
-    return CliRunner().invoke(cli, ["run", str(path)])
+    return invoke("run", str(path))
 
 
 def test_gate_end_to_end_then_from_cache(tmp_path: Path, dataset: demo.CocoPaths) -> None:
-    path = detection_gate(
+    path = detection_gate_file(
         tmp_path, dataset, {"cv2": "cv2", "torch": "torch"}, thresholds={"map": {"max_abs_delta": 0.05}}
     )
     first = run(path)
@@ -76,7 +55,7 @@ def test_gate_end_to_end_then_from_cache(tmp_path: Path, dataset: demo.CocoPaths
 
 
 def test_interrupted_dump_resumes(tmp_path: Path, dataset: demo.CocoPaths) -> None:
-    path = detection_gate(tmp_path, dataset, {"cv2": "cv2"}, thresholds={"map": None, "min_matched_fraction": 0.0})
+    path = detection_gate_file(tmp_path, dataset, {"cv2": "cv2"}, thresholds={"map": None, "min_matched_fraction": 0.0})
     CountingOnnx.fail_after = 4  # the second batch of 4 fails
     failed = run(path)
     assert failed.exit_code == 3 and "interrupted (test)" in failed.output
@@ -90,7 +69,7 @@ def test_interrupted_dump_resumes(tmp_path: Path, dataset: demo.CocoPaths) -> No
 
 def test_swapped_channels_fail_on_map(tmp_path: Path, dataset: demo.CocoPaths) -> None:
     variants = {"cv2": "cv2", "swapped": "tests.helpers.variants:SwappedChannels"}
-    path = detection_gate(
+    path = detection_gate_file(
         tmp_path, dataset, variants, thresholds={"map": {"metrics": ["bbox.AP"], "max_abs_delta": 0.05}}
     )
     result = run(path)
@@ -104,7 +83,7 @@ def test_corrupt_and_missing_images_are_excluded_from_every_variant(tmp_path: Pa
     files = sorted(images.iterdir())
     files[1].write_bytes(b"\xff\xd8\xff not really a jpeg")
     files[3].unlink()
-    path = detection_gate(
+    path = detection_gate_file(
         tmp_path,
         dataset,
         {"cv2": "cv2", "torch": "torch"},
@@ -127,7 +106,7 @@ def test_corrupt_and_missing_images_are_excluded_from_every_variant(tmp_path: Pa
 
 
 def test_missing_model_file_is_a_clear_runtime_error(tmp_path: Path, dataset: demo.CocoPaths) -> None:
-    path = detection_gate(tmp_path, dataset, {"cv2": "cv2"})
+    path = detection_gate_file(tmp_path, dataset, {"cv2": "cv2"})
     spec = path.read_text().replace(str(MODEL), "nope/model.onnx")
     path.write_text(spec)
     result = run(path)

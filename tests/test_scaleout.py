@@ -4,14 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from preprocgate.cli import cli
 from preprocgate.data import demo
 from preprocgate.scaleout import parse_shard
-from tests.helpers.gates import write_gate
-
-MODEL = Path(__file__).resolve().parents[1] / "models" / "demo" / "maskrcnn_mbv3.onnx"
+from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
 
 
 @pytest.fixture(scope="module")
@@ -21,24 +17,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> demo.CocoPaths:
 
 def gate(folder: Path, data: demo.CocoPaths) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "name": "sharded",
-        "device": "cpu",
-        "input": {"size": "320x320"},
-        "variants": {"cv2": "cv2", "torch": "torch"},
-        "baseline": "cv2",
-        "probes": {"speed": None},
-        "dataset": {"images": str(data.images), "annotations": str(data.annotations)},
-        "model": {"adapter": "onnxruntime", "file": str(MODEL), "batch_size": 2},
-        "thresholds": {"map": {"max_abs_delta": 1.0}},
-        "cache_dir": "cache",
-        "report": {"output_dir": "out"},
-    }
+    spec = detection_gate(
+        coco_dataset(data), name="sharded", probes={"speed": None}, thresholds={"map": {"max_abs_delta": 1.0}}
+    )
+    spec["model"].update(adapter="onnxruntime", batch_size=2)  # real adapter: shard processes import it
     return write_gate(folder, spec)
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def outcome(folder: Path) -> tuple[dict, dict]:
