@@ -1,6 +1,6 @@
-"""The content-addressed dump cache: one folder per key, filled in atomically written parts.
+"""Content-addressed caches: detection dumps, parity results, and results computed from dumps.
 
-A key digests everything that can change a variant's detections (model file hash, dataset manifest, variant
+A dump key digests everything that can change a variant's detections (model file hash, dataset manifest, variant
 implementation, version and params, input config, device, precision, preprocgate version). Parts are written
 as batches finish, so an interrupted run resumes where it stopped; ``complete.json`` marks a finished dump.
 """
@@ -52,6 +52,23 @@ class DumpCache:
 
     def mark_complete(self, key: str, info: dict[str, Any]) -> None:
         atomic_write_json(self.folder(key) / "complete.json", info)
+
+
+class ResultCache:
+    """Small JSON results (evaluation metrics) by a key over everything that determines them, so a rerun with
+    unchanged dumps skips the work that dominates it at COCO scale."""
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.root = root / kind
+
+    def load(self, key: str) -> Any | None:
+        try:
+            return json.loads((self.root / f"{key}.json").read_text())["value"]
+        except (OSError, ValueError, KeyError):  # absent or unreadable: recompute and overwrite
+            return None
+
+    def save(self, key: str, value: Any) -> None:
+        atomic_write_json(self.root / f"{key}.json", {"value": value})
 
 
 class ParityCache:

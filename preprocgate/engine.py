@@ -10,7 +10,7 @@ import torch
 
 from preprocgate import provenance
 from preprocgate.baseline import ArtifactStore, spec_digest
-from preprocgate.cache import DumpCache, ParityCache
+from preprocgate.cache import DumpCache, ParityCache, ResultCache
 from preprocgate.data import demo
 from preprocgate.data.coco import CocoDataset, load_coco
 from preprocgate.errors import PreprocgateError, RunError, UserError
@@ -188,7 +188,13 @@ def _detections(
     )
     start = time.perf_counter()
     with progress.step("evaluate"):
-        evaluate = EvaluateStage(spec.evaluation.backend, dataset.annotations, spec.evaluation.iou_types)
+        evaluate = EvaluateStage(
+            spec.evaluation.backend,
+            dataset.annotations,
+            spec.evaluation.iou_types,
+            ResultCache(gate.cache_dir, "metrics"),
+            {"dataset": dataset.manifest},
+        )
         result.metrics = {name: evaluate.run(d, valid) for name, d in dumps.items()}
     result.stage_seconds["evaluate"] = time.perf_counter() - start
     gated = spec.thresholds.map.metrics if spec.thresholds.map else []

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from preprocgate.data import demo
+from preprocgate.evaluators.cocoeval import PycocotoolsEvaluator
 from tests.helpers.gates import DEMO_MODEL as MODEL
 from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
 from tests.helpers.models import CountingOnnx
@@ -28,13 +29,29 @@ def run(path: Path):
     return invoke("run", str(path))
 
 
-def test_gate_end_to_end_then_from_cache(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+def count_evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    evaluate = PycocotoolsEvaluator.evaluate
+
+    def counted(self: PycocotoolsEvaluator, results: list[dict], iou_type: str, image_ids: Any) -> dict:
+        calls.append(iou_type)
+        return evaluate(self, results, iou_type, image_ids)
+
+    monkeypatch.setattr(PycocotoolsEvaluator, "evaluate", counted)
+    return calls
+
+
+def test_gate_end_to_end_then_from_cache(
+    tmp_path: Path, dataset: demo.CocoPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluations = count_evaluations(monkeypatch)
     path = detection_gate_file(
         tmp_path, dataset, {"cv2": "cv2", "torch": "torch"}, thresholds={"map": {"max_abs_delta": 0.05}}
     )
     first = run(path)
     assert first.exit_code == 0, first.output
     assert CountingOnnx.images_run == 12  # 6 images × 2 variants
+    assert sorted(evaluations) == ["bbox", "bbox", "segm", "segm"]
     data = json.loads((tmp_path / "out" / "det.json").read_text())
     assert set(data["metrics"]) == {"cv2", "torch"}
     assert data["metrics"]["torch"]["bbox"]["AP"] > 0.4 and data["metrics"]["torch"]["segm"]["AP"] > 0.4
@@ -45,13 +62,28 @@ def test_gate_end_to_end_then_from_cache(tmp_path: Path, dataset: demo.CocoPaths
     digests = {d["variant"]: d["digest"] for d in data["dumps"]}
 
     CountingOnnx.images_run = 0
+    evaluations.clear()
     second = run(path)
     assert second.exit_code == 0
     assert CountingOnnx.images_run == 0  # every dump came from the cache: the model was not called
+    assert evaluations == []  # and every variant's metrics too
     again = json.loads((tmp_path / "out" / "det.json").read_text())
     assert {d["variant"]: d["digest"] for d in again["dumps"]} == digests
     assert again["metrics"] == data["metrics"]
     assert all(d["cached_images"] == 6 and d["computed_images"] == 0 for d in again["dumps"])
+
+
+def test_identical_dumps_are_evaluated_once(
+    tmp_path: Path, dataset: demo.CocoPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    evaluations = count_evaluations(monkeypatch)
+    path = detection_gate_file(tmp_path, dataset, {"a": "torch", "b": "torch"}, baseline="a", thresholds={"map": {}})
+    result = run(path)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "out" / "det.json").read_text())
+    assert data["dumps"][0]["digest"] == data["dumps"][1]["digest"]
+    assert data["metrics"]["a"] == data["metrics"]["b"] and sorted(evaluations) == ["bbox", "segm"]
+    assert len(list((tmp_path / "cache" / "metrics").glob("*.json"))) == 1  # one digest, one cached entry
 
 
 def test_interrupted_dump_resumes(tmp_path: Path, dataset: demo.CocoPaths) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,8 @@ from preprocgate.functional.bootstrap import ImageEvals, from_cocoeval
 
 class PycocotoolsEvaluator(Evaluator):
     """The reference implementation (pycocotools COCOeval)."""
+
+    package = "pycocotools"
 
     def __init__(self, annotations: Path) -> None:
         super().__init__(annotations)
@@ -33,7 +34,7 @@ class PycocotoolsEvaluator(Evaluator):
 
     def _run(self, results: list[dict], iou_type: str, image_ids: Sequence[int], summarize: bool) -> Any:
         with contextlib.redirect_stdout(io.StringIO()):
-            dt = self.gt.loadRes(copy.deepcopy(results))
+            dt = self.gt.loadRes(_copies(results))
             ev = self.eval_cls(self.gt, dt, iou_type)
             ev.params.imgIds = sorted(image_ids)
             ev.evaluate()
@@ -55,8 +56,16 @@ class PycocotoolsEvaluator(Evaluator):
         return from_cocoeval(self._run(results, iou_type, image_ids, summarize=False))
 
 
+def _copies(results: list[dict]) -> list[dict]:
+    """loadRes adds keys (id, area, bbox) to each record, never inside one: copying the records, not the masks'
+    RLE strings, keeps the caller's dump unchanged at a fraction of a deep copy's cost."""
+    return [{**r, "segmentation": dict(r["segmentation"])} if "segmentation" in r else dict(r) for r in results]
+
+
 class FasterCocoEvaluator(PycocotoolsEvaluator):
     """faster-coco-eval: C++ evaluation, same statistics (a test checks equality on the demo)."""
+
+    package = "faster-coco-eval"
 
     def _classes(self) -> tuple[Any, Any]:
         try:

@@ -3,17 +3,45 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from preprocgate.models.base import Detections
 
 
-def encode_masks(masks: np.ndarray) -> list[dict]:
-    """Bool K×H×W → compressed RLEs with ``counts`` as str (JSON-ready)."""
+def run_lengths(masks: torch.Tensor) -> list[np.ndarray]:
+    """COCO's uncompressed RLE counts of bool K×H×W masks, found where the masks are.
+
+    On a GPU this moves only the run boundaries to the host, not K×H×W bytes: 100 masks at 640×480 are 30 MB
+    but a few thousand boundaries. Counts run column-major and start with a (possibly empty) run of zeros.
+    """
+    k, h, w = masks.shape
+    flat = masks.transpose(1, 2).reshape(k, h * w)
+    which, where = (flat[:, 1:] != flat[:, :-1]).nonzero(as_tuple=True)
+    which, starts, first = which.cpu().numpy(), (where + 1).cpu().numpy(), flat[:, 0].cpu().numpy()
+    end = np.array([h * w])
+    counts = []
+    for i, runs in enumerate(np.split(starts, np.searchsorted(which, np.arange(1, k)))):
+        lengths = np.diff(np.concatenate(([0], runs, end))).astype(np.uint32)
+        counts.append(np.concatenate(([0], lengths)).astype(np.uint32) if first[i] else lengths)
+    return counts
+
+
+def encode_masks(masks: np.ndarray | torch.Tensor) -> list[dict]:
+    """Bool K×H×W (host array or tensor on any device) → compressed RLEs with ``counts`` as str (JSON-ready).
+
+    Both paths give pycocotools' own strings: on an accelerator the run lengths are found there and compressed
+    by ``frPyObjects``; on the host pycocotools' ``encode`` is the faster of the two.
+    """
     from pycocotools import mask as mask_utils
 
     if len(masks) == 0:
         return []
-    rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+    if isinstance(masks, torch.Tensor) and masks.device.type != "cpu":
+        h, w = masks.shape[1:]
+        rles = mask_utils.frPyObjects([{"size": [h, w], "counts": c} for c in run_lengths(masks)], h, w)
+    else:
+        masks = masks.numpy() if isinstance(masks, torch.Tensor) else masks
+        rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
     return [{"size": [int(s) for s in r["size"]], "counts": r["counts"].decode("ascii")} for r in rles]
 
 

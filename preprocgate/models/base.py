@@ -22,12 +22,16 @@ Size = tuple[int, int]
 
 @dataclass
 class Detections:
-    """One image's detections; arrays on the host. ``masks`` is bool K×H×W at original size, or None."""
+    """One image's detections; boxes, scores and labels on the host.
+
+    ``masks`` is bool K×H×W at original size, or None. It may stay a tensor on the model's device: encoding it
+    to RLE there moves a few thousand run boundaries to the host instead of K×H×W bytes.
+    """
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
-    masks: np.ndarray | None = None
+    masks: np.ndarray | torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -76,7 +80,9 @@ def rescale(
         m = masks.float().reshape(len(masks), 1, *masks.shape[-2:])
         if len(m):
             m = F.interpolate(m, size=original, mode="bilinear", align_corners=False)
-        out_masks = (m[:, 0] > mask_threshold).cpu().numpy() if len(m) else np.zeros((0, oh, ow), bool)
+        else:
+            m = m.new_zeros((0, 1, oh, ow))
+        out_masks = m[:, 0] > mask_threshold
     return Detections(
         boxes=out_boxes.cpu().numpy().astype(np.float32),
         scores=scores.float().cpu().numpy(),

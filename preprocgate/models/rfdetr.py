@@ -311,7 +311,7 @@ class RFDETRAdapter(ModelAdapter):
             boxes=result["boxes"][keep].float().cpu().numpy(),
             scores=scores[keep].float().cpu().numpy(),
             labels=np.array([self.label_map.get(int(v), int(v)) for v in labels], dtype=np.int64),
-            masks=masks[keep][:, 0].cpu().numpy() if masks is not None else None,
+            masks=masks[keep][:, 0] if masks is not None else None,
         )
 
 

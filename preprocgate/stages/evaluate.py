@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from preprocgate.cache import ResultCache
 from preprocgate.evaluators import EVALUATORS
 from preprocgate.evaluators.cocoeval import PycocotoolsEvaluator
 from preprocgate.functional.bootstrap import ImageEvals, Interval, paired_bootstrap
+from preprocgate.hashing import digest_json
 from preprocgate.spec import BootstrapSpec
 from preprocgate.stages.dump import Dump
 
@@ -20,15 +22,36 @@ def _records(dump: Dump, iou_type: str) -> list[dict]:
 
 
 class EvaluateStage:
-    def __init__(self, backend: str, annotations: Path, iou_types: Sequence[str]) -> None:
+    """Metrics are computed once per dump digest (bit-exact variants share them) and, with a cache, once per
+    (digest, ground truth, evaluator version, images): an unchanged rerun evaluates nothing."""
+
+    def __init__(
+        self,
+        backend: str,
+        annotations: Path,
+        iou_types: Sequence[str],
+        cache: ResultCache | None = None,
+        key_base: dict | None = None,
+    ) -> None:
         self.annotations = annotations
         self.evaluator = EVALUATORS.get(backend)(annotations)
         self.iou_types = list(iou_types)
+        self.cache = cache
+        self.key_base = {**(key_base or {}), "backend": backend, "evaluator": self.evaluator.identity}
+        self._metrics: dict[str, dict[str, dict[str, float]]] = {}
         self._reference: PycocotoolsEvaluator | None = None
         self._image_evals: dict[tuple[str, str], ImageEvals] = {}
 
     def run(self, dump: Dump, image_ids: Sequence[int]) -> dict[str, dict[str, float]]:
-        return {t: self.evaluator.evaluate(_records(dump, t), t, image_ids) for t in self.iou_types}
+        key = digest_json({**self.key_base, "dump": dump.digest, "iou_types": self.iou_types, "images": image_ids})
+        if key not in self._metrics:
+            found = self.cache.load(key) if self.cache else None
+            if found is None:
+                found = {t: self.evaluator.evaluate(_records(dump, t), t, image_ids) for t in self.iou_types}
+                if self.cache:
+                    self.cache.save(key, found)
+            self._metrics[key] = found
+        return self._metrics[key]
 
     def _evals(self, dump: Dump, iou_type: str, image_ids: Sequence[int]) -> ImageEvals:
         """Per-image matches, once per dump digest (identical dumps, e.g. bit-exact variants, share them)."""
