@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from preprocgate.data.synthetic import make
 from preprocgate.spec import InputSpec
 from preprocgate.variants import VARIANTS, build_variant
-from preprocgate.variants.triton_fused import torch_reference_arithmetic
+from preprocgate.variants.triton_fused import interpreter_fma_is_exact, load_kernel, torch_reference_arithmetic
 
 CPU = torch.device("cpu")
 CONFIG = InputSpec(size=(384, 384))
@@ -107,3 +107,44 @@ def test_bad_input_is_rejected() -> None:
 
     with pytest.raises(RunError, match="expected uint8"):
         _variant("torch")([np.zeros((4, 4), np.uint8)])
+
+
+needs_exact_fma = pytest.mark.skipif(
+    not interpreter_fma_is_exact(), reason="this Triton's interpreter rounds tl.fma twice (fixed in 3.9)"
+)
+
+
+@needs_exact_fma
+@pytest.mark.parametrize("std", [0.229, 0.224, 0.225, 0.7, 1 / 3, 57.375])
+def test_reciprocal_fma_division_rounds_like_ieee_division(std: float) -> None:
+    """The CUDA default's division, q = a·(1/b) corrected once by an exact FMA residual, equals a / b for a = 0
+    and 2⁻⁶⁴ ≤ |a| ≤ 1, which holds every nonzero x − mean the kernel can form (docs/arithmetic.md). Sampled
+    here; every float of that range is checked on CUDA by benchmarks/parity_cuda.py."""
+    kernel = load_kernel(CPU)
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0x1F800000, 0x3F800001, 1 << 18, dtype=np.int64).astype(np.int32)  # 2⁻⁶⁴ … 1
+    bits[: 1 << 17] |= np.int32(-(1 << 31))  # and the negatives
+    bits[-1] = 0
+    a = torch.from_numpy(bits).view(torch.float32)
+    b = np.float32(std)
+    inv_b = np.float32(1) / b
+    out = torch.empty_like(a)
+    kernel.divide_kernel[(1,)](a, out, len(a), float(b), float(inv_b), DIV_FMA=True, BLOCK=len(a))
+    expected = a / torch.tensor(b)
+    assert torch.equal(out.view(torch.int32), expected.view(torch.int32))
+    # the sample tells the correction from its absence: the bare reciprocal product differs from a / b
+    assert int((a * torch.tensor(inv_b) != expected).sum()) > len(a) // 100
+
+
+@needs_exact_fma
+def test_triton_with_reciprocal_fma_division_and_fp16_output_equals_torch() -> None:
+    images = [make("natural", 0, 427, 640), make("noise", 1, 333, 500)]
+    torch_v = _variant("torch")
+    triton_v = _variant("triton", division="reciprocal_fma")
+    for image in images:
+        expected = torch_v([image])
+        assert torch.equal(triton_v([image]).view(torch.int32), expected.view(torch.int32))
+        src = torch.from_numpy(image)[None].contiguous()
+        half = torch.empty((1, 3, 384, 384), dtype=torch.float16)
+        triton_v.launch(src, half)
+        assert torch.equal(half.view(torch.int16), expected.half().view(torch.int16))

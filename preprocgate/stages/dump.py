@@ -21,6 +21,8 @@ from preprocgate.hashing import digest_json
 from preprocgate.models import ModelAdapter
 from preprocgate.variants import Preprocessor
 
+_IN_FLIGHT = 2  # batches inferred but not yet encoded: enough to overlap encoding with the next inference
+
 
 @dataclass(frozen=True)
 class Dump:
@@ -169,5 +171,7 @@ class DumpStage:
                     detections = self.adapter(tensor, [im.shape[:2] for im in batch])
                 self._time("infer+postprocess", t)
                 pending.append(writer.submit(encode_and_write, n, chunk, detections))
+                while len(pending) > _IN_FLIGHT:  # bounds the masks held (on the device, up to 30 MB an image)
+                    done.update(pending.pop(0).result())
             for future in pending:
                 done.update(future.result())

@@ -15,6 +15,7 @@ from preprocgate.spec import InputSpec
 from preprocgate.variants.base import Preprocessor, Size
 
 Arithmetic = Literal["auto", "generic", "channels_last", "unfused"]
+Division = Literal["auto", "div_rn", "reciprocal_fma"]
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
@@ -65,7 +66,7 @@ def load_kernel(device: torch.device) -> ModuleType:
 class TritonFused(Preprocessor):
     """One fused Triton kernel: uint8 HWC → bilinear → RGB → /255 → (x − mean)/std → fp32 NCHW."""
 
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
@@ -74,11 +75,17 @@ class TritonFused(Preprocessor):
         arithmetic: Arithmetic = "auto",
         block: int | None = None,
         num_warps: int | None = None,
+        division: Division = "auto",
     ) -> None:
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
+        if division not in ("auto", "div_rn", "reciprocal_fma"):
+            raise ValueError("division must be one of auto, div_rn, reciprocal_fma")
         self.arithmetic: Arithmetic = arithmetic
+        # auto: the reciprocal-and-FMA correction where it is compiled (a single rounding per FMA); div_rn in
+        # the interpreter, whose tl.fma rounds twice before Triton 3.9
+        self.division = ("reciprocal_fma" if device.type == "cuda" else "div_rn") if division == "auto" else division
         self.block = block
         self.num_warps = num_warps
         self.kernel = load_kernel(device)
@@ -89,7 +96,7 @@ class TritonFused(Preprocessor):
         mode = "interpreted on the CPU" if self.device.type != "cuda" else "compiled"
         if self.device.type != "cuda" and not interpreter_fma_is_exact():
             mode += "; this Triton's interpreter rounds tl.fma twice (fixed in 3.9): not bit-exact with torch"
-        return f"{super().description} ({mode}; {arith})"
+        return f"{super().description} ({mode}; {arith}; division {self.division})"
 
     def run_batch(self, batch: np.ndarray, size: Size) -> torch.Tensor:
         src = torch.from_numpy(batch).to(self.device)
@@ -98,7 +105,8 @@ class TritonFused(Preprocessor):
         return dst
 
     def launch(self, src: torch.Tensor, dst: torch.Tensor) -> None:
-        """Run the kernel on device tensors: uint8 N×H×W×3 contiguous → float32 N×3×OH×OW contiguous."""
+        """Run the kernel on device tensors: uint8 N×H×W×3 contiguous → N×3×OH×OW contiguous, float32 or
+        float16 (the float32 result rounded to nearest-even: equal to the torch chain's output ``.half()``)."""
         n, in_h, in_w, _ = src.shape
         out_h, out_w = dst.shape[2:]
         arith = torch_reference_arithmetic(self.device, (out_h, out_w), self.arithmetic)
@@ -127,10 +135,12 @@ class TritonFused(Preprocessor):
             float(f32(1) / f32(255)),
             *(float(v) for v in self.mean),
             *(float(v) for v in self.std),
+            *(float(f32(1) / f32(v)) for v in self.std),
             SRC_BGR=self.config.source_order == "BGR",
             TAPS=_TAPS[arith.taps],
             INDEX_FMA=arith.index_fma,
             RECIP_255=arith.reciprocal_255,
+            DIV_FMA=self.division == "reciprocal_fma",
             BLOCK=block,
             **launch,
         )

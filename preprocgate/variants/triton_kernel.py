@@ -1,11 +1,14 @@
-"""The fused preprocessing kernel: uint8 N×H×W×3 → bilinear resize → RGB → (x/255 − mean)/std → fp32 N×3×H×W.
+"""The fused preprocessing kernel: uint8 N×H×W×3 → bilinear resize → RGB → (x/255 − mean)/std → N×3×H×W.
+
+The output is float32, or float16 when the destination is (stores round to nearest-even, as ``.half()`` does).
 
 Import this module only through :func:`preprocgate.variants.triton_fused.load_kernel`, which sets
 ``TRITON_INTERPRET=1`` first on machines without a GPU (Triton reads it when the kernel is decorated).
 
 Bit-exactness with torch comes from doing torch's arithmetic, rounding for rounding (see docs/arithmetic.md):
 every FMA explicit (launch with ``enable_fp_fusion=False`` so the compiler adds none), correctly rounded
-divisions (``div_rn``; Triton's ``/`` is approximate on NVIDIA), and the tap order selected by ``TAPS``.
+divisions (``div_rn``, or the cheaper reciprocal-and-correction of :func:`divide`; Triton's ``/`` is approximate on
+NVIDIA), and the tap order selected by ``TAPS``.
 """
 
 import triton
@@ -51,12 +54,24 @@ def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr, 
 
 
 @triton.jit
-def _normalize(v, mean, std, inv255, RECIP_255: tl.constexpr):
+def divide(a, b, inv_b, DIV_FMA: tl.constexpr):
+    """a / b correctly rounded. ``DIV_FMA``: q = a·(1/b), then one exact-residual correction
+    q + fma(−q, b, a)·(1/b) (Markstein), which rounds like IEEE division for every a ∈ [−1, 1] and the gate's std
+    values (checked exhaustively on CUDA: benchmarks/parity_cuda.py) at a fraction of ``div_rn``'s cost."""
+    if DIV_FMA:
+        q = a * inv_b
+        return tl.fma(tl.fma(-q, b, a), inv_b, q)
+    else:
+        return tl.math.div_rn(a, b)
+
+
+@triton.jit
+def _normalize(v, mean, std, inv_std, inv255, RECIP_255: tl.constexpr, DIV_FMA: tl.constexpr):
     if RECIP_255:
         x = v * inv255
     else:
         x = tl.math.div_rn(v, 255.0)
-    return tl.math.div_rn(x - mean, std)
+    return divide(x - mean, std, inv_std, DIV_FMA)
 
 
 @triton.jit
@@ -76,10 +91,14 @@ def preprocess_kernel(
     std_r,
     std_g,
     std_b,
+    inv_std_r,
+    inv_std_g,
+    inv_std_b,
     SRC_BGR: tl.constexpr,
     TAPS: tl.constexpr,
     INDEX_FMA: tl.constexpr,
     RECIP_255: tl.constexpr,
+    DIV_FMA: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     n = tl.program_id(1).to(tl.int64)
@@ -99,8 +118,16 @@ def preprocess_kernel(
     blue = 0 if SRC_BGR else 2
     out = dst_ptr + n * 3 * plane + offs
     r = _bilinear(base + red, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, mask)
-    tl.store(out, _normalize(r, mean_r, std_r, inv255, RECIP_255), mask=mask)
+    tl.store(out, _normalize(r, mean_r, std_r, inv_std_r, inv255, RECIP_255, DIV_FMA), mask=mask)
     g = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, mask)
-    tl.store(out + plane, _normalize(g, mean_g, std_g, inv255, RECIP_255), mask=mask)
+    tl.store(out + plane, _normalize(g, mean_g, std_g, inv_std_g, inv255, RECIP_255, DIV_FMA), mask=mask)
     b = _bilinear(base + blue, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, mask)
-    tl.store(out + 2 * plane, _normalize(b, mean_b, std_b, inv255, RECIP_255), mask=mask)
+    tl.store(out + 2 * plane, _normalize(b, mean_b, std_b, inv_std_b, inv255, RECIP_255, DIV_FMA), mask=mask)
+
+
+@triton.jit
+def divide_kernel(a_ptr, out_ptr, n, b, inv_b, DIV_FMA: tl.constexpr, BLOCK: tl.constexpr):
+    """Element-wise a / b through :func:`divide`: how its rounding is checked against IEEE division."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, divide(tl.load(a_ptr + offs, mask=mask), b, inv_b, DIV_FMA), mask=mask)
