@@ -64,3 +64,14 @@ def test_processes_run_shards_in_parallel_and_merge(tmp_path: Path, dataset: dem
 def test_bad_shard_spec(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_shard(bad)
+
+
+@pytest.mark.parametrize(("images", "count", "batch"), [(10, 3, 4), (5, 3, 2), (7, 4, 1), (2, 3, 4)])
+def test_shards_split_whole_batches_and_cover_every_image_once(images: int, count: int, batch: int) -> None:
+    """Every batch a shard infers is a batch of the single-process run: GPU results may depend on composition."""
+    ids = list(range(100, 100 + images))
+    single_batches = [ids[i : i + batch] for i in range(0, images, batch)]
+    parts = [parse_shard(f"{i}/{count}").select(ids, batch) for i in range(count)]
+    assert [i for part in parts for i in part] == ids
+    sharded_batches = [part[i : i + batch] for part in parts for i in range(0, len(part), batch)]
+    assert sharded_batches == single_batches

@@ -68,7 +68,11 @@ def _shard(value: str | None) -> Shard | None:
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
 @click.option("--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`).")
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
-@click.option("--processes", type=click.IntRange(min=1), help="Dump in N processes (one per GPU), then merge.")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    help="Dump in N processes over the GPUs (round-robin; several may share one), then merge.",
+)
 @junit_option
 def run(
     gate: str,
@@ -86,10 +90,12 @@ def run(
     if part and (processes or update_baseline or post):
         raise click.BadParameter("a shard only fills the cache: combine it with nothing else", param_hint="--shard")
     loaded = load_gate(gate)
-    if processes:
-        run_shards(gate, processes, device)
+    sharded = run_shards(gate, processes, device) if processes else None
     mode = RunMode(update_baseline=update_baseline, shard=part, merge=bool(processes))
     result = run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
+    if sharded is not None:
+        result.stage_seconds = {f"dump ({processes} processes, wall)": sharded, **result.stage_seconds}
+        result.duration_s += sharded
     if part:
         click.echo(f"shard {shard}: dumps of gate {result.gate} written to {loaded.cache_dir}; then run `merge`")
         return

@@ -6,6 +6,7 @@ partially written dump resumes from its finished parts.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,14 +53,17 @@ def dump_digest(results: dict[int, list[dict]]) -> str:
 
 @dataclass(frozen=True)
 class Shard:
-    """Shard ``index`` of ``count``: a contiguous slice of the image list, for one process or CI job."""
+    """Shard ``index`` of ``count``: a contiguous run of whole batches of the image list, for one process or CI
+    job. Whole batches: every image is inferred in the same batch as in a single-process run, so that models
+    whose kernels depend on batch composition (GPU convolutions may) still give identical dumps."""
 
     index: int
     count: int
 
-    def select(self, ids: list[int]) -> list[int]:
-        lo, hi = len(ids) * self.index // self.count, len(ids) * (self.index + 1) // self.count
-        return ids[lo:hi]
+    def select(self, ids: list[int], batch_size: int = 1) -> list[int]:
+        batches = -(-len(ids) // batch_size)
+        lo, hi = batches * self.index // self.count, batches * (self.index + 1) // self.count
+        return ids[lo * batch_size : hi * batch_size]
 
     @property
     def tag(self) -> str:
@@ -67,7 +71,8 @@ class Shard:
 
 
 class DumpStage:
-    """Computes what the cache lacks, batch by batch; encoding and writing overlap the next batch."""
+    """Computes what the cache lacks, batch by batch, in three overlapped threads: the next batch is
+    preprocessed while this one is inferred, and the last one is encoded and written meanwhile."""
 
     def __init__(
         self,
@@ -84,14 +89,15 @@ class DumpStage:
         self.key_base = key_base
         self._decoded: dict[int, np.ndarray] = {}
         self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def key(self, variant_identity: dict) -> str:
         return digest_json({**self.key_base, "variant": variant_identity})
 
-    def _time(self, stage: str, since: float) -> float:
+    def _time(self, stage: str, since: float) -> None:
         now = time.perf_counter()
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
-        return now
+        with self._lock:  # the preparing, inferring and writing threads all add to it
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
 
     def images(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Decoded once per run, on first need, shared by every variant."""
@@ -121,7 +127,7 @@ class DumpStage:
             self.dataset.corrupt.update({int(k): v for k, v in complete.get("corrupt", {}).items()})
         else:
             wanted = [r.id for r in self.dataset.valid]
-            todo = [i for i in (shard.select(wanted) if shard else wanted) if i not in done]
+            todo = [i for i in (shard.select(wanted, self.batch_size) if shard else wanted) if i not in done]
             if todo and not compute:
                 raise RunError(
                     f"{name}: {len(todo)} of {len(wanted)} images have no dump in {self.cache.folder(key)}; "
@@ -158,17 +164,25 @@ class DumpStage:
             self._time("encode+write (overlapped)", begin)
             return part
 
-        with ThreadPoolExecutor(max_workers=1) as writer:
+        def prepare(chunk: list[int]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+            begin = time.perf_counter()
+            batch = [images[i] for i in chunk]
+            with torch.inference_mode():
+                tensor = variant(batch)
+            self._time("preprocess (overlapped, host)", begin)
+            return tensor, [im.shape[:2] for im in batch]
+
+        chunks = [todo[lo : lo + self.batch_size] for lo in range(0, len(todo), self.batch_size)]
+        with ThreadPoolExecutor(max_workers=1) as preparer, ThreadPoolExecutor(max_workers=1) as writer:
+            upcoming = preparer.submit(prepare, chunks[0])
             pending = []
-            for n, lo in enumerate(range(0, len(todo), self.batch_size)):
-                chunk = todo[lo : lo + self.batch_size]
-                batch = [images[i] for i in chunk]
+            for n, chunk in enumerate(chunks):
+                tensor, sizes = upcoming.result()
+                if n + 1 < len(chunks):  # the next batch is preprocessed while this one is inferred
+                    upcoming = preparer.submit(prepare, chunks[n + 1])
                 t = time.perf_counter()
                 with torch.inference_mode():
-                    tensor = variant(batch)
-                    variant.synchronize()
-                    t = self._time("preprocess", t)
-                    detections = self.adapter(tensor, [im.shape[:2] for im in batch])
+                    detections = self.adapter(tensor, sizes)
                 self._time("infer+postprocess", t)
                 pending.append(writer.submit(encode_and_write, n, chunk, detections))
                 while len(pending) > _IN_FLIGHT:  # bounds the masks held (on the device, up to 30 MB an image)

@@ -114,15 +114,14 @@ class TritonFused(Preprocessor):
         if self.block:
             block = self.block
         elif self.device.type == "cuda":
-            block = 512  # with num_warps 4: fastest bit-exact launch on H100 (benchmarks/RESULTS.md)
+            block = 256  # with 2 warps: the fastest launch in both H100 sweeps (benchmarks/RESULTS.md)
         else:  # the interpreter runs one program at a time: one program per image is fastest
             block = 1 << max(plane - 1, 1).bit_length()
         f32 = np.float32
         launch: dict[str, object] = {}
         if self.device.type == "cuda":
             launch["enable_fp_fusion"] = False
-            if self.num_warps:
-                launch["num_warps"] = self.num_warps
+            launch["num_warps"] = self.num_warps or (4 if self.block else 2)  # 4: Triton's own default
         self.kernel.preprocess_kernel[(triton_cdiv(plane, block), n)](
             src,
             dst,
