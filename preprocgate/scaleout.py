@@ -1,4 +1,4 @@
-"""Scale-out of the dump stage: processes over a host's GPUs, or one CI job per shard, then a merge.
+"""Scale-out of the dump stage: one process per GPU on a host, or one CI job per shard, then a merge.
 
 Shards write their parts into the shared cache folder under shard-named files, so any number of writers can
 fill one dump; the merge is an ordinary run that finds every image already dumped (and fails, naming the
@@ -29,17 +29,20 @@ def parse_shard(text: str) -> Shard:
 
 
 def devices_for(processes: int, requested: str | None) -> list[str]:
-    """The GPUs round-robin when CUDA is used (more processes than GPUs share them), else the CPU for all.
+    """One device per process: cuda:0..N-1 when CUDA is used (and has enough GPUs), else the CPU for all.
 
-    Sharing pays where a model's forward is bound by Python and kernel launches rather than by the GPU: the
-    demo Mask R-CNN dumps ~3× faster with 4 processes on one H100 (benchmarks/RESULTS.md).
+    Processes never share a GPU: 4 shard processes on one H100 (no MPS) dumped slower than one process
+    (benchmarks/RESULTS.md), as CUDA time-slices contexts instead of running their kernels side by side.
     """
     use_cuda = requested not in ("cpu",) and torch.cuda.is_available()
     if not use_cuda:
         return ["cpu"] * processes
-    if requested and requested.startswith("cuda:"):
-        return [requested] * processes
-    return [f"cuda:{i % torch.cuda.device_count()}" for i in range(processes)]
+    if torch.cuda.device_count() < processes:
+        raise RunError(
+            f"{processes} processes requested but only {torch.cuda.device_count()} GPUs are visible: "
+            "use one process per GPU"
+        )
+    return [f"cuda:{i}" for i in range(processes)]
 
 
 def run_shards(gate: str, processes: int, device: str | None) -> float:

@@ -71,7 +71,7 @@ def _shard(value: str | None) -> Shard | None:
 @click.option(
     "--processes",
     type=click.IntRange(min=1),
-    help="Dump in N processes over the GPUs (round-robin; several may share one), then merge.",
+    help="Dump in N processes (one per GPU), then merge.",
 )
 @junit_option
 def run(

@@ -71,8 +71,11 @@ class Shard:
 
 
 class DumpStage:
-    """Computes what the cache lacks, batch by batch, in three overlapped threads: the next batch is
-    preprocessed while this one is inferred, and the last one is encoded and written meanwhile."""
+    """Computes what the cache lacks, batch by batch; encoding and writing overlap the next batch.
+
+    Preprocessing the next batch in another thread as well was measured and dropped: with a model whose
+    forward is bound by Python (the demo Mask R-CNN on an H100), a third thread only contends for the GIL.
+    """
 
     def __init__(
         self,
@@ -96,7 +99,7 @@ class DumpStage:
 
     def _time(self, stage: str, since: float) -> None:
         now = time.perf_counter()
-        with self._lock:  # the preparing, inferring and writing threads all add to it
+        with self._lock:  # the inferring and the writing thread both add to it
             self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
 
     def images(self, ids: list[int]) -> dict[int, np.ndarray]:
@@ -164,25 +167,18 @@ class DumpStage:
             self._time("encode+write (overlapped)", begin)
             return part
 
-        def prepare(chunk: list[int]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-            begin = time.perf_counter()
-            batch = [images[i] for i in chunk]
-            with torch.inference_mode():
-                tensor = variant(batch)
-            self._time("preprocess (overlapped, host)", begin)
-            return tensor, [im.shape[:2] for im in batch]
-
-        chunks = [todo[lo : lo + self.batch_size] for lo in range(0, len(todo), self.batch_size)]
-        with ThreadPoolExecutor(max_workers=1) as preparer, ThreadPoolExecutor(max_workers=1) as writer:
-            upcoming = preparer.submit(prepare, chunks[0])
+        with ThreadPoolExecutor(max_workers=1) as writer:
             pending = []
-            for n, chunk in enumerate(chunks):
-                tensor, sizes = upcoming.result()
-                if n + 1 < len(chunks):  # the next batch is preprocessed while this one is inferred
-                    upcoming = preparer.submit(prepare, chunks[n + 1])
+            for n, lo in enumerate(range(0, len(todo), self.batch_size)):
+                chunk = todo[lo : lo + self.batch_size]
+                batch = [images[i] for i in chunk]
                 t = time.perf_counter()
                 with torch.inference_mode():
-                    detections = self.adapter(tensor, sizes)
+                    tensor = variant(batch)
+                    variant.synchronize()
+                    self._time("preprocess", t)
+                    t = time.perf_counter()
+                    detections = self.adapter(tensor, [im.shape[:2] for im in batch])
                 self._time("infer+postprocess", t)
                 pending.append(writer.submit(encode_and_write, n, chunk, detections))
                 while len(pending) > _IN_FLIGHT:  # bounds the masks held (on the device, up to 30 MB an image)
