@@ -2,47 +2,86 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from preprocgate.models.base import Detections
 
 
-def run_lengths(masks: torch.Tensor) -> list[np.ndarray]:
-    """COCO's uncompressed RLE counts of bool K×H×W masks, found where the masks are.
+@dataclass(frozen=True)
+class RunStarts:
+    """Where the runs of bool K×H×W masks start, in COCO's column-major order: all an RLE encoder needs.
 
-    On a GPU this moves only the run boundaries to the host, not K×H×W bytes: 100 masks at 640×480 are 30 MB
-    but a few thousand boundaries. Counts run column-major and start with a (possibly empty) run of zeros.
+    Found where the masks are, so that from a GPU only a few thousand positions reach the host instead of
+    K×H×W bytes (100 masks at 640×480 are 30 MB), and picklable, so that encoding can happen in another process.
     """
-    k, h, w = masks.shape
-    flat = masks.transpose(1, 2).reshape(k, h * w)
-    which, where = (flat[:, 1:] != flat[:, :-1]).nonzero(as_tuple=True)
-    which, starts, first = which.cpu().numpy(), (where + 1).cpu().numpy(), flat[:, 0].cpu().numpy()
-    end = np.array([h * w])
-    counts = []
-    for i, runs in enumerate(np.split(starts, np.searchsorted(which, np.arange(1, k)))):
-        lengths = np.diff(np.concatenate(([0], runs, end))).astype(np.uint32)
-        counts.append(np.concatenate(([0], lengths)).astype(np.uint32) if first[i] else lengths)
-    return counts
+
+    count: int
+    height: int
+    width: int
+    which: np.ndarray  # mask index of each run start after the first pixel, ascending
+    starts: np.ndarray  # column-major position of each such start, ascending within a mask
+    first_set: np.ndarray  # bool per mask: whether its first pixel is set (then its first run of zeros is empty)
+
+    @classmethod
+    def of(cls, masks: torch.Tensor) -> RunStarts:
+        k, h, w = masks.shape
+        flat = masks.transpose(1, 2).reshape(k, h * w)
+        which, where = (flat[:, 1:] != flat[:, :-1]).nonzero(as_tuple=True)
+        return cls(k, h, w, which.cpu().numpy(), (where + 1).cpu().numpy(), flat[:, 0].cpu().numpy())
+
+    def __len__(self) -> int:
+        return self.count
+
+    def lengths(self) -> list[np.ndarray]:
+        """COCO's uncompressed RLE counts per mask, alternating runs of zeros and ones, zeros first.
+
+        Vectorised over all masks: each mask's boundaries are 0, [0 again if its first pixel is set], its run
+        starts and H·W; the counts are the differences between consecutive boundaries of the same mask.
+        """
+        k, end = self.count, self.height * self.width
+        masks = np.arange(k)
+        set_first = np.flatnonzero(self.first_set)
+        owner = np.concatenate([self.which, masks, masks, set_first])
+        position = np.concatenate([self.starts, np.zeros(k, np.int64), np.full(k, end), np.zeros(len(set_first))])
+        order = np.lexsort((position, owner))
+        owner, position = owner[order], position[order]
+        same_mask = owner[1:] == owner[:-1]
+        counts = np.diff(position)[same_mask].astype(np.uint32)
+        return np.split(counts, np.cumsum(np.bincount(owner, minlength=k) - 1)[:-1])
 
 
-def encode_masks(masks: np.ndarray | torch.Tensor) -> list[dict]:
-    """Bool K×H×W (host array or tensor on any device) → compressed RLEs with ``counts`` as str (JSON-ready).
+def encode_masks(masks: np.ndarray | torch.Tensor | RunStarts) -> list[dict]:
+    """Bool K×H×W masks (host array, tensor on any device, or their :class:`RunStarts`) → compressed RLEs with
+    ``counts`` as str (JSON-ready).
 
-    Both paths give pycocotools' own strings: on an accelerator the run lengths are found there and compressed
-    by ``frPyObjects``; on the host pycocotools' ``encode`` is the faster of the two.
+    Every path gives pycocotools' own strings: from run starts the counts are compressed by ``frPyObjects``; on
+    the host pycocotools' ``encode`` is the faster way.
     """
     from pycocotools import mask as mask_utils
 
     if len(masks) == 0:
         return []
     if isinstance(masks, torch.Tensor) and masks.device.type != "cpu":
-        h, w = masks.shape[1:]
-        rles = mask_utils.frPyObjects([{"size": [h, w], "counts": c} for c in run_lengths(masks)], h, w)
+        masks = RunStarts.of(masks)
+    if isinstance(masks, RunStarts):
+        h, w = masks.height, masks.width
+        rles = mask_utils.frPyObjects([{"size": [h, w], "counts": c} for c in masks.lengths()], h, w)
     else:
         masks = masks.numpy() if isinstance(masks, torch.Tensor) else masks
         rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
     return [{"size": [int(s) for s in r["size"]], "counts": r["counts"].decode("ascii")} for r in rles]
+
+
+def portable(det: Detections) -> Detections:
+    """The detections with masks on an accelerator replaced by their :class:`RunStarts`: host-only and small,
+    ready for encoding in another thread or process."""
+    if isinstance(det.masks, torch.Tensor) and det.masks.device.type != "cpu":
+        return dataclasses.replace(det, masks=RunStarts.of(det.masks))
+    return det
 
 
 def to_results(image_id: int, det: Detections) -> list[dict]:

@@ -6,9 +6,9 @@ partially written dump resumes from its finished parts.
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,12 +17,13 @@ import torch
 from preprocgate.cache import DumpCache
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
-from preprocgate.functional.coco import to_results
+from preprocgate.functional.coco import portable, to_results
 from preprocgate.hashing import digest_json
 from preprocgate.models import ModelAdapter
+from preprocgate.models.base import Detections
 from preprocgate.variants import Preprocessor
 
-_IN_FLIGHT = 2  # batches inferred but not yet encoded: enough to overlap encoding with the next inference
+_IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class Shard:
 
 
 class DumpStage:
-    """Computes what the cache lacks, batch by batch; encoding and writing overlap the next batch.
+    """Computes what the cache lacks, batch by batch; encoding and writing overlap the next batch, in a writer
+    process on GPU runs.
 
     Preprocessing the next batch in another thread as well was measured and dropped: with a model whose
     forward is bound by Python (the demo Mask R-CNN on an H100), a third thread only contends for the GIL.
@@ -84,23 +86,25 @@ class DumpStage:
         dataset: CocoDataset,
         batch_size: int,
         key_base: dict,
+        encode_in_process: bool | None = None,
     ) -> None:
         self.cache = cache
+        self.encode_in_process = encode_in_process  # None: in a process exactly when the model runs on a GPU
         self.adapter = adapter
         self.dataset = dataset
         self.batch_size = batch_size
         self.key_base = key_base
         self._decoded: dict[int, np.ndarray] = {}
         self.seconds: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def key(self, variant_identity: dict) -> str:
         return digest_json({**self.key_base, "variant": variant_identity})
 
     def _time(self, stage: str, since: float) -> None:
-        now = time.perf_counter()
-        with self._lock:  # the inferring and the writing thread both add to it
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        self._add(stage, time.perf_counter() - since)
+
+    def _add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
     def images(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Decoded once per run, on first need, shared by every variant."""
@@ -160,15 +164,8 @@ class DumpStage:
         tag = shard.tag if shard else "all"
         first = len(list(self.cache.folder(key).glob(f"part-{tag}-*.json")))
 
-        def encode_and_write(n: int, chunk: list[int], detections: list) -> dict[int, list[dict]]:
-            begin = time.perf_counter()
-            part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
-            self.cache.write_part(key, f"{tag}-{first + n:06d}", part)
-            self._time("encode+write (overlapped)", begin)
-            return part
-
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            pending = []
+        parts: list[Future] = []
+        with self._writer() as writer:
             for n, lo in enumerate(range(0, len(todo), self.batch_size)):
                 chunk = todo[lo : lo + self.batch_size]
                 batch = [images[i] for i in chunk]
@@ -178,10 +175,37 @@ class DumpStage:
                     variant.synchronize()
                     self._time("preprocess", t)
                     t = time.perf_counter()
-                    detections = self.adapter(tensor, [im.shape[:2] for im in batch])
+                    detections = [portable(d) for d in self.adapter(tensor, [im.shape[:2] for im in batch])]
                 self._time("infer+postprocess", t)
-                pending.append(writer.submit(encode_and_write, n, chunk, detections))
-                while len(pending) > _IN_FLIGHT:  # bounds the masks held (on the device, up to 30 MB an image)
-                    done.update(pending.pop(0).result())
-            for future in pending:
-                done.update(future.result())
+                name = f"{tag}-{first + n:06d}"
+                parts.append(writer.submit(encode_and_write, self.cache, key, name, chunk, detections))
+                while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
+                    self._collect(parts.pop(0), done)
+            for future in parts:
+                self._collect(future, done)
+
+    def _writer(self) -> Executor:
+        """A process when the model runs on a GPU: there the inferring thread is bound by Python, and encoding
+        in a thread of the same interpreter would take its time (measured, benchmarks/RESULTS.md). On the
+        CPU the model's own threads are the bottleneck and a thread suffices."""
+        in_process = self.encode_in_process
+        if in_process is None:
+            in_process = self.adapter.device.type == "cuda"
+        if in_process:
+            return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return ThreadPoolExecutor(max_workers=1)
+
+    def _collect(self, future: Future, done: dict[int, list[dict]]) -> None:
+        part, seconds = future.result()
+        done.update(part)
+        self._add("encode+write (overlapped)", seconds)
+
+
+def encode_and_write(
+    cache: DumpCache, key: str, name: str, chunk: list[int], detections: list[Detections]
+) -> tuple[dict[int, list[dict]], float]:
+    """One part of a dump, encoded and written atomically (module-level: it runs in a writer process too)."""
+    begin = time.perf_counter()
+    part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
+    cache.write_part(key, name, part)
+    return part, time.perf_counter() - begin
