@@ -7,6 +7,7 @@ partially written dump resumes from its finished parts.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -187,10 +188,12 @@ class DumpStage:
     def _writer(self) -> Executor:
         """A process when the model runs on a GPU: there the inferring thread is bound by Python, and encoding
         in a thread of the same interpreter would take its time (measured, benchmarks/RESULTS.md). On the
-        CPU the model's own threads are the bottleneck and a thread suffices."""
+        CPU the model's own threads are the bottleneck and a thread suffices. ``PREPROCGATE_WRITER=thread`` or
+        ``process`` overrides the choice (to compare the two on one machine)."""
         in_process = self.encode_in_process
         if in_process is None:
-            in_process = self.adapter.device.type == "cuda"
+            forced = os.environ.get("PREPROCGATE_WRITER", "auto")
+            in_process = self.adapter.device.type == "cuda" if forced == "auto" else forced == "process"
         if in_process:
             return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         return ThreadPoolExecutor(max_workers=1)
