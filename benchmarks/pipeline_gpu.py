@@ -175,7 +175,6 @@ def main() -> None:
         "images": args.images,
         "evaluation_backend": args.eval_backend,
         "processes": args.processes,
-        "writer": os.environ.get("PREPROCGATE_WRITER", "auto"),
         "generation_s": generated,
         "runs": runs,
         "warm_over_cold": runs[1]["wall_s"] / runs[0]["wall_s"],

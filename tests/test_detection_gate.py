@@ -143,28 +143,3 @@ def test_missing_model_file_is_a_clear_runtime_error(tmp_path: Path, dataset: de
     path.write_text(spec)
     result = run(path)
     assert result.exit_code == 3 and "model.file:" in result.output and "not found" in result.output
-
-
-def test_writer_process_writes_the_same_dump_as_a_writer_thread(tmp_path: Path, dataset: demo.CocoPaths) -> None:
-    """GPU runs encode in a spawned writer process: forced here on the CPU, it must give the thread's dump."""
-    import torch
-
-    from preprocgate.cache import DumpCache
-    from preprocgate.engine import build_adapter, build_variants, load_dataset, variant_identity
-    from preprocgate.spec import load_gate
-    from preprocgate.stages.dump import DumpStage
-
-    gate = load_gate(detection_gate_file(tmp_path, dataset, {"cv2": "cv2"}))
-    cpu = torch.device("cpu")
-    variant = build_variants(gate, cpu, {"cv2"})["cv2"]
-    adapter = build_adapter(gate, cpu)
-    digests = {}
-    for in_process in (False, True):
-        dataset_, _ = load_dataset(gate)
-        cache = DumpCache(tmp_path / f"cache-{in_process}")
-        stage = DumpStage(cache, adapter, dataset_, 4, {}, encode_in_process=in_process)
-        dump = stage.run("cv2", variant, variant_identity(gate, "cv2", variant))
-        assert dump.computed_images == 6 and stage.seconds["encode+write (overlapped)"] > 0
-        digests[in_process] = dump.digest
-        assert len(list(cache.folder(dump.key).glob("part-all-*.json"))) == 2  # batches of 4: two parts
-    assert digests[True] == digests[False]

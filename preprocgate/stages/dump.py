@@ -6,10 +6,8 @@ partially written dump resumes from its finished parts.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,11 +71,13 @@ class Shard:
 
 
 class DumpStage:
-    """Computes what the cache lacks, batch by batch; encoding and writing overlap the next batch, in a writer
-    process on GPU runs.
+    """Computes what the cache lacks, batch by batch; a writer thread encodes and writes while the next batch
+    is inferred. The inferring thread hands it host-only detections (:func:`portable`): masks on a GPU become
+    their run starts there, a few KB an image, and the device memory is freed at once.
 
-    Preprocessing the next batch in another thread as well was measured and dropped: with a model whose
-    forward is bound by Python (the demo Mask R-CNN on an H100), a third thread only contends for the GIL.
+    Measured on an H100 and dropped (benchmarks/RESULTS.md): preprocessing the next batch in a third thread
+    (it contends for the GIL with a forward bound by Python) and a writer process instead of the thread (the
+    same inference time per image, plus seconds of process start per variant).
     """
 
     def __init__(
@@ -87,10 +87,8 @@ class DumpStage:
         dataset: CocoDataset,
         batch_size: int,
         key_base: dict,
-        encode_in_process: bool | None = None,
     ) -> None:
         self.cache = cache
-        self.encode_in_process = encode_in_process  # None: in a process exactly when the model runs on a GPU
         self.adapter = adapter
         self.dataset = dataset
         self.batch_size = batch_size
@@ -166,7 +164,7 @@ class DumpStage:
         first = len(list(self.cache.folder(key).glob(f"part-{tag}-*.json")))
 
         parts: list[Future] = []
-        with self._writer() as writer:
+        with ThreadPoolExecutor(max_workers=1) as writer:
             for n, lo in enumerate(range(0, len(todo), self.batch_size)):
                 chunk = todo[lo : lo + self.batch_size]
                 batch = [images[i] for i in chunk]
@@ -185,19 +183,6 @@ class DumpStage:
             for future in parts:
                 self._collect(future, done)
 
-    def _writer(self) -> Executor:
-        """A process when the model runs on a GPU: there the inferring thread is bound by Python, and encoding
-        in a thread of the same interpreter would take its time (measured, benchmarks/RESULTS.md). On the
-        CPU the model's own threads are the bottleneck and a thread suffices. ``PREPROCGATE_WRITER=thread`` or
-        ``process`` overrides the choice (to compare the two on one machine)."""
-        in_process = self.encode_in_process
-        if in_process is None:
-            forced = os.environ.get("PREPROCGATE_WRITER", "auto")
-            in_process = self.adapter.device.type == "cuda" if forced == "auto" else forced == "process"
-        if in_process:
-            return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return ThreadPoolExecutor(max_workers=1)
-
     def _collect(self, future: Future, done: dict[int, list[dict]]) -> None:
         part, seconds = future.result()
         done.update(part)
@@ -207,7 +192,7 @@ class DumpStage:
 def encode_and_write(
     cache: DumpCache, key: str, name: str, chunk: list[int], detections: list[Detections]
 ) -> tuple[dict[int, list[dict]], float]:
-    """One part of a dump, encoded and written atomically (module-level: it runs in a writer process too)."""
+    """One part of a dump, encoded and written atomically."""
     begin = time.perf_counter()
     part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
     cache.write_part(key, name, part)
