@@ -55,8 +55,8 @@ class DumpCache:
 
 
 class ResultCache:
-    """Small JSON results (evaluation metrics) by a key over everything that determines them, so a rerun with
-    unchanged dumps skips the work that dominates it at COCO scale."""
+    """Small JSON results (evaluation metrics, parity results) by a key over everything that determines them, so
+    a rerun with unchanged inputs skips the work that dominates it at COCO scale."""
 
     def __init__(self, root: Path, kind: str) -> None:
         self.root = root / kind
@@ -75,14 +75,13 @@ class ParityCache:
     """Parity results of a pair, by a key over both variants' identities, the probe images and the device."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root / "parity"
+        self.store = ResultCache(root, "parity")
 
     def load(self, key: str) -> PairResult | None:
-        path = self.root / f"{key}.json"
-        if not path.exists():
+        data = self.store.load(key)
+        if data is None:
             return None
         try:
-            data = json.loads(path.read_text())
             return PairResult(
                 data["candidate"],
                 data["reference"],
@@ -90,13 +89,13 @@ class ParityCache:
                 _stats(data["total"]),
                 [_stats(s) for s in data["per_probe"]],
             )
-        except (ValueError, KeyError, TypeError):  # unreadable: recompute and overwrite
+        except (ValueError, KeyError, TypeError):  # written by another version: recompute and overwrite
             return None
 
     def save(self, key: str, result: PairResult) -> None:
         data = dataclasses.asdict(result)
         data["thresholds"] = result.thresholds.model_dump()
-        atomic_write_json(self.root / f"{key}.json", data)
+        self.store.save(key, data)
 
 
 def _stats(data: dict[str, Any]) -> ParityStats:

@@ -68,11 +68,7 @@ def _shard(value: str | None) -> Shard | None:
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
 @click.option("--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`).")
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
-@click.option(
-    "--processes",
-    type=click.IntRange(min=1),
-    help="Dump in N processes (one per GPU), then merge.",
-)
+@click.option("--processes", type=click.IntRange(min=1), help="Dump in N processes (one per GPU), then merge.")
 @junit_option
 def run(
     gate: str,

@@ -16,7 +16,7 @@ class RunStarts:
     """Where the runs of bool K×H×W masks start, in COCO's column-major order: all an RLE encoder needs.
 
     Found where the masks are, so that from a GPU only a few thousand positions reach the host instead of
-    K×H×W bytes (100 masks at 640×480 are 30 MB), and picklable, so that encoding can happen in another process.
+    K×H×W bytes (100 masks at 640×480 are 30 MB).
     """
 
     count: int
@@ -78,7 +78,7 @@ def encode_masks(masks: np.ndarray | torch.Tensor | RunStarts) -> list[dict]:
 
 def portable(det: Detections) -> Detections:
     """The detections with masks on an accelerator replaced by their :class:`RunStarts`: host-only and small,
-    ready for encoding in another thread or process."""
+    ready for the writer thread, and the device memory of the masks freed at once."""
     if isinstance(det.masks, torch.Tensor) and det.masks.device.type != "cpu":
         return dataclasses.replace(det, masks=RunStarts.of(det.masks))
     return det

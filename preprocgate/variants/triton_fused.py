@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -80,8 +80,8 @@ class TritonFused(Preprocessor):
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
-        if division not in ("auto", "div_rn", "reciprocal_fma"):
-            raise ValueError("division must be one of auto, div_rn, reciprocal_fma")
+        if division not in get_args(Division):
+            raise ValueError(f"division must be one of {', '.join(get_args(Division))}")
         self.arithmetic: Arithmetic = arithmetic
         # auto: the reciprocal-and-FMA correction where it is compiled (a single rounding per FMA); div_rn in
         # the interpreter, whose tl.fma rounds twice before Triton 3.9
