@@ -45,7 +45,7 @@ def build_variants(gate: Gate, device: torch.device, names: set[str]) -> dict[st
         try:
             variants[name] = build_variant(VARIANTS.resolve(spec.impl), gate.spec.input, device, spec.params)
         except PreprocgateError as exc:
-            raise type(exc)(f"variants.{name}: {exc}") from exc
+            raise exc.prefixed(f"variants.{name}") from exc
         except (ValueError, TypeError) as exc:
             raise RunError(f"variants.{name}: {exc}") from exc
     return variants
@@ -84,7 +84,7 @@ def build_adapter(gate: Gate, device: torch.device) -> ModelAdapter:
     except TypeError as exc:
         raise UserError(f"model.params: {exc}") from exc
     except PreprocgateError as exc:
-        raise type(exc)(f"model: {exc}") from exc
+        raise exc.prefixed("model") from exc
 
 
 def variant_identity(gate: Gate, name: str, variant: Preprocessor) -> dict:

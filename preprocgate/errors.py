@@ -32,6 +32,17 @@ class PreprocgateError(Exception):
 
     exit_code: int = EXIT_RUNTIME
 
+    def prefixed(self, where: str) -> PreprocgateError:
+        """The same error (same class, same exit code) with ``where: `` in front of its message.
+
+        Copies instead of re-constructing: subclasses take other constructor arguments (a package and an
+        extra, a list of spec issues), so ``type(exc)(message)`` cannot rebuild them.
+        """
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.args = (f"{where}: {self}",)
+        return clone
+
 
 class UserError(PreprocgateError):
     exit_code = EXIT_USAGE

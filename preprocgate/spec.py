@@ -24,6 +24,7 @@ _SHAPE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 Size = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
+PadValue = Annotated[int, Field(ge=0, le=255)]
 
 
 def parse_size(value: Any) -> Any:
@@ -40,10 +41,66 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ResizeSpec(StrictModel):
+    """How a source image becomes the network input; preprocgate/geometry.py holds the exact rounding rules.
+
+    ``stretch`` resizes to ``input.size`` ignoring the aspect ratio; ``letterbox`` keeps the ratio, fits inside
+    ``input.size`` and pads (Ultralytics, YOLOX); ``keep_ratio`` scales the shorter side to ``short_side`` with the
+    longer side capped at ``max_size`` and pads bottom/right to a multiple of ``stride`` (Detectron2).
+    """
+
+    mode: Literal["stretch", "letterbox", "keep_ratio"] = "stretch"
+    pad: tuple[PadValue, PadValue, PadValue] | None = Field(
+        None, description="Pad colour in uint8 units, RGB order. Default: 114 (letterbox), 0 (keep_ratio)."
+    )
+    align: Literal["center", "top_left"] = Field("center", description="letterbox: where the content sits.")
+    content_rounding: Literal["round", "floor"] = Field(
+        "round", description="letterbox: content size round(h·r) (Ultralytics) or int(h·r) (YOLOX)."
+    )
+    short_side: Annotated[int, Field(gt=0)] | None = Field(None, description="keep_ratio: shorter side target.")
+    max_size: Annotated[int, Field(gt=0)] | None = Field(None, description="keep_ratio: cap on the longer side.")
+    stride: Annotated[int, Field(gt=0)] = Field(32, description="keep_ratio: canvas sides are multiples of this.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"mode": value}
+        if isinstance(value, dict) and isinstance(value.get("pad"), int | float) and not isinstance(value["pad"], bool):
+            return {**value, "pad": [value["pad"]] * 3}
+        return value
+
+    @model_validator(mode="after")
+    def _params_fit_mode(self) -> ResizeSpec:
+        given = self.model_fields_set
+        letterbox_only = {"align", "content_rounding"} & given
+        keep_ratio_only = {"short_side", "max_size", "stride"} & given
+        if self.mode != "letterbox" and letterbox_only:
+            raise ValueError(f"{', '.join(sorted(letterbox_only))} only apply to mode letterbox")
+        if self.mode != "keep_ratio" and keep_ratio_only:
+            raise ValueError(f"{', '.join(sorted(keep_ratio_only))} only apply to mode keep_ratio")
+        if self.mode == "stretch" and "pad" in given:
+            raise ValueError("pad does not apply to mode stretch: nothing is padded")
+        if self.mode == "keep_ratio":
+            if self.short_side is None or self.max_size is None:
+                raise ValueError("mode keep_ratio needs short_side and max_size")
+            if self.max_size < self.short_side:
+                raise ValueError(f"max_size ({self.max_size}) is smaller than short_side ({self.short_side})")
+        return self
+
+    @property
+    def pad_value(self) -> tuple[int, int, int]:
+        """The pad colour in effect, RGB."""
+        if self.pad is not None:
+            return self.pad
+        return (114, 114, 114) if self.mode == "letterbox" else (0, 0, 0)
+
+
 class InputSpec(StrictModel):
     """What every variant must produce: RGB float32 N×3×H×W, ``(x/255 - mean) / std``."""
 
     size: Size = Field(description="Output height and width: [H, W] or 'HxW'.")
+    resize: ResizeSpec = Field(default_factory=ResizeSpec, description="stretch (default), letterbox or keep_ratio.")
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (
         0.229,
@@ -391,6 +448,10 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
             problems.append((path, f"{name!r} is not a declared variant{tail}"))
 
     check_name(("baseline",), spec.baseline)
+    if spec.input.resize.mode != "stretch":
+        problems.append(
+            (("input", "resize", "mode"), f"{spec.input.resize.mode} is not implemented by the variants yet")
+        )
     for vname, variant in spec.variants.items():
         problem = VARIANTS.is_resolvable(variant.impl)
         if problem:

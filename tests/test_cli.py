@@ -85,6 +85,15 @@ def test_cuda_requested_without_gpu_is_a_runtime_error(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_missing_extra_is_one_line_naming_the_install(tmp_path: Path) -> None:
+    spec = small_gate()
+    spec["variants"]["triton"] = "tests.helpers.variants:needs_missing_extra"
+    result = _invoke("run", str(write_gate(tmp_path, spec)))
+    assert result.exit_code == 3, result.output
+    assert "variants.triton: somepackage is not installed; run: pip install 'preprocgate[someextra]'" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_bad_device_option_is_usage_error(tmp_path: Path) -> None:
     result = _invoke("run", str(write_gate(tmp_path, small_gate())), "--device", "tpu")
     assert result.exit_code == 2 and "--device" in result.output

@@ -33,3 +33,10 @@ class CountingTorch(TorchInterpolate):
     def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
         type(self).images += len(batch)
         return super().run_batch(batch, size)
+
+
+def needs_missing_extra(config: object, device: torch.device) -> TorchInterpolate:
+    """A plug-in variant whose optional dependency is absent, as the Triton variant is without triton."""
+    from preprocgate.errors import MissingDependencyError
+
+    raise MissingDependencyError("somepackage", "someextra")
