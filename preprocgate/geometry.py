@@ -123,3 +123,16 @@ def plan(source: Size, size: Size, resize: object | None = None) -> Geometry:
     if mode == "keep_ratio":
         return keep_ratio(source, resize.short_side, resize.max_size, resize.stride)  # type: ignore[attr-defined]
     raise ValueError(f"unknown resize mode {mode!r}")
+
+
+def plan_batch(sources: Sequence[Size], size: Size, resize: object | None = None) -> list[Geometry]:
+    """The geometries of images preprocessed together: each image's plan, all on the batch's shared canvas.
+
+    Variants draw their output with it and the dump stage hands the same list to the model adapter, so both
+    sides agree on every offset and factor.
+    """
+    geometries = [plan(tuple(source), size, resize) for source in sources]  # type: ignore[arg-type]
+    if not geometries:
+        return []
+    canvas = batch_canvas(geometries)
+    return [g if g.canvas == canvas else g.with_canvas(canvas) for g in geometries]
