@@ -10,7 +10,7 @@ from preprocgate.errors import InternalError, PreprocgateError, PublishError, Ru
 from preprocgate.results import CheckResult, GateResult, PairResult, Timing
 from preprocgate.spec import Gate, GateSpec, load_gate
 
-__version__ = "0.1.0"
+from preprocgate.version import __version__
 
 __all__ = [
     "CheckResult",

@@ -135,7 +135,7 @@ def _detections(
     mode: RunMode,
 ) -> None:
     """Dumps → evaluation → diff (→ bootstrap, noise floor, stored baseline), and the checks over them."""
-    from preprocgate import __version__
+    from preprocgate.version import __version__
 
     spec = gate.spec
     assert spec.model is not None

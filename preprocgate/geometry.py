@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-Size = tuple[int, int]
+from preprocgate.types import Size
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def _version(dist: str) -> str | None:
 
 
 def collect(device: torch.device, spec_folder: Path) -> dict[str, Any]:
-    from preprocgate import __version__
+    from preprocgate.version import __version__
 
     versions = {
         "preprocgate": __version__,

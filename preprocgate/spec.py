@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from preprocgate.errors import SpecError, SpecIssue
+from preprocgate.errors import PreprocgateError, SpecError, SpecIssue
+from preprocgate.plugins import EVALUATORS, MODELS, VARIANTS, check_params
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 _SHAPE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
@@ -250,7 +251,6 @@ class ModelSpec(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
 MetricRef = Annotated[str, Field(pattern=r"^(bbox|segm)\.(AP|AP50|AP75|APs|APm|APl|AR100)$")]
 
 
@@ -432,10 +432,6 @@ def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
 
 def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
     """References between sections, which field types alone cannot express."""
-    from preprocgate.errors import PreprocgateError
-    from preprocgate.variants import VARIANTS
-    from preprocgate.variants.base import check_params
-
     problems: list[tuple[tuple[Any, ...], str]] = []
     names = list(spec.variants)
 
@@ -486,13 +482,9 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
             if getattr(spec, key) is not None:
                 problems.append(((key,), "needs dataset and model: it compares detection results"))
     if spec.model:
-        from preprocgate.models import MODELS
-
         problem = MODELS.is_resolvable(spec.model.adapter)
         if problem:
             problems.append((("model", "adapter"), problem))
-    from preprocgate.evaluators import EVALUATORS
-
     problem = EVALUATORS.is_resolvable(spec.evaluation.backend)
     if problem:
         problems.append((("evaluation", "backend"), problem))

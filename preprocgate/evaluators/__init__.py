@@ -1,10 +1,7 @@
-"""COCO evaluators: pycocotools (the reference) and faster-coco-eval (optional, faster, same numbers)."""
+"""COCO evaluators: pycocotools (the reference) and faster-coco-eval (optional, faster, same numbers); registered
+in preprocgate/plugins.py."""
 
 from preprocgate.evaluators.base import METRICS, Evaluator
-from preprocgate.registry import Registry
-
-EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator", "preprocgate.evaluators")
-EVALUATORS.register("pycocotools", "preprocgate.evaluators.cocoeval:PycocotoolsEvaluator")
-EVALUATORS.register("faster_coco_eval", "preprocgate.evaluators.cocoeval:FasterCocoEvaluator")
+from preprocgate.plugins import EVALUATORS
 
 __all__ = ["EVALUATORS", "METRICS", "Evaluator"]

@@ -1,4 +1,6 @@
-"""Detections ↔ COCO result records (masks as compressed RLE), the format pycocotools evaluates."""
+"""Detections ↔ COCO result records (masks as compressed RLE), the format pycocotools evaluates.
+
+:class:`Detections` lives here, below the model adapters that produce it, so that encoding needs no model code."""
 
 from __future__ import annotations
 
@@ -7,8 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from preprocgate.models.base import Detections
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,24 @@ class RunStarts:
         same_mask = owner[1:] == owner[:-1]
         counts = np.diff(position)[same_mask].astype(np.uint32)
         return np.split(counts, np.cumsum(np.bincount(owner, minlength=k) - 1)[:-1])
+
+
+@dataclass
+class Detections:
+    """One image's detections; boxes, scores and labels on the host.
+
+    ``masks`` is bool K×H×W at original size, or None. It may stay a tensor on the model's device: encoding it
+    to RLE there moves a few thousand run boundaries to the host instead of K×H×W bytes (the dump stage may
+    replace it by those, a :class:`RunStarts`).
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray | torch.Tensor | RunStarts | None = None
+
+    def __len__(self) -> int:
+        return len(self.scores)
 
 
 def encode_masks(masks: np.ndarray | torch.Tensor | RunStarts) -> list[dict]:

@@ -10,35 +10,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from preprocgate.functional.coco import RunStarts
+from preprocgate.functional.coco import Detections
+from preprocgate.types import Size
 
-Size = tuple[int, int]
-
-
-@dataclass
-class Detections:
-    """One image's detections; boxes, scores and labels on the host.
-
-    ``masks`` is bool K×H×W at original size, or None. It may stay a tensor on the model's device: encoding it
-    to RLE there moves a few thousand run boundaries to the host instead of K×H×W bytes (the dump stage may
-    replace it by those, a :class:`~preprocgate.functional.coco.RunStarts`).
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-    masks: np.ndarray | torch.Tensor | RunStarts | None = None
-
-    def __len__(self) -> int:
-        return len(self.scores)
+__all__ = ["Detections", "ModelAdapter", "Size", "rescale"]
 
 
 class ModelAdapter(ABC):

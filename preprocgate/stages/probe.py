@@ -18,9 +18,8 @@ from preprocgate.functional.parity import ParityStats, combine, parity_stats
 from preprocgate.hashing import digest_json
 from preprocgate.results import PairResult
 from preprocgate.spec import ParityPair, ParityProbe
+from preprocgate.types import Size
 from preprocgate.variants import Preprocessor
-
-Size = tuple[int, int]
 
 
 @dataclass(frozen=True)

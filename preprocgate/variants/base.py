@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -11,9 +10,9 @@ import numpy as np
 import torch
 
 from preprocgate.errors import RunError, UserError
+from preprocgate.plugins import check_params
 from preprocgate.spec import InputSpec
-
-Size = tuple[int, int]
+from preprocgate.types import Size
 
 
 class Preprocessor(ABC):
@@ -67,15 +66,6 @@ class Preprocessor(ABC):
 
 
 VariantFactory = Callable[..., Preprocessor]
-
-
-def check_params(factory: VariantFactory, params: dict[str, Any]) -> str | None:
-    """Whether ``params`` fit the factory's signature, checked without building it."""
-    try:
-        inspect.signature(factory).bind(None, None, **params)
-    except TypeError as exc:
-        return str(exc)
-    return None
 
 
 def build_variant(
