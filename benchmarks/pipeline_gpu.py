@@ -26,7 +26,6 @@ import yaml
 from preprocgate.data import demo
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.evaluators import EVALUATORS
-from preprocgate.scaleout import run_shards
 from preprocgate.spec import InputSpec, load_gate
 from preprocgate.variants.torch_interpolate import TorchInterpolate
 
@@ -123,13 +122,9 @@ def main() -> None:
     runs = []
     for label in ("cold", "warm"):
         start = time.perf_counter()
-        sharded = None
-        if label == "cold" and args.processes > 1:
-            sharded = run_shards(str(path), args.processes, args.device)
-        result = run_gate(load_gate(path), mode=RunMode(merge=sharded is not None))
+        processes = args.processes if label == "cold" and args.processes > 1 else None
+        result = run_gate(load_gate(path), device=args.device, mode=RunMode(processes=processes))
         wall = time.perf_counter() - start
-        if sharded is not None:
-            result.stage_seconds = {f"dump ({args.processes} processes, wall)": sharded, **result.stage_seconds}
         from preprocgate.report import write_reports
 
         begin = time.perf_counter()

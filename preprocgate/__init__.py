@@ -9,7 +9,6 @@ from preprocgate.engine import run_gate
 from preprocgate.errors import InternalError, PreprocgateError, PublishError, RunError, SpecError, UserError
 from preprocgate.results import CheckResult, GateResult, PairResult, Timing
 from preprocgate.spec import Gate, GateSpec, load_gate
-
 from preprocgate.version import __version__
 
 __all__ = [

@@ -20,7 +20,7 @@ from typing import Any
 from preprocgate.errors import RunError, UserError
 from preprocgate.fileio import atomic_write_text
 from preprocgate.hashing import digest_json
-from preprocgate.spec import GateSpec
+from preprocgate.spec import Gate, GateSpec
 
 SCHEMA_VERSION = 1
 PROVENANCE_KEYS = ("spec", "model", "dataset", "environment")
@@ -185,3 +185,19 @@ def from_result(result: Any, previous: Baseline | None, only: set[str] | None = 
         raise UserError(f"{', '.join(_WHAT[k] for k in moved)} changed since the stored baseline: update all variants")
     merged = {**previous.variants, **{v: variants[v] for v in only}}
     return Baseline(result.gate, {**previous.provenance, "date": provenance["date"]}, merged, parity or previous.parity)
+
+
+def stored_baseline_path(gate: Gate) -> Path:
+    """Where the gate's stored baseline lives; a gate without a baselines section has none."""
+    if gate.baseline_path is None:
+        raise UserError(f"{gate.path}: the gate has no baselines section")
+    return gate.baseline_path
+
+
+def write_baseline(gate: Gate, result: Any, only: set[str] | None = None) -> tuple[Path, list[str]]:
+    """Rewrite the stored baseline from a run made in ``RunMode(update_baseline=True)``; returns the file and
+    the variants written."""
+    path = stored_baseline_path(gate)
+    baseline = from_result(result, Baseline.load(path), only)
+    baseline.save(path)
+    return path, sorted(only or baseline.variants)

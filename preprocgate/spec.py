@@ -21,6 +21,7 @@ from preprocgate.errors import PreprocgateError, SpecError, SpecIssue
 from preprocgate.plugins import EVALUATORS, MODELS, VARIANTS, check_params
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 _SHAPE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -311,7 +312,7 @@ class GateSpec(StrictModel):
 
     name: str = Field(pattern=NAME_PATTERN, description="Names the report files: reports/<name>.md")
     description: str = ""
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    device: str = Field("auto", pattern=DEVICE_PATTERN)
     input: InputSpec
     variants: dict[Annotated[str, Field(pattern=NAME_PATTERN)], VariantSpec] = Field(min_length=1)
     baseline: str
@@ -346,13 +347,15 @@ class Gate(BaseModel):
     output_dir: Path
     cache_dir: Path
     baseline_path: Path | None = None
+    variables: dict[str, tuple[str, ...]] = {}
+    """Dotted key → the environment variables its value was read from (``${VAR}``), recorded while loading."""
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
 
-    def resolve(self, relative: str) -> Path:
-        """A path from the spec, resolved against the spec's folder."""
+    def path_to(self, relative: str) -> Path:
+        """A path from the spec, resolved against the spec's folder (registries ``resolve`` names, not paths)."""
         return (self.base_dir / relative).resolve()
 
 
@@ -392,13 +395,19 @@ def _dotted(path: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in path)
 
 
-def _interpolate(value: Any, path: tuple[Any, ...], env: dict[str, str], problems: list[tuple]) -> Any:
+def _interpolate(
+    value: Any, path: tuple[Any, ...], env: dict[str, str], problems: list[tuple], sources: dict[str, tuple[str, ...]]
+) -> Any:
+    """Substitute ``${VAR}`` in string values, recording in ``sources`` which variables fed each dotted key."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, k), env, problems) for k, v in value.items()}
+        return {k: _interpolate(v, (*path, k), env, problems, sources) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), env, problems) for i, v in enumerate(value)]
+        return [_interpolate(v, (*path, i), env, problems, sources) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+    names = tuple(m.group(1) for m in _VAR.finditer(value))
+    if names:
+        sources[_dotted(path)] = names
 
     def substitute(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
@@ -522,7 +531,8 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
     if not isinstance(data, dict):
         raise issues([((), "the spec must be a mapping of keys (name, input, variants, ...)")])
     problems: list[tuple[tuple[Any, ...], str]] = []
-    data = _interpolate(data, (), dict(os.environ) if env is None else env, problems)
+    sources: dict[str, tuple[str, ...]] = {}
+    data = _interpolate(data, (), dict(os.environ) if env is None else env, problems, sources)
     if problems:
         raise issues(problems)
     try:
@@ -558,6 +568,7 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
         output_dir=output_dir,
         cache_dir=cache_dir,
         baseline_path=baseline_path,
+        variables=sources,
     )
 
 
@@ -566,10 +577,7 @@ def env_variables(gate: Gate, key: str) -> list[str]:
 
     Lets a missing-path error name the variable to set, not only the path its default resolved to.
     """
-    value: Any = _read_yaml(gate.path)[0]
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return [m.group(1) for m in _VAR.finditer(value)] if isinstance(value, str) else []
+    return list(gate.variables.get(key, ()))
 
 
 def _message(error: Any) -> str:

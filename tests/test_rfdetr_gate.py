@@ -51,8 +51,8 @@ def test_rfdetr_gate_takes_its_paths_and_backend_from_the_environment(tmp_path: 
     }
     gate = load_gate(GATE, env=env)
     assert gate.spec.dataset is not None and gate.spec.model is not None
-    assert gate.resolve(gate.spec.dataset.images) == tmp_path / "val2017"  # type: ignore[arg-type]
-    assert gate.resolve(gate.spec.model.file) == tmp_path / "ck.pt"
+    assert gate.path_to(gate.spec.dataset.images) == tmp_path / "val2017"  # type: ignore[arg-type]
+    assert gate.path_to(gate.spec.model.file) == tmp_path / "ck.pt"
     assert gate.spec.model.params["backend"] == "onnxruntime"
     assert gate.spec.model.params["onnx_file"] == str(tmp_path / "m.onnx")
 

@@ -1,10 +1,8 @@
-"""``preprocgate post``: put a written report where reviewers look. ``run --post`` goes through
-:func:`publish_report` too, so both detect the pull request the same way."""
+"""``preprocgate post``: put a written report where reviewers look (preprocgate/publish/post.py does the work)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,50 +11,9 @@ import click
 
 from preprocgate.cli.options import junit_option
 from preprocgate.errors import PublishError
-from preprocgate.publish import append_step_summary, comment_body, post_sticky, resolve_forge, write_junit
+from preprocgate.publish import write_junit
+from preprocgate.publish.post import publish_report
 from preprocgate.spec import NAME_PATTERN
-
-
-def publish_report(
-    md_path: Path,
-    gate: str,
-    *,
-    forge_name: str = "auto",
-    repo: str | None = None,
-    number: int | None = None,
-    api_url: str | None = None,
-    token_env: str | None = None,
-    dry_run: bool = False,
-) -> None:
-    """Append the report to the step summary, then post it as the gate's sticky comment. The summary goes
-    first: it needs no token, so the verdict still shows on the run's page when posting is refused."""
-    env = os.environ
-    markdown = md_path.read_text(encoding="utf-8")
-    if dry_run:
-        if env.get("GITHUB_STEP_SUMMARY"):
-            click.echo(f"dry run: would append {md_path} to the step summary {env['GITHUB_STEP_SUMMARY']}")
-    elif summary := append_step_summary(markdown, env):
-        click.echo(f"appended {md_path} to the step summary {summary}")
-    forge = resolve_forge(forge_name, env, repo=repo, number=number, api_url=api_url, token_env=token_env)
-    body = comment_body(gate, markdown, _shown(md_path))
-    if dry_run:
-        click.echo(
-            f"dry run: would post the sticky comment of gate {gate} to {forge.title} {forge.location} "
-            f"at {forge.api_url} with the token in ${forge.token_env} ({len(body)} characters):"
-        )
-        click.echo(body, nl=False)
-        return
-    posted = post_sticky(forge, forge.token(env), gate, body)
-    where = posted.comment.url or f"comment {posted.comment.id}"
-    click.echo(f"{posted.action} the comment of gate {gate} on {forge.title} {forge.location}: {where}")
-
-
-def _shown(path: Path) -> str:
-    """The report's path as the comment's note shows it: relative to the checkout, where CI runs."""
-    try:
-        return path.resolve().relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _check_gate(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -4,16 +4,16 @@ from pathlib import Path
 
 import click
 
-from preprocgate.cli.baseline import write_baseline
-from preprocgate.cli.options import gate_argument, junit_option
-from preprocgate.cli.post import publish_report
+from preprocgate.baseline import write_baseline
+from preprocgate.cli.options import device_option, gate_argument, junit_option, output_dir_option, post_option
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED
 from preprocgate.progress import Progress
 from preprocgate.publish import write_junit
+from preprocgate.publish.post import publish_report
 from preprocgate.report import write_reports
 from preprocgate.results import GateResult
-from preprocgate.scaleout import parse_shard, run_shards
+from preprocgate.scaleout import parse_shard
 from preprocgate.spec import Gate, load_gate
 from preprocgate.stages.dump import Shard
 
@@ -29,7 +29,8 @@ def finish(
     """Reports, baseline, JUnit, the verdict line, posting, and the exit code: shared by run and merge."""
     md_path, _ = write_reports(result, output_dir or loaded.output_dir, loaded.template_path)
     if update_baseline:
-        write_baseline(loaded, result)
+        path, written = write_baseline(loaded, result)
+        click.echo(f"baseline written: {path} ({', '.join(written)})")
     if junit is not None:
         write_junit(result.to_json(), junit)
     for check in result.checks:
@@ -47,12 +48,6 @@ def finish(
     raise SystemExit(EXIT_PASSED if result.passed else EXIT_GATE_FAILED)
 
 
-def _device(value: str | None) -> str | None:
-    if value is not None and value not in {"auto", "cpu"} and not value.startswith("cuda"):
-        raise click.BadParameter(f"{value!r}: expected auto, cpu, cuda or cuda:N", param_hint="--device")
-    return value
-
-
 def _shard(value: str | None) -> Shard | None:
     try:
         return parse_shard(value) if value else None
@@ -62,11 +57,11 @@ def _shard(value: str | None) -> Shard | None:
 
 @click.command()
 @gate_argument
-@click.option("--device", help="Override the spec's device: cpu, cuda, cuda:N.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
+@device_option
+@output_dir_option
 @click.option("--progress/--no-progress", default=None, help="Default: on when stderr is a terminal.")
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
-@click.option("--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`).")
+@post_option
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
 @click.option("--processes", type=click.IntRange(min=1), help="Dump in N processes (one per GPU), then merge.")
 @junit_option
@@ -82,16 +77,12 @@ def run(
     junit: Path | None,
 ) -> None:
     """Run GATE and write reports/<gate>.md and .json; exit 0 passed, 1 failed (3 when posting fails)."""
-    device, part = _device(device), _shard(shard)
+    part = _shard(shard)
     if part and (processes or update_baseline or post):
         raise click.BadParameter("a shard only fills the cache: combine it with nothing else", param_hint="--shard")
     loaded = load_gate(gate)
-    sharded = run_shards(gate, processes, device) if processes else None
-    mode = RunMode(update_baseline=update_baseline, shard=part, merge=bool(processes))
+    mode = RunMode(update_baseline=update_baseline, shard=part, processes=processes)
     result = run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
-    if sharded is not None:
-        result.stage_seconds = {f"dump ({processes} processes, wall)": sharded, **result.stage_seconds}
-        result.duration_s += sharded
     if part:
         click.echo(f"shard {shard}: dumps of gate {result.gate} written to {loaded.cache_dir}; then run `merge`")
         return
@@ -100,12 +91,12 @@ def run(
 
 @click.command()
 @gate_argument
-@click.option("--device", help="Override the spec's device: cpu, cuda, cuda:N.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
-@click.option("--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`).")
+@device_option
+@output_dir_option
+@post_option
 @junit_option
 def merge(gate: str, device: str | None, output_dir: Path | None, post: bool, junit: Path | None) -> None:
     """Finish a sharded run: every dump must be in the cache; evaluate, compare and report as `run` does."""
     loaded = load_gate(gate)
-    result = run_gate(loaded, device=_device(device), progress=Progress(None), mode=RunMode(merge=True))
+    result = run_gate(loaded, device=device, progress=Progress(None), mode=RunMode(merge=True))
     finish(loaded, result, output_dir, False, post, junit)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from preprocgate.results import CheckResult, DiffResult, GateResult, PairResult, Timing
+from preprocgate.functional.bootstrap import Interval
+from preprocgate.results import CheckResult, DiffResult, PairResult, Timing
 from preprocgate.spec import SpeedCheck, Thresholds
 
 
@@ -53,21 +54,26 @@ def speed_check(check: SpeedCheck, timings: dict[str, Timing]) -> CheckResult:
     )
 
 
-def map_checks(result: GateResult, thresholds: Thresholds) -> list[CheckResult]:
-    """|ΔmAP| of every non-baseline variant against the in-run baseline variant, per configured metric."""
+def map_checks(
+    metrics: dict[str, dict[str, dict[str, float]]],
+    intervals: dict[str, dict[str, Interval]],
+    baseline: str,
+    thresholds: Thresholds,
+) -> list[CheckResult]:
+    """|ΔmAP| of every other variant against the baseline variant of this run, per configured metric."""
     if thresholds.map is None:
         return []
     checks = []
     bound = thresholds.map.max_abs_delta
-    for variant in result.metrics:
-        if variant == result.baseline:
+    for variant in metrics:
+        if variant == baseline:
             continue
         for ref in thresholds.map.metrics:
             iou_type, metric = ref.split(".")
-            if iou_type not in result.metrics[variant]:
+            if iou_type not in metrics[variant]:
                 continue
-            delta = result.delta(variant, iou_type, metric)
-            interval = result.intervals.get(variant, {}).get(ref)
+            delta = metrics[variant][iou_type][metric] - metrics[baseline][iou_type][metric]
+            interval = intervals.get(variant, {}).get(ref)
             if thresholds.map.apply_to == "interval" and interval is not None:
                 threshold = f"CI not wholly outside ±{bound:g}"
                 measured = f"{delta:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
@@ -76,7 +82,7 @@ def map_checks(result: GateResult, thresholds: Thresholds) -> list[CheckResult]:
                 threshold, measured, passed = f"|Δ| ≤ {bound:g}", f"{delta:+.4f}", abs(delta) <= bound + 1e-12
             checks.append(
                 CheckResult(
-                    "accuracy", f"{variant} vs {result.baseline}", f"Δ {iou_type} {metric}", threshold, measured, passed
+                    "accuracy", f"{variant} vs {baseline}", f"Δ {iou_type} {metric}", threshold, measured, passed
                 )
             )
     return checks

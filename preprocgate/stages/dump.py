@@ -18,8 +18,11 @@ from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
 from preprocgate.functional.coco import portable, to_results
 from preprocgate.hashing import digest_json
+from preprocgate.keys import dump_key
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
+from preprocgate.results import DumpSummary
+from preprocgate.timing import StageTimes
 from preprocgate.variants import Preprocessor
 
 _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
@@ -36,6 +39,18 @@ class Dump:
     cached_images: int
     computed_images: int
     seconds: float
+
+    def summary(self) -> DumpSummary:
+        return DumpSummary(
+            self.variant,
+            self.key,
+            self.digest,
+            len(self.results),
+            self.detections,
+            self.cached_images,
+            self.computed_images,
+            self.seconds,
+        )
 
     @property
     def records(self) -> list[dict]:
@@ -87,31 +102,45 @@ class DumpStage:
         dataset: CocoDataset,
         batch_size: int,
         key_base: dict,
+        excluded: dict[int, str] | None = None,
     ) -> None:
+        """``key_base``: :func:`preprocgate.keys.dump_base`. ``excluded``: images already known unusable (another
+        stage's :attr:`corrupt`), left out as they were there."""
         self.cache = cache
         self.adapter = adapter
         self.dataset = dataset
         self.batch_size = batch_size
         self.key_base = key_base
+        self._excluded: dict[int, str] = dict(excluded or {})
         self._decoded: dict[int, np.ndarray] = {}
-        self.seconds: dict[str, float] = {}
+        self.times = StageTimes()
 
     def key(self, variant_identity: dict) -> str:
-        return digest_json({**self.key_base, "variant": variant_identity})
+        return dump_key(self.key_base, variant_identity)
 
-    def _time(self, stage: str, since: float) -> None:
-        self._add(stage, time.perf_counter() - since)
+    @property
+    def corrupt(self) -> dict[int, str]:
+        """Images left out of every dump: found unusable now (the dataset's decode) or when a cached dump was made."""
+        return {**self.dataset.corrupt, **self._excluded}
 
-    def _add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+    @property
+    def valid(self) -> list[int]:
+        """The ids every dump covers, in order."""
+        corrupt = self.corrupt
+        return [r.id for r in self.dataset.records if r.id not in corrupt]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Time per step (decode, preprocess, infer, write) over every dump this stage made."""
+        return self.times.seconds
 
     def images(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Decoded once per run, on first need, shared by every variant."""
-        missing = [i for i in ids if i not in self._decoded and i not in self.dataset.corrupt]
+        corrupt = self.corrupt
+        missing = [i for i in ids if i not in self._decoded and i not in corrupt]
         if missing:
-            start = time.perf_counter()
-            self._decoded.update(self.dataset.decode(missing))
-            self._time("decode", start)
+            with self.times.measure("decode"):
+                self._decoded.update(self.dataset.decode(missing))
         return {i: self._decoded[i] for i in ids if i in self._decoded}
 
     def run(
@@ -130,9 +159,9 @@ class DumpStage:
         cached = len(done)
         complete = self.cache.complete(key)
         if complete is not None:  # images found corrupt when this dump was computed stay excluded
-            self.dataset.corrupt.update({int(k): v for k, v in complete.get("corrupt", {}).items()})
+            self._excluded.update({int(k): v for k, v in complete.get("corrupt", {}).items()})
         else:
-            wanted = [r.id for r in self.dataset.valid]
+            wanted = self.valid
             todo = [i for i in (shard.select(wanted, self.batch_size) if shard else wanted) if i not in done]
             if todo and not compute:
                 raise RunError(
@@ -141,10 +170,10 @@ class DumpStage:
                 )
             if todo:
                 self._compute(key, variant, todo, done, shard)
-            if shard is None or all(r.id in done for r in self.dataset.valid):
-                corrupt = {str(k): v for k, v in sorted(self.dataset.corrupt.items())}
+            if shard is None or all(i in done for i in self.valid):
+                corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
                 self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
-        results = {r.id: done[r.id] for r in self.dataset.valid if r.id in done}
+        results = {i: done[i] for i in self.valid if i in done}
         return Dump(
             variant=name,
             key=key,
@@ -168,14 +197,12 @@ class DumpStage:
             for n, lo in enumerate(range(0, len(todo), self.batch_size)):
                 chunk = todo[lo : lo + self.batch_size]
                 batch = [images[i] for i in chunk]
-                t = time.perf_counter()
                 with torch.inference_mode():
-                    tensor = variant(batch)
-                    variant.synchronize()
-                    self._time("preprocess", t)
-                    t = time.perf_counter()
-                    detections = [portable(d) for d in self.adapter(tensor, [im.shape[:2] for im in batch])]
-                self._time("infer+postprocess", t)
+                    with self.times.measure("preprocess"):
+                        tensor = variant(batch)
+                        variant.synchronize()
+                    with self.times.measure("infer+postprocess"):
+                        detections = [portable(d) for d in self.adapter(tensor, [im.shape[:2] for im in batch])]
                 name = f"{tag}-{first + n:06d}"
                 parts.append(writer.submit(encode_and_write, self.cache, key, name, chunk, detections))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
@@ -186,7 +213,7 @@ class DumpStage:
     def _collect(self, future: Future, done: dict[int, list[dict]]) -> None:
         part, seconds = future.result()
         done.update(part)
-        self._add("encode+write (overlapped)", seconds)
+        self.times.add("encode+write (overlapped)", seconds)
 
 
 def encode_and_write(

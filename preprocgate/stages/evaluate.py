@@ -10,7 +10,7 @@ from preprocgate.cache import ResultCache
 from preprocgate.evaluators import EVALUATORS
 from preprocgate.evaluators.cocoeval import PycocotoolsEvaluator
 from preprocgate.functional.bootstrap import ImageEvals, Interval, paired_bootstrap
-from preprocgate.hashing import digest_json
+from preprocgate.keys import metrics_base, metrics_key
 from preprocgate.spec import BootstrapSpec
 from preprocgate.stages.dump import Dump
 
@@ -31,19 +31,20 @@ class EvaluateStage:
         annotations: Path,
         iou_types: Sequence[str],
         cache: ResultCache | None = None,
-        key_base: dict | None = None,
+        dataset: str = "",
     ) -> None:
+        """``dataset``: the dataset's manifest, which names the ground truth in cache keys."""
         self.annotations = annotations
         self.evaluator = EVALUATORS.get(backend)(annotations)
         self.iou_types = list(iou_types)
         self.cache = cache
-        self.key_base = {**(key_base or {}), "backend": backend, "evaluator": self.evaluator.identity}
+        self.key_base = metrics_base(dataset, backend, self.evaluator.identity)
         self._metrics: dict[str, dict[str, dict[str, float]]] = {}
         self._reference: PycocotoolsEvaluator | None = None
         self._image_evals: dict[tuple[str, str], ImageEvals] = {}
 
     def run(self, dump: Dump, image_ids: Sequence[int]) -> dict[str, dict[str, float]]:
-        key = digest_json({**self.key_base, "dump": dump.digest, "iou_types": self.iou_types, "images": image_ids})
+        key = metrics_key(self.key_base, dump.digest, self.iou_types, image_ids)
         if key not in self._metrics:
             found = self.cache.load(key) if self.cache else None
             if found is None:

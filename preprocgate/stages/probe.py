@@ -15,7 +15,7 @@ from preprocgate.cache import ParityCache
 from preprocgate.data import synthetic
 from preprocgate.errors import UserError
 from preprocgate.functional.parity import ParityStats, combine, parity_stats
-from preprocgate.hashing import digest_json
+from preprocgate.keys import parity_key
 from preprocgate.results import PairResult
 from preprocgate.spec import ParityPair, ParityProbe
 from preprocgate.types import Size
@@ -66,8 +66,8 @@ class ParityProbeStage:
         cache: ParityCache | None = None,
         key_base: dict | None = None,
     ) -> None:
-        """With a cache, a pair whose variants (``key_base["variants"]`` identities), probe images and
-        device did not change is read back instead of recomputed."""
+        """With a cache, a pair whose variants (``key_base``: :func:`preprocgate.keys.parity_base`), probe images
+        and device did not change is read back instead of recomputed."""
         self.config = config
         self.variants = variants
         self.cache = cache
@@ -87,16 +87,7 @@ class ParityProbeStage:
         return results  # type: ignore[return-value]
 
     def _key(self, pair: ParityPair, probes_digest: str) -> str:
-        identities = self.key_base.get("variants", {})
-        return digest_json(
-            {
-                **{k: v for k, v in self.key_base.items() if k != "variants"},
-                "candidate": identities.get(pair.candidate, pair.candidate),
-                "reference": identities.get(pair.reference, pair.reference),
-                "thresholds": pair.thresholds.model_dump(),
-                "probes": probes_digest,
-            }
-        )
+        return parity_key(self.key_base, pair.candidate, pair.reference, pair.thresholds.model_dump(), probes_digest)
 
     def run(self, probes: Sequence[ProbeImage]) -> list[PairResult]:
         h = hashlib.sha256()

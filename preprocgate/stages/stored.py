@@ -1,11 +1,12 @@
-"""Compare a run with its stored baseline: staleness, reuse of the stored baseline dump, Δ against stored."""
+"""Compare a run with its stored baseline (the file baselines/<gate>.json, not the in-run baseline variant):
+staleness, reuse of the stored dump of the baseline variant, Δ of every variant against its stored metrics."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from preprocgate.baseline import ArtifactStore, Baseline
-from preprocgate.results import CheckResult, GateResult
+from preprocgate.results import CheckResult
 from preprocgate.spec import BaselineSpec
 from preprocgate.stages.dump import Dump
 
@@ -42,22 +43,25 @@ class StoredBaselineStage:
         results = self.store.get(entry["digest"])
         return Dump(variant, key, entry["digest"], results, cached_images=len(results), computed_images=0, seconds=0.0)
 
-    def deltas(self, result: GateResult) -> list[CheckResult]:
-        """Every variant against its own stored metrics, with the baselines section's thresholds."""
+    def deltas(
+        self, metrics: dict[str, dict[str, dict[str, float]]]
+    ) -> tuple[list[CheckResult], dict[str, dict[str, float]]]:
+        """Every variant against its own stored metrics, with the baselines section's thresholds: the checks and
+        the deltas (variant → ``"bbox.AP"`` → Δ) the report shows beside the in-run ones."""
         if self.valid is None:
-            return []
+            return [], {}
         bound = self.config.map.max_abs_delta
-        checks = []
-        for variant, metrics in result.metrics.items():
+        checks, deltas = [], {}
+        for variant, measured in metrics.items():
             stored = self.valid.variants.get(variant, {}).get("metrics")
             if stored is None:
                 continue
             for ref in self.config.map.metrics:
                 iou_type, metric = ref.split(".")
-                if iou_type not in metrics or iou_type not in stored:
+                if iou_type not in measured or iou_type not in stored:
                     continue
-                delta = metrics[iou_type][metric] - stored[iou_type][metric]
-                result.stored_deltas.setdefault(variant, {})[ref] = delta
+                delta = measured[iou_type][metric] - stored[iou_type][metric]
+                deltas.setdefault(variant, {})[ref] = delta
                 checks.append(
                     CheckResult(
                         "baseline",
@@ -68,4 +72,4 @@ class StoredBaselineStage:
                         abs(delta) <= bound + 1e-12,
                     )
                 )
-        return checks
+        return checks, deltas

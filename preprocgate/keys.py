@@ -1,0 +1,66 @@
+"""Every cache key, built in one place: what each cached thing depends on is read here, not across stages.
+
+A key is the digest of canonical JSON over everything that can change the cached value. Changing the shape of
+any key below orphans what is cached under the old one (recomputed, never misread), so shapes change only
+with the arithmetic they guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from preprocgate.hashing import digest_json
+
+
+def variant_identity(impl: str, params: dict[str, Any], cls: type, version: str) -> dict[str, Any]:
+    """What names a variant's arithmetic: its spec (impl, params) and its class and version."""
+    return {"impl": impl, "params": params, "class": cls.__qualname__, "version": version}
+
+
+def parity_base(variants: dict[str, dict], input_config: dict, device_class: str, versions: dict) -> dict[str, Any]:
+    """What every parity pair of a run shares: the variants' identities, the input config, device and versions."""
+    return {"variants": variants, "input": input_config, "device": device_class, "versions": versions}
+
+
+def parity_key(base: dict[str, Any], candidate: str, reference: str, thresholds: dict, probes: str) -> str:
+    """One pair's parity result: both variants' identities, its thresholds and the probe images' digest."""
+    identities = base.get("variants", {})
+    return digest_json(
+        {
+            **{k: v for k, v in base.items() if k != "variants"},
+            "candidate": identities.get(candidate, candidate),
+            "reference": identities.get(reference, reference),
+            "thresholds": thresholds,
+            "probes": probes,
+        }
+    )
+
+
+def dump_base(
+    model: dict, dataset: str, input_config: dict, device_class: str, batch_size: int, version: str
+) -> dict[str, Any]:
+    """What every dump of a run shares: model identity, dataset manifest, input config, device, batch size."""
+    return {
+        "model": model,
+        "dataset": dataset,
+        "input": input_config,
+        "device": device_class,
+        "batch_size": batch_size,
+        "preprocgate": version,
+    }
+
+
+def dump_key(base: dict[str, Any], variant: dict[str, Any]) -> str:
+    """One variant's detection dump."""
+    return digest_json({**base, "variant": variant})
+
+
+def metrics_base(dataset: str, backend: str, evaluator: str) -> dict[str, Any]:
+    """What every evaluation of a run shares: the ground truth (dataset manifest) and the evaluator."""
+    return {"dataset": dataset, "backend": backend, "evaluator": evaluator}
+
+
+def metrics_key(base: dict[str, Any], dump_digest: str, iou_types: Sequence[str], images: Sequence[int]) -> str:
+    """One dump's COCO metrics over the given images."""
+    return digest_json({**base, "dump": dump_digest, "iou_types": list(iou_types), "images": images})
