@@ -6,7 +6,7 @@
 """
 
 from preprocgate.engine import run_gate
-from preprocgate.errors import InternalError, PreprocgateError, PublishError, RunError, SpecError, UserError
+from preprocgate.errors import PreprocgateError, PublishError, RunError, SpecError, UserError
 from preprocgate.results import CheckResult, GateResult, PairResult, Timing
 from preprocgate.spec import Gate, GateSpec, load_gate
 from preprocgate.version import __version__
@@ -16,7 +16,6 @@ __all__ = [
     "Gate",
     "GateResult",
     "GateSpec",
-    "InternalError",
     "PairResult",
     "PreprocgateError",
     "PublishError",

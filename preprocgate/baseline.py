@@ -22,7 +22,8 @@ from preprocgate.fileio import atomic_write_text
 from preprocgate.hashing import digest_json
 from preprocgate.spec import Gate, GateSpec
 
-SCHEMA_VERSION = 1
+BASELINE_SCHEMA_VERSION = 1
+"""Version of the stored baseline file (baselines/<gate>.json); the results JSON has its own."""
 PROVENANCE_KEYS = ("spec", "model", "dataset", "environment")
 _WHAT = {
     "spec": "the spec's result-affecting sections",
@@ -65,7 +66,7 @@ class Baseline:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": BASELINE_SCHEMA_VERSION,
             "gate": self.gate,
             "provenance": self.provenance,
             "variants": self.variants,
@@ -78,8 +79,8 @@ class Baseline:
             return None
         try:
             data = json.loads(path.read_text())
-            if data.get("schema_version") != SCHEMA_VERSION:
-                raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+            if data.get("schema_version") != BASELINE_SCHEMA_VERSION:
+                raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {BASELINE_SCHEMA_VERSION}")
             return cls(data["gate"], data["provenance"], data.get("variants", {}), data.get("parity", {}))
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}: not a preprocgate baseline ({exc})") from exc

@@ -11,8 +11,7 @@
         └── PublishError        posting a report failed: no token, no pull request to comment
                                 on, or the forge refused (its message says why and what to do)
 
-    InternalError               a bug in preprocgate: deliberately *outside* PreprocgateError,
-                                so it is never swallowed as a user mistake and keeps its traceback
+Anything else raised is a bug in preprocgate: it is never swallowed as a user mistake and keeps its traceback.
 
 A failed gate is not an error: it is a result whose ``passed`` is False (exit 1).
 """
@@ -94,7 +93,3 @@ class MissingDependencyError(RunError):
 
 class PublishError(RunError):
     """The report could not reach the pull request; the message never contains the token."""
-
-
-class InternalError(Exception):
-    """A preprocgate bug; not a PreprocgateError on purpose (see the module docstring)."""

@@ -1,4 +1,4 @@
-"""A small generic registry: plug-in points (variants, later model adapters and evaluators) are instances.
+"""A small generic registry: each plug-in point (variants, model adapters, evaluators, forges) is an instance.
 
 Targets may be registered lazily as ``"module:attr"`` strings so that heavy backends (triton, onnxruntime)
 import only when a gate actually uses them. Third-party packages add names through an entry-point group.

@@ -15,7 +15,8 @@ from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import ParityStats
 from preprocgate.spec import ParityThresholds
 
-SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 1
+"""Version of the results JSON (reports/<gate>.json); the stored baseline file has its own."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class GateResult:
                 unmatched_reference=diff.stats.unmatched_reference,
                 unmatched_candidate=diff.stats.unmatched_candidate,
             )
-        return {"schema_version": SCHEMA_VERSION, "passed": self.passed, **data}
+        return {"schema_version": RESULTS_SCHEMA_VERSION, "passed": self.passed, **data}
 
     def delta(self, variant: str, iou_type: str, metric: str) -> float:
         """variant − baseline for one metric (the report's Δ columns)."""

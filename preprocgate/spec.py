@@ -8,6 +8,7 @@ spec file's folder so that a gate runs the same from any working directory.
 
 from __future__ import annotations
 
+import difflib
 import glob
 import os
 import re
@@ -245,7 +246,7 @@ class DatasetSpec(StrictModel):
 
 
 class ModelSpec(StrictModel):
-    adapter: str = Field(description="A registered model adapter (torch, onnxruntime) or 'module:Class'.")
+    adapter: str = Field(description="A registered model adapter (docs/adapters.md lists them) or 'module:Class'.")
     file: str = Field(description="Model file (ONNX, or weights for torch), relative to the spec.")
     precision: Literal["fp32", "fp16"] = "fp32"
     batch_size: Annotated[int, Field(ge=1)] = 8
@@ -439,24 +440,21 @@ def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     return data, _LineIndex(node)
 
 
-def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
-    """References between sections, which field types alone cannot express."""
-    problems: list[tuple[tuple[Any, ...], str]] = []
+Problems = list[tuple[tuple[Any, ...], str]]
+
+
+def _unknown_variant(spec: GateSpec, path: tuple[Any, ...], name: str) -> Problems:
+    if name in spec.variants:
+        return []
     names = list(spec.variants)
+    hint = difflib.get_close_matches(name, names, n=1)
+    tail = f"; did you mean {hint[0]!r}?" if hint else f"; declared: {', '.join(names)}"
+    return [(path, f"{name!r} is not a declared variant{tail}")]
 
-    def check_name(path: tuple[Any, ...], name: str) -> None:
-        if name not in spec.variants:
-            import difflib
 
-            hint = difflib.get_close_matches(name, names, n=1)
-            tail = f"; did you mean {hint[0]!r}?" if hint else f"; declared: {', '.join(names)}"
-            problems.append((path, f"{name!r} is not a declared variant{tail}"))
-
-    check_name(("baseline",), spec.baseline)
-    if spec.input.resize.mode != "stretch":
-        problems.append(
-            (("input", "resize", "mode"), f"{spec.input.resize.mode} is not implemented by the variants yet")
-        )
+def _variant_problems(spec: GateSpec) -> Problems:
+    """Every variant names a registered or importable implementation whose signature takes its params."""
+    problems: Problems = []
     for vname, variant in spec.variants.items():
         problem = VARIANTS.is_resolvable(variant.impl)
         if problem:
@@ -469,27 +467,29 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
             continue
         if problem:
             problems.append((("variants", vname, "params"), problem))
-    if spec.probes.parity:
-        for i, pair in enumerate(spec.probes.parity.pairs):
-            check_name(("probes", "parity", "pairs", i, "candidate"), pair.candidate)
-            check_name(("probes", "parity", "pairs", i, "reference"), pair.reference)
-            if pair.candidate == pair.reference:
-                problems.append((("probes", "parity", "pairs", i), "a variant compared with itself"))
-        images = spec.probes.parity.images
-        if images.synthetic is None and not images.files:
-            problems.append((("probes", "parity", "images"), "no probe images: give synthetic or files"))
-        if images.synthetic is not None and not images.sweep:
-            problems.append((("probes", "parity", "images", "sweep"), "synthetic images need a non-empty sweep"))
-    if spec.diff.pairs:
-        for i, pair in enumerate(spec.diff.pairs):
-            check_name(("diff", "pairs", i, "candidate"), pair.candidate)
-            check_name(("diff", "pairs", i, "reference"), pair.reference)
-    if spec.thresholds.map and spec.thresholds.map.apply_to == "interval" and spec.bootstrap is None:
-        problems.append((("thresholds", "map", "apply_to"), "'interval' needs a bootstrap section"))
-    if spec.dataset is None:
-        for key in ("baselines", "bootstrap", "noise_floor"):
-            if getattr(spec, key) is not None:
-                problems.append(((key,), "needs dataset and model: it compares detection results"))
+    return problems
+
+
+def _parity_problems(spec: GateSpec) -> Problems:
+    problems: Problems = []
+    if not spec.probes.parity:
+        return problems
+    for i, pair in enumerate(spec.probes.parity.pairs):
+        problems += _unknown_variant(spec, ("probes", "parity", "pairs", i, "candidate"), pair.candidate)
+        problems += _unknown_variant(spec, ("probes", "parity", "pairs", i, "reference"), pair.reference)
+        if pair.candidate == pair.reference:
+            problems.append((("probes", "parity", "pairs", i), "a variant compared with itself"))
+    images = spec.probes.parity.images
+    if images.synthetic is None and not images.files:
+        problems.append((("probes", "parity", "images"), "no probe images: give synthetic or files"))
+    if images.synthetic is not None and not images.sweep:
+        problems.append((("probes", "parity", "images", "sweep"), "synthetic images need a non-empty sweep"))
+    return problems
+
+
+def _plugin_problems(spec: GateSpec) -> Problems:
+    """The model adapter and the evaluator backend are registered or importable."""
+    problems: Problems = []
     if spec.model:
         problem = MODELS.is_resolvable(spec.model.adapter)
         if problem:
@@ -497,10 +497,31 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
     problem = EVALUATORS.is_resolvable(spec.evaluation.backend)
     if problem:
         problems.append((("evaluation", "backend"), problem))
-    if spec.probes.speed:
-        for i, check in enumerate(spec.probes.speed.checks):
-            check_name(("probes", "speed", "checks", i, "candidate"), check.candidate)
-            check_name(("probes", "speed", "checks", i, "reference"), check.reference)
+    return problems
+
+
+def _cross_check(spec: GateSpec) -> Problems:
+    """References between sections, which field types alone cannot express."""
+    problems = _unknown_variant(spec, ("baseline",), spec.baseline)
+    if spec.input.resize.mode != "stretch":
+        problems.append(
+            (("input", "resize", "mode"), f"{spec.input.resize.mode} is not implemented by the variants yet")
+        )
+    problems += _variant_problems(spec)
+    problems += _parity_problems(spec)
+    for i, pair in enumerate(spec.diff.pairs or []):
+        problems += _unknown_variant(spec, ("diff", "pairs", i, "candidate"), pair.candidate)
+        problems += _unknown_variant(spec, ("diff", "pairs", i, "reference"), pair.reference)
+    if spec.thresholds.map and spec.thresholds.map.apply_to == "interval" and spec.bootstrap is None:
+        problems.append((("thresholds", "map", "apply_to"), "'interval' needs a bootstrap section"))
+    if spec.dataset is None:
+        for key in ("baselines", "bootstrap", "noise_floor"):
+            if getattr(spec, key) is not None:
+                problems.append(((key,), "needs dataset and model: it compares detection results"))
+    problems += _plugin_problems(spec)
+    for i, check in enumerate(spec.probes.speed.checks if spec.probes.speed else []):
+        problems += _unknown_variant(spec, ("probes", "speed", "checks", i, "candidate"), check.candidate)
+        problems += _unknown_variant(spec, ("probes", "speed", "checks", i, "reference"), check.reference)
     return problems
 
 

@@ -1,1 +1,1 @@
-"""Where inputs come from: synthetic probe images and image files."""
+"""Where images come from: synthetic probe images, COCO-format datasets, and the generated demo dataset."""

@@ -16,6 +16,9 @@ from preprocgate.variants.base import Preprocessor, Size
 
 Arithmetic = Literal["auto", "generic", "channels_last", "unfused"]
 Division = Literal["auto", "div_rn", "reciprocal_fma"]
+# The kernel's TAPS constexpr. generic: torch's NCHW kernels (CUDA; CPU multi-threaded), fma(w0,p00,w1*p01) per
+# row, then rows. channels_last: torch's CPU channels-last kernel, four pre-multiplied weights, one FMA chain.
+# unfused: the generic order with every product and sum rounded separately (builds without FMA).
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 

@@ -8,15 +8,11 @@ Import this module only through :func:`preprocgate.variants.triton_fused.load_ke
 Bit-exactness with torch comes from doing torch's arithmetic, rounding for rounding (see docs/arithmetic.md):
 every FMA explicit (launch with ``enable_fp_fusion=False`` so the compiler adds none), correctly rounded
 divisions (``div_rn``, or the cheaper reciprocal-and-correction of :func:`divide`; Triton's ``/`` is approximate on
-NVIDIA), and the tap order selected by ``TAPS``.
+NVIDIA), and the tap order selected by ``TAPS`` (its values: ``_TAPS`` in triton_fused.py).
 """
 
 import triton
 import triton.language as tl
-
-TAPS_GENERIC = 0  # torch's NCHW kernels (CUDA; CPU multi-threaded): fma(w0,p00,w1*p01) per row, then rows
-TAPS_CHANNELS_LAST = 1  # torch's CPU channels-last kernel: four pre-multiplied weights, one FMA chain
-TAPS_UNFUSED = 2  # generic order with every product and sum rounded separately (builds without FMA)
 
 
 @triton.jit
