@@ -1,8 +1,5 @@
 """The paired bootstrap: fast re-accumulation equals pycocotools, on the real and on resampled datasets."""
 
-import contextlib
-import copy
-import io
 import json
 from pathlib import Path
 
@@ -11,22 +8,7 @@ import pytest
 
 from preprocgate.evaluators.base import METRICS
 from preprocgate.functional.bootstrap import from_cocoeval, paired_bootstrap, resample_counts, weighted_metrics
-from tests.test_coco_eval import coco  # noqa: F401  (the shared GT + perturbed results fixture)
-
-
-def _cocoeval(gt_json: dict, results: list[dict], iou_type: str):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = copy.deepcopy(gt_json)
-        gt.createIndex()
-        ev = COCOeval(gt, gt.loadRes(copy.deepcopy(results)), iou_type)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev
+from tests.helpers.coco_reference import reference_cocoeval
 
 
 def _duplicated(gt_json: dict, results: list[dict], counts: np.ndarray) -> tuple[dict, list[dict]]:
@@ -49,35 +31,38 @@ def _variant(results: list[dict], seed: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
-def test_identity_weights_reproduce_pycocotools(coco: tuple[Path, list[dict]], iou_type: str) -> None:  # noqa: F811
+def test_identity_weights_reproduce_pycocotools(coco: tuple[Path, list[dict]], iou_type: str) -> None:
     annotations, results = coco
-    ev = _cocoeval(json.loads(annotations.read_text()), results, iou_type)
+    ev = reference_cocoeval(json.loads(annotations.read_text()), results, iou_type)
     got = weighted_metrics(from_cocoeval(ev))
     assert got == {name: float(ev.stats[i]) for name, i in METRICS.items()}
 
 
-def test_resampled_metrics_equal_a_direct_evaluation_of_the_duplicated_dataset(coco: tuple[Path, list[dict]]) -> None:  # noqa: F811
+def test_resampled_metrics_equal_a_direct_evaluation_of_the_duplicated_dataset(coco: tuple[Path, list[dict]]) -> None:
     annotations, results = coco
     gt = json.loads(annotations.read_text())
-    evals = from_cocoeval(_cocoeval(gt, results, "bbox"))
+    evals = from_cocoeval(reference_cocoeval(gt, results, "bbox"))
     for counts in resample_counts(evals.n_images, 3, seed=7):
         dup_gt, dup_results = _duplicated(gt, results, counts)
-        direct = _cocoeval(dup_gt, dup_results, "bbox").stats
+        direct = reference_cocoeval(dup_gt, dup_results, "bbox").stats
         fast = weighted_metrics(evals, counts)
         assert fast == pytest.approx({n: float(direct[i]) for n, i in METRICS.items()}, rel=0, abs=1e-12)
 
 
-def test_bootstrap_interval_matches_slow_computation_and_is_deterministic(coco: tuple[Path, list[dict]]) -> None:  # noqa: F811
+def test_bootstrap_interval_matches_slow_computation_and_is_deterministic(coco: tuple[Path, list[dict]]) -> None:
     annotations, results = coco
     gt = json.loads(annotations.read_text())
     other = _variant(results, 1)
-    ref, cand = from_cocoeval(_cocoeval(gt, results, "bbox")), from_cocoeval(_cocoeval(gt, other, "bbox"))
+    ref, cand = (
+        from_cocoeval(reference_cocoeval(gt, results, "bbox")),
+        from_cocoeval(reference_cocoeval(gt, other, "bbox")),
+    )
     fast = paired_bootstrap(ref, cand, ["AP", "AP50"], resamples=12, seed=3)
     deltas = {"AP": [], "AP50": []}
     for counts in resample_counts(ref.n_images, 12, seed=3):
         dup_gt, dup_a = _duplicated(gt, results, counts)
         _, dup_b = _duplicated(gt, other, counts)
-        a, b = _cocoeval(dup_gt, dup_a, "bbox").stats, _cocoeval(dup_gt, dup_b, "bbox").stats
+        a, b = reference_cocoeval(dup_gt, dup_a, "bbox").stats, reference_cocoeval(dup_gt, dup_b, "bbox").stats
         deltas["AP"].append(b[0] - a[0])
         deltas["AP50"].append(b[1] - a[1])
     for metric, values in deltas.items():
