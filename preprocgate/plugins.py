@@ -27,6 +27,10 @@ EVALUATORS: Registry[Callable[..., Any]] = Registry("evaluator", "preprocgate.ev
 EVALUATORS.register("pycocotools", "preprocgate.evaluators.cocoeval:PycocotoolsEvaluator")
 EVALUATORS.register("faster_coco_eval", "preprocgate.evaluators.cocoeval:FasterCocoEvaluator")
 
+FORGES: Registry[Any] = Registry("forge", "preprocgate.forges")
+FORGES.register("github", "preprocgate.publish.github:GitHub")
+FORGES.register("gitlab", "preprocgate.publish.gitlab:GitLab")
+
 
 def check_params(factory: Callable[..., Any], params: dict[str, Any]) -> str | None:
     """Whether ``params`` fit a variant factory's ``(config, device, **params)`` signature, without building it."""

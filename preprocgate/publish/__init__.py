@@ -1,8 +1,8 @@
 """Publishing a written report where reviewers look: a sticky pull-request comment, the GitHub step summary,
 JUnit XML for CI test panels. Publishing reads the report files; it never touches a result or reruns a gate.
 
-Forges are a registry: ``github`` and ``gitlab`` are built in (imported lazily), third-party packages add
-theirs through the ``preprocgate.forges`` entry-point group with a :class:`Forge` subclass.
+Forges are a registry (preprocgate/plugins.py): ``github`` and ``gitlab`` are built in (imported lazily),
+third-party packages add theirs through the ``preprocgate.forges`` entry-point group with a :class:`Forge` subclass.
 """
 
 from __future__ import annotations
@@ -10,15 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from preprocgate.errors import PublishError
+from preprocgate.plugins import FORGES
 from preprocgate.publish.forge import Comment, Forge, Given
 from preprocgate.publish.junit import junit_xml, write_junit
 from preprocgate.publish.sticky import Posted, comment_body, marker, post_sticky
 from preprocgate.publish.summary import append_step_summary
-from preprocgate.registry import Registry
-
-FORGES: Registry[type[Forge]] = Registry("forge", "preprocgate.forges")
-FORGES.register("github", "preprocgate.publish.github:GitHub")
-FORGES.register("gitlab", "preprocgate.publish.gitlab:GitLab")
 
 
 def resolve_forge(
