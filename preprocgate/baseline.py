@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from preprocgate.errors import RunError, UserError
-from preprocgate.fileio import atomic_write_text
+from preprocgate.fileio import atomic_write_bytes, atomic_write_text
 from preprocgate.hashing import digest_json
+from preprocgate.keys import dump_digest
 from preprocgate.spec import Gate, GateSpec
 
 BASELINE_SCHEMA_VERSION = 1
@@ -57,6 +62,56 @@ def dumps_stable(data: dict[str, Any]) -> str:
     return json.dumps(_stable(data), indent=2, sort_keys=True) + "\n"
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Count = Annotated[int, Field(ge=0)]
+
+
+class StoredDump(_Strict):
+    key: Hex64
+    digest: Hex64
+    images: Count
+    detections: Count
+
+
+class StoredVariant(_Strict):
+    metrics: dict[str, dict[str, float]]
+    dump: StoredDump
+
+
+class StoredFile(BaseModel):
+    """The schema of ``baselines/<gate>.json``: what :meth:`Baseline.to_json` writes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1]
+    gate: Annotated[str, Field(strict=True, min_length=1)]
+    provenance: dict[str, Any]
+    variants: dict[str, StoredVariant]
+    parity: dict[str, dict[str, float | int | None]]
+
+    @field_validator("provenance")
+    @classmethod
+    def _provenance(cls, value: dict[str, Any]) -> dict[str, Any]:
+        missing = [k for k in PROVENANCE_KEYS if not isinstance(value.get(k), str)]
+        if missing:
+            raise ValueError(f"provenance lacks {', '.join(missing)}")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _finite(cls, value: dict[str, StoredVariant]) -> dict[str, StoredVariant]:
+        for name, entry in value.items():
+            for iou_type, metrics in entry.metrics.items():
+                bad = [m for m, v in metrics.items() if not math.isfinite(v)]
+                if bad:
+                    raise ValueError(f"{name}.metrics.{iou_type}.{bad[0]} is not a finite number")
+        return value
+
+
 @dataclass
 class Baseline:
     gate: str
@@ -75,15 +130,31 @@ class Baseline:
 
     @classmethod
     def load(cls, path: Path) -> Baseline | None:
+        """The stored baseline, or None when there is none; a file that does not match the schema is a UserError
+        naming the first wrong entry (an edited or truncated baseline must not silently gate less)."""
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_text())
-            if data.get("schema_version") != BASELINE_SCHEMA_VERSION:
-                raise ValueError(f"schema_version {data.get('schema_version')!r}, expected {BASELINE_SCHEMA_VERSION}")
-            return cls(data["gate"], data["provenance"], data.get("variants", {}), data.get("parity", {}))
-        except (ValueError, KeyError, TypeError) as exc:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise UserError(f"{path}: not a preprocgate baseline ({exc})") from exc
+        if not isinstance(data, dict) or data.get("schema_version") != BASELINE_SCHEMA_VERSION:
+            found = data.get("schema_version") if isinstance(data, dict) else None
+            raise UserError(
+                f"{path}: not a preprocgate baseline (schema_version {found!r}, expected {BASELINE_SCHEMA_VERSION})"
+            )
+        try:
+            stored = StoredFile.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "<root>"
+            raise UserError(f"{path}: not a preprocgate baseline ({where}: {first['msg']})") from None
+        return cls(
+            stored.gate,
+            data["provenance"],
+            {name: entry.model_dump() for name, entry in stored.variants.items()},
+            {label: dict(values) for label, values in stored.parity.items()},
+        )
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, dumps_stable(self.to_json()))
@@ -113,10 +184,7 @@ class ArtifactStore:
         data = gzip.compress(json.dumps({str(k): v for k, v in sorted(results.items())}).encode(), mtime=0)
         path = self.local / self._name(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            atomic_write_bytes(path, data)
         if self.url:
             import fsspec
 
@@ -124,6 +192,10 @@ class ArtifactStore:
                 f.write(data)
 
     def get(self, digest: str) -> dict[int, list[dict]]:
+        """The artifact's results, checked against ``digest``: a truncated or edited artifact is deleted from the
+        local folder and raises :class:`DamagedArtifact`, so that nothing is compared with altered detections."""
+        from preprocgate.cache import parse_part
+
         path = self.local / self._name(digest)
         if not path.exists() and self.url:
             import fsspec
@@ -134,16 +206,26 @@ class ArtifactStore:
             except FileNotFoundError:
                 data = None
             if data is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                atomic_write_bytes(path, data)
         if not path.exists():
             where = f"{self.local}" + (f" or {self.url}" if self.url else "")
             raise RunError(
                 f"baseline artifact {digest[:16]} is not in {where}; restore the folder, point baselines.store at "
                 "the store that holds it, or recreate it with `preprocgate baseline update`"
             )
-        results = json.loads(gzip.decompress(path.read_bytes()))
-        return {int(k): v for k, v in results.items()}
+        try:
+            results = parse_part({"results": json.loads(gzip.decompress(path.read_bytes()))})
+        except (OSError, EOFError, zlib.error, ValueError, RecursionError) as exc:
+            path.unlink(missing_ok=True)
+            raise DamagedArtifact(f"baseline artifact {digest[:16]} is damaged ({exc}); deleted") from exc
+        if dump_digest(results) != digest:
+            path.unlink(missing_ok=True)
+            raise DamagedArtifact(f"baseline artifact {digest[:16]} does not match its digest (edited?); deleted")
+        return results
+
+
+class DamagedArtifact(RunError):
+    """A stored dump artifact failed its digest check."""
 
 
 def from_result(result: Any, previous: Baseline | None, only: set[str] | None = None) -> Baseline:

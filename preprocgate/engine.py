@@ -65,6 +65,10 @@ def build_variants(gate: Gate, device: torch.device, names: set[str]) -> dict[st
             raise exc.prefixed(f"variants.{name}") from exc
         except (ValueError, TypeError) as exc:
             raise RunError(f"variants.{name}: {exc}") from exc
+        except Exception as exc:
+            if ":" not in spec.impl:  # a built-in variant failing is a preprocgate bug: keep its traceback
+                raise
+            raise RunError(f"variants.{name}: {type(exc).__name__}: {exc}") from exc
     return variants
 
 
@@ -130,8 +134,10 @@ def _probe_parity(result: GateResult, run: _Run) -> None:
     base = keys.parity_base(run.identities, input_config, provenance.device_class(run.device), versions)
     with times.measure("parity probe"), progress.step(f"parity probe: {len(probes)} images"):
         result.probes = [p.name for p in probes]
-        result.parity = ParityProbeStage(parity, variants, ParityCache(gate.cache_dir), base).run(probes)
+        cache = ParityCache(gate.cache_dir)
+        result.parity = ParityProbeStage(parity, variants, cache, base).run(probes)
     result.checks += [check for pair in result.parity for check in parity_checks(pair)]
+    result.notes += cache.notes
 
 
 def _probe_speed(result: GateResult, run: _Run) -> None:

@@ -64,3 +64,8 @@ def metrics_base(dataset: str, backend: str, evaluator: str) -> dict[str, Any]:
 def metrics_key(base: dict[str, Any], dump_digest: str, iou_types: Sequence[str], images: Sequence[int]) -> str:
     """One dump's COCO metrics over the given images."""
     return digest_json({**base, "dump": dump_digest, "iou_types": list(iou_types), "images": images})
+
+
+def dump_digest(results: dict[int, list[dict]]) -> str:
+    """Digest of a dump: equal detections give equal digests, whatever order images finished in."""
+    return digest_json([[image_id, results[image_id]] for image_id in sorted(results)])

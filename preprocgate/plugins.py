@@ -36,6 +36,6 @@ def check_params(factory: Callable[..., Any], params: dict[str, Any]) -> str | N
     """Whether ``params`` fit a variant factory's ``(config, device, **params)`` signature, without building it."""
     try:
         inspect.signature(factory).bind(None, None, **params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: a callable without a signature (some builtins)
         return str(exc)
     return None

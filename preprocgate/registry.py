@@ -26,6 +26,8 @@ def import_target(ref: str) -> object:
         obj: object = importlib.import_module(module_name)
     except ImportError as exc:
         raise RunError(f"cannot import {module_name!r} (for {ref!r}): {exc}") from exc
+    except Exception as exc:  # user code failing at import is the user's to fix, reported in one line
+        raise RunError(f"importing {module_name!r} (for {ref!r}) raised {type(exc).__name__}: {exc}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

@@ -123,10 +123,23 @@ class GateResult:
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    error: str | None = None  # the run stopped on this error: the gate neither passed nor failed a check
 
     @property
     def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        return self.error is None and bool(self.checks) and all(c.passed for c in self.checks)
+
+    @classmethod
+    def errored(cls, gate: str, description: str, spec_path: str, baseline: str, error: str) -> GateResult:
+        """The result of a run that stopped on ``error`` after its checks began: written as a report and JUnit
+        like any other, so that CI has something to show and post."""
+        import datetime
+
+        from preprocgate.version import __version__
+
+        date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        provenance = {"versions": {"preprocgate": __version__}, "commit": None, "device": "", "date": date}
+        return cls(gate, description, spec_path, "", baseline, {}, provenance=provenance, error=error)
 
     def __bool__(self) -> bool:
         return self.passed

@@ -12,16 +12,23 @@ import difflib
 import glob
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from preprocgate import yamlsafe
 from preprocgate.errors import PreprocgateError, SpecError, SpecIssue
+from preprocgate.fileio import unusable_folder
 from preprocgate.plugins import EVALUATORS, MODELS, VARIANTS, check_params
+from preprocgate.redact import redact
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+NAME_MAX = 100  # names become file names (<name>.md, .<name>.json.XXXX.tmp): well inside 255 bytes
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=NAME_MAX)]
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 _SHAPE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -41,7 +48,10 @@ def parse_size(value: Any) -> Any:
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so is every NaN or infinity: ``atol: .inf`` would bound nothing, a NaN mean
+    would make both sides of every comparison NaN."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ResizeSpec(StrictModel):
@@ -205,9 +215,9 @@ class SpeedCheck(StrictModel):
 
 class SpeedProbe(StrictModel):
     source: Size = (480, 640)
-    batch: Annotated[int, Field(ge=1)] = 1
-    warmup: Annotated[int, Field(ge=0)] = 2
-    repeats: Annotated[int, Field(ge=1)] = 10
+    batch: Annotated[int, Field(ge=1, le=1024)] = 1
+    warmup: Annotated[int, Field(ge=0, le=10_000)] = 2
+    repeats: Annotated[int, Field(ge=1, le=100_000)] = 10
     checks: list[SpeedCheck] = Field(default_factory=list)
 
     _parse_size = field_validator("source", mode="before")(parse_size)
@@ -225,7 +235,7 @@ class ReportSpec(StrictModel):
 
 class DemoDataset(StrictModel):
     split: Literal["train", "val"] = "val"
-    count: Annotated[int, Field(ge=1)] = 100
+    count: Annotated[int, Field(ge=1, le=100_000)] = 100
     seed: int = 0
 
 
@@ -249,7 +259,7 @@ class ModelSpec(StrictModel):
     adapter: str = Field(description="A registered model adapter (docs/adapters.md lists them) or 'module:Class'.")
     file: str = Field(description="Model file (ONNX, or weights for torch), relative to the spec.")
     precision: Literal["fp32", "fp16"] = "fp32"
-    batch_size: Annotated[int, Field(ge=1)] = 8
+    batch_size: Annotated[int, Field(ge=1, le=1024)] = 8
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -281,7 +291,7 @@ class MapThresholds(StrictModel):
 class BootstrapSpec(StrictModel):
     """Paired bootstrap over images: a confidence interval for each gated ΔmAP."""
 
-    resamples: Annotated[int, Field(ge=10)] = 1000
+    resamples: Annotated[int, Field(ge=10, le=1_000_000)] = 1000
     seed: int = 0
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
 
@@ -289,7 +299,7 @@ class BootstrapSpec(StrictModel):
 class NoiseFloorSpec(StrictModel):
     """Run the baseline variant a second time (another batch size) and report the run-to-run Δ."""
 
-    batch_size: Annotated[int, Field(ge=1)]
+    batch_size: Annotated[int, Field(ge=1, le=1024)]
 
 
 class BaselineSpec(StrictModel):
@@ -306,16 +316,40 @@ class BaselineSpec(StrictModel):
 class Thresholds(StrictModel):
     map: MapThresholds | None = MapThresholds()
     min_matched_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_unusable_fraction: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0,
+        description="Share of dataset images that may be undecodable or missing; more fails the gate (default: none).",
+    )
+
+
+class LimitsSpec(StrictModel):
+    """Upper bounds checked when the spec loads, so that a typo like 100000x100000 is a one-line error, not a
+    28 GiB allocation halfway through a run. The defaults fit 8K frames."""
+
+    max_image_side: Annotated[int, Field(ge=1)] = Field(16_384, description="Longest side of any image, in pixels.")
+    max_image_pixels: Annotated[int, Field(ge=1)] = Field(
+        1 << 25, description="Height × width of any image (default 33,554,432: 8K UHD fits)."
+    )
+
+    def problem(self, size: tuple[int, int]) -> str | None:
+        h, w = size
+        if max(h, w) > self.max_image_side:
+            return f"{h}x{w} has a side over limits.max_image_side ({self.max_image_side})"
+        if h * w > self.max_image_pixels:
+            return f"{h}x{w} is {h * w} pixels, over limits.max_image_pixels ({self.max_image_pixels})"
+        return None
 
 
 class GateSpec(StrictModel):
     """A preprocessing regression gate."""
 
-    name: str = Field(pattern=NAME_PATTERN, description="Names the report files: reports/<name>.md")
+    name: str = Field(
+        pattern=NAME_PATTERN, max_length=NAME_MAX, description="Names the report files: reports/<name>.md"
+    )
     description: str = ""
     device: str = Field("auto", pattern=DEVICE_PATTERN)
     input: InputSpec
-    variants: dict[Annotated[str, Field(pattern=NAME_PATTERN)], VariantSpec] = Field(min_length=1)
+    variants: dict[Name, VariantSpec] = Field(min_length=1)
     baseline: str
     probes: Probes = Probes()
     dataset: DatasetSpec | None = None
@@ -328,6 +362,7 @@ class GateSpec(StrictModel):
     baselines: BaselineSpec | None = None
     cache_dir: str | None = Field(None, description="Default: $PREPROCGATE_CACHE or ~/.cache/preprocgate.")
     report: ReportSpec = ReportSpec()
+    limits: LimitsSpec = LimitsSpec()
 
     @model_validator(mode="after")
     def _dataset_needs_model(self) -> GateSpec:
@@ -350,6 +385,8 @@ class Gate(BaseModel):
     baseline_path: Path | None = None
     variables: dict[str, tuple[str, ...]] = {}
     """Dotted key → the environment variables its value was read from (``${VAR}``), recorded while loading."""
+    secrets: tuple[str, ...] = Field((), repr=False)
+    """Values read from variables named like secrets (TOKEN, SECRET, KEY, PASSWORD): masked in every report."""
 
     @property
     def base_dir(self) -> Path:
@@ -397,13 +434,19 @@ def _dotted(path: tuple[Any, ...]) -> str:
 
 
 def _interpolate(
-    value: Any, path: tuple[Any, ...], env: dict[str, str], problems: list[tuple], sources: dict[str, tuple[str, ...]]
+    value: Any,
+    path: tuple[Any, ...],
+    env: dict[str, str],
+    problems: list[tuple],
+    sources: dict[str, tuple[str, ...]],
+    secrets: set[str],
 ) -> Any:
-    """Substitute ``${VAR}`` in string values, recording in ``sources`` which variables fed each dotted key."""
+    """Substitute ``${VAR}`` in string values, recording in ``sources`` which variables fed each dotted key and
+    in ``secrets`` the values taken from variables named like secrets."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, k), env, problems, sources) for k, v in value.items()}
+        return {k: _interpolate(v, (*path, k), env, problems, sources, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), env, problems, sources) for i, v in enumerate(value)]
+        return [_interpolate(v, (*path, i), env, problems, sources, secrets) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
     names = tuple(m.group(1) for m in _VAR.finditer(value))
@@ -413,6 +456,8 @@ def _interpolate(
     def substitute(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
         if name in env and env[name] != "":
+            if _SECRET_NAME.search(name):
+                secrets.add(env[name])
             return env[name]
         if default is not None:
             return default
@@ -430,8 +475,10 @@ def _read_yaml(path: Path) -> tuple[Any, _LineIndex]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([SpecIssue(str(path), "", f"cannot read: {exc}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        node = yamlsafe.compose(text)
+        data = yamlsafe.construct(node)
+    except yamlsafe.YamlProblem as exc:
+        raise SpecError([SpecIssue(str(path), "", f"invalid YAML: {exc.message}", exc.line)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -503,6 +550,7 @@ def _plugin_problems(spec: GateSpec) -> Problems:
 def _cross_check(spec: GateSpec) -> Problems:
     """References between sections, which field types alone cannot express."""
     problems = _unknown_variant(spec, ("baseline",), spec.baseline)
+    problems += _size_problems(spec)
     if spec.input.resize.mode != "stretch":
         problems.append(
             (("input", "resize", "mode"), f"{spec.input.resize.mode} is not implemented by the variants yet")
@@ -525,6 +573,19 @@ def _cross_check(spec: GateSpec) -> Problems:
     return problems
 
 
+def _size_problems(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
+    """Every image size the spec names, against ``limits``."""
+    sizes: list[tuple[tuple[Any, ...], tuple[int, int]]] = [(("input", "size"), spec.input.size)]
+    if spec.probes.parity:
+        for i, case in enumerate(spec.probes.parity.images.sweep):
+            sizes.append((("probes", "parity", "images", "sweep", i), case.source))
+            if case.output:
+                sizes.append((("probes", "parity", "images", "sweep", i), case.output))
+    if spec.probes.speed:
+        sizes.append((("probes", "speed", "source"), spec.probes.speed.source))
+    return [(where, problem) for where, size in sizes if (problem := spec.limits.problem(size))]
+
+
 def _resolve_files(spec: GateSpec, base: Path) -> tuple[list[Path], list[tuple[tuple[Any, ...], str]]]:
     files: list[Path] = []
     problems: list[tuple[tuple[Any, ...], str]] = []
@@ -540,8 +601,12 @@ def _resolve_files(spec: GateSpec, base: Path) -> tuple[list[Path], list[tuple[t
     return files, problems
 
 
-def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Gate:
-    """Load and validate a gate spec; raise SpecError listing every problem found."""
+def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None, check_inputs: bool = True) -> Gate:
+    """Load and validate a gate spec; raise SpecError listing every problem found.
+
+    Besides the spec itself this checks what can be checked before any work: the report template exists, the
+    output folders are writable and, with ``check_inputs``, the model file and dataset exist (without it, a
+    spec can be checked on a machine that lacks the data)."""
     path = Path(path).resolve()
     shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
     data, index = _read_yaml(path)
@@ -553,25 +618,25 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
         raise issues([((), "the spec must be a mapping of keys (name, input, variants, ...)")])
     problems: list[tuple[tuple[Any, ...], str]] = []
     sources: dict[str, tuple[str, ...]] = {}
-    data = _interpolate(data, (), dict(os.environ) if env is None else env, problems, sources)
+    found: set[str] = set()
+    data = _interpolate(data, (), dict(os.environ) if env is None else env, problems, sources, found)
+    secrets = tuple(sorted(found, key=len, reverse=True))
+
+    def hidden(problems: list[tuple[tuple[Any, ...], str]]) -> SpecError:
+        return issues([(p, redact(msg, secrets)) for p, msg in problems])
+
     if problems:
-        raise issues(problems)
+        raise hidden(problems)
     try:
         spec = GateSpec.model_validate(data)
     except ValidationError as exc:
-        raise issues([(tuple(e["loc"]), _message(e)) for e in exc.errors()]) from None
+        raise hidden([(tuple(e["loc"]), _message(e)) for e in exc.errors()]) from None
 
     base = path.parent
     problems = _cross_check(spec)
     files, file_problems = _resolve_files(spec, base)
     problems += file_problems
-    template = None
-    if spec.report.template:
-        template = (base / spec.report.template).resolve()
-        if not template.is_file():
-            problems.append((("report", "template"), f"template {spec.report.template!r} not found"))
-    if problems:
-        raise issues(problems)
+    template = (base / spec.report.template).resolve() if spec.report.template else None
     output_dir = (base / spec.report.output_dir).resolve() if spec.report.output_dir else Path("reports").resolve()
     if spec.cache_dir:
         cache_dir = (base / spec.cache_dir).resolve()
@@ -581,6 +646,10 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
     if spec.baselines is not None:
         folder = (base / spec.baselines.dir) if spec.baselines.dir else Path("baselines")
         baseline_path = (folder / f"{spec.name}.json").resolve()
+    outputs = Outputs(template, output_dir, cache_dir, baseline_path)
+    problems += _path_problems(spec, base, sources, outputs, check_inputs)
+    if problems:
+        raise hidden(problems)
     return Gate(
         spec=spec,
         path=path,
@@ -590,7 +659,58 @@ def load_gate(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
         cache_dir=cache_dir,
         baseline_path=baseline_path,
         variables=sources,
+        secrets=secrets,
     )
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a gate reads its template and writes its reports, cache and stored baseline."""
+
+    template: Path | None
+    output_dir: Path
+    cache_dir: Path
+    baseline_path: Path | None
+
+
+def _path_problems(
+    spec: GateSpec, base: Path, sources: dict[str, tuple[str, ...]], outputs: Outputs, check_inputs: bool
+) -> Problems:
+    """Inputs that must exist and outputs that must be writable, checked before any work starts."""
+    problems: Problems = []
+
+    def need(key: tuple[str, ...], value: str | None, kind: str) -> None:
+        if value is None or not check_inputs:
+            return
+        full = (base / value).resolve()
+        if not (full.is_dir() if kind == "folder" else full.is_file()):
+            names = sources.get(_dotted(key), ())
+            hint = f"; set the environment variable(s) the spec reads it from: {', '.join(names)}" if names else ""
+            problems.append((key, f"{kind} {full} not found{hint}"))
+
+    if spec.model is not None:
+        need(("model", "file"), spec.model.file, "file")
+    if spec.dataset is not None:
+        need(("dataset", "images"), spec.dataset.images, "folder")
+        need(("dataset", "annotations"), spec.dataset.annotations, "file")
+    if outputs.template is not None and not outputs.template.is_file():  # whether it compiles: cli.options.load
+        problems.append((("report", "template"), f"template {spec.report.template!r} not found"))
+    folders: list[tuple[tuple[Any, ...], Path]] = [
+        (("report", "output_dir"), outputs.output_dir),
+        (("cache_dir",), outputs.cache_dir),
+    ]
+    if outputs.baseline_path is not None:
+        folders.append((("baselines", "dir"), outputs.baseline_path.parent))
+    for key, folder in folders:
+        problem = unusable_folder(folder)
+        if problem:
+            problems.append((key, problem))
+    for name in (f"{spec.name}.md", f"{spec.name}.json"):
+        if (outputs.output_dir / name).is_dir():
+            problems.append(
+                (("report", "output_dir"), f"{outputs.output_dir / name} is a folder, where the report goes")
+            )
+    return problems
 
 
 def env_variables(gate: Gate, key: str) -> list[str]:

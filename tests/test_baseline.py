@@ -8,6 +8,7 @@ import fsspec
 import pytest
 
 from preprocgate.baseline import ArtifactStore, Baseline, dumps_stable
+from preprocgate.stages.dump import dump_digest
 from tests.helpers.gates import DEMO_MODEL as MODEL
 from tests.helpers.gates import detection_gate, invoke, write_gate
 from tests.helpers.models import CountingOnnx
@@ -94,12 +95,13 @@ def test_environment_fallback_accepts_a_named_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize("url", ["memory://preprocgate-test", "file://{tmp}/store"])
 def test_artifact_store_round_trip(tmp_path: Path, url: str) -> None:
     url = url.format(tmp=tmp_path)
-    results = {2: [{"image_id": 2, "score": 0.5}], 1: []}
-    ArtifactStore(tmp_path / "a", url).put("d1", results)
+    results = {2: [{"image_id": 2, "category_id": 1, "bbox": [1.0, 2.0, 3.0, 4.0], "score": 0.5}], 1: []}
+    digest = dump_digest(results)
+    ArtifactStore(tmp_path / "a", url).put(digest, results)
     fresh = ArtifactStore(tmp_path / "b", url)  # another machine: empty local cache, same store
-    assert fresh.get("d1") == results
-    assert (tmp_path / "b" / "artifacts" / "d1.json.gz").exists()  # restored into the local cache
-    assert fsspec.filesystem(url.split("://")[0]).exists(f"{url.split('://')[1]}/d1.json.gz")
+    assert fresh.get(digest) == results
+    assert (tmp_path / "b" / "artifacts" / f"{digest}.json.gz").exists()  # restored into the local cache
+    assert fsspec.filesystem(url.split("://")[0]).exists(f"{url.split('://')[1]}/{digest}.json.gz")
 
 
 def test_missing_artifact_says_how_to_restore(tmp_path: Path) -> None:

@@ -82,7 +82,8 @@ def test_cuda_requested_without_gpu_is_a_runtime_error(tmp_path: Path) -> None:
         pytest.skip("this machine has CUDA")
     result = _invoke("run", str(write_gate(tmp_path, small_gate())), "--device", "cuda")
     assert result.exit_code == 3 and "CUDA is not available" in result.output
-    assert not (tmp_path / "out").exists()
+    assert "ERRORED: gate t" in result.output  # the report says why, for CI to post
+    assert "errored" in (tmp_path / "out" / "t.md").read_text()
 
 
 def test_missing_extra_is_one_line_naming_the_install(tmp_path: Path) -> None:

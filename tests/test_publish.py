@@ -111,7 +111,7 @@ def test_github_first_post_creates_second_edits_the_same_comment(
         and comments[-1]["body"] == "<!-- preprocgate:gate=demo -->\n## ❌ preprocgate `demo`: failed\n"
     )
 
-    lists = [r for r in server.requests if r.method == "GET"]
+    lists = [r for r in server.requests if r.method == "GET" and "/comments" in r.raw_path]
     assert len(lists) == 2 + 2  # the first search reads pages 1-2, the second pages 1-2 (found on page 2)
     assert lists[1].query == {"per_page": "100", "page": "2"}  # the Link header was followed
     patch = next(r for r in server.requests if r.method == "PATCH")
@@ -153,8 +153,9 @@ def test_gitlab_note_created_then_updated_with_encoded_project_path(
     assert sum(n["body"].startswith(marker("demo")) for n in notes) == 1
     put = next(r for r in server.requests if r.method == "PUT")
     assert put.raw_path.startswith("/api/v4/projects/group%2Fsub%2Fproj/merge_requests/5/notes/")
-    assert {r.query.get("sort") for r in server.requests if r.method == "GET"} == {"asc"}
-    assert {r.query.get("page") for r in server.requests if r.method == "GET"} >= {"2", "3"}  # X-Next-Page followed
+    lists = [r for r in server.requests if r.method == "GET" and "/notes" in r.raw_path]
+    assert {r.query.get("sort") for r in lists} == {"asc"}
+    assert {r.query.get("page") for r in lists} >= {"2", "3"}  # X-Next-Page followed
 
 
 def test_gitlab_detected_from_ci_variables(

@@ -3,11 +3,10 @@ from __future__ import annotations
 import click
 
 from preprocgate.baseline import Baseline, spec_digest, stored_baseline_path, write_baseline
-from preprocgate.cli.options import device_option, gate_argument
+from preprocgate.cli.options import device_option, gate_argument, load
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import UserError
 from preprocgate.progress import Progress
-from preprocgate.spec import load_gate
 
 
 @click.group()
@@ -21,7 +20,7 @@ def baseline() -> None:
 @device_option
 def update(gate: str, variants: tuple[str, ...], device: str | None) -> None:
     """Run GATE and rewrite its stored baseline (all variants, or those named)."""
-    loaded = load_gate(gate)
+    loaded = load(gate)
     stored_baseline_path(loaded)
     result = run_gate(loaded, device=device, progress=Progress(None), mode=RunMode(update_baseline=True))
     path, written = write_baseline(loaded, result, set(variants) or None)
@@ -32,7 +31,7 @@ def update(gate: str, variants: tuple[str, ...], device: str | None) -> None:
 @gate_argument
 def show(gate: str) -> None:
     """Print the stored baseline of GATE and whether the spec still matches it."""
-    loaded = load_gate(gate)
+    loaded = load(gate)
     path = stored_baseline_path(loaded)
     stored = Baseline.load(path)
     if stored is None:

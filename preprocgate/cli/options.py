@@ -7,7 +7,19 @@ from pathlib import Path
 
 import click
 
-from preprocgate.spec import DEVICE_PATTERN
+from preprocgate.errors import SpecError, SpecIssue
+from preprocgate.report.render import template_problem
+from preprocgate.spec import DEVICE_PATTERN, Gate, load_gate
+
+
+def load(path: str, check_inputs: bool = True) -> Gate:
+    """The gate, checked as far as it can be before any work: :func:`load_gate`, plus whether a user report
+    template compiles (the report layer knows its names and filters; the spec does not)."""
+    gate = load_gate(path, check_inputs=check_inputs)
+    problem = template_problem(gate.template_path) if gate.template_path else None
+    if problem:
+        raise SpecError([SpecIssue(path, "report.template", problem)])
+    return gate
 
 
 def _device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import click
 from preprocgate.cli.options import junit_option
 from preprocgate.errors import PublishError
 from preprocgate.publish import write_junit
+from preprocgate.publish.http import Limits
 from preprocgate.publish.post import publish_report
 from preprocgate.spec import NAME_PATTERN
 
@@ -46,6 +48,21 @@ def _read_results(path: Path) -> dict[str, Any] | None:
 @click.option("--token-env", help="Variable holding the token; default: GITHUB_TOKEN or GITLAB_TOKEN.")
 @junit_option
 @click.option("--dry-run", is_flag=True, help="Print what would be posted; send nothing.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help=f"Seconds one request may take, last byte included [env PREPROCGATE_HTTP_TIMEOUT; {Limits.timeout:g}].",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    help=f"Seconds the whole posting may take, retries included [env PREPROCGATE_POST_DEADLINE; {Limits.deadline:g}].",
+)
+@click.option(
+    "--retry-budget",
+    type=click.FloatRange(min=0),
+    help=f"Seconds all waits between retries may add up to [env PREPROCGATE_RETRY_BUDGET; {Limits.retry_budget:g}].",
+)
 def post(
     report: Path,
     gate: str | None,
@@ -56,6 +73,9 @@ def post(
     token_env: str | None,
     junit: Path | None,
     dry_run: bool,
+    timeout: float | None,
+    deadline: float | None,
+    retry_budget: float | None,
 ) -> None:
     """Post REPORT (a gate's .md) as the gate's sticky comment on the pull or merge request, edited in place
     on later runs; also append it to $GITHUB_STEP_SUMMARY when set."""
@@ -76,4 +96,15 @@ def post(
         api_url=api_url,
         token_env=token_env,
         dry_run=dry_run,
+        limits=_limits(timeout, deadline, retry_budget),
+    )
+
+
+def _limits(timeout: float | None, deadline: float | None, retry_budget: float | None) -> Limits:
+    """The options given, the environment's values for the others."""
+    base = Limits.from_env(os.environ)
+    return Limits(
+        timeout if timeout is not None else base.timeout,
+        deadline if deadline is not None else base.deadline,
+        retry_budget if retry_budget is not None else base.retry_budget,
     )

@@ -1,20 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from preprocgate.baseline import write_baseline
-from preprocgate.cli.options import device_option, gate_argument, junit_option, output_dir_option, post_option
+from preprocgate.cli.options import device_option, gate_argument, junit_option, load, output_dir_option, post_option
 from preprocgate.engine import RunMode, run_gate
-from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED
+from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED, PreprocgateError
 from preprocgate.progress import Progress
 from preprocgate.publish import write_junit
 from preprocgate.publish.post import publish_report
+from preprocgate.redact import redact
 from preprocgate.report import write_reports
 from preprocgate.results import GateResult
 from preprocgate.scaleout import parse_shard
-from preprocgate.spec import Gate, load_gate
+from preprocgate.spec import Gate
 from preprocgate.stages.dump import Shard
 
 
@@ -27,7 +29,7 @@ def finish(
     junit: Path | None,
 ) -> None:
     """Reports, baseline, JUnit, the verdict line, posting, and the exit code: shared by run and merge."""
-    md_path, _ = write_reports(result, output_dir or loaded.output_dir, loaded.template_path)
+    md_path, _ = write_reports(result, output_dir or loaded.output_dir, loaded.template_path, loaded.secrets)
     if update_baseline:
         path, written = write_baseline(loaded, result)
         click.echo(f"baseline written: {path} ({', '.join(written)})")
@@ -46,6 +48,25 @@ def finish(
     if post:  # after the verdict line, so that a refused post (exit 3) still leaves the verdict in the log
         publish_report(md_path, result.gate)
     raise SystemExit(EXIT_PASSED if result.passed else EXIT_GATE_FAILED)
+
+
+def gated(loaded: Gate, output_dir: Path | None, junit: Path | None, run: Callable[[], GateResult]) -> GateResult:
+    """``run()``, and when it stops on an error after the checks began, the report and JUnit file with an
+    errored verdict naming it (CI then has something to post) before the error is reported and exits."""
+    try:
+        return run()
+    except PreprocgateError as exc:
+        spec = loaded.spec
+        message = redact(str(exc), loaded.secrets)
+        result = GateResult.errored(spec.name, spec.description, str(loaded.path), spec.baseline, message)
+        try:
+            md_path, _ = write_reports(result, output_dir or loaded.output_dir, None, loaded.secrets)
+            if junit is not None:
+                write_junit(result.to_json(), junit)
+        except Exception:
+            md_path = None
+        click.echo(f"ERRORED: gate {spec.name}" + (f"; report: {md_path}" if md_path else ""))
+        raise
 
 
 def _shard(value: str | None) -> Shard | None:
@@ -80,12 +101,15 @@ def run(
     part = _shard(shard)
     if part and (processes or update_baseline or post):
         raise click.BadParameter("a shard only fills the cache: combine it with nothing else", param_hint="--shard")
-    loaded = load_gate(gate)
+    loaded = load(gate)
     mode = RunMode(update_baseline=update_baseline, shard=part, processes=processes)
-    result = run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
-    if part:
-        click.echo(f"shard {shard}: dumps of gate {result.gate} written to {loaded.cache_dir}; then run `merge`")
+    if part:  # a shard only fills the cache: it has no report to write
+        run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
+        click.echo(f"shard {shard}: dumps of gate {loaded.spec.name} written to {loaded.cache_dir}; then run `merge`")
         return
+    result = gated(
+        loaded, output_dir, junit, lambda: run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
+    )
     finish(loaded, result, output_dir, update_baseline, post, junit)
 
 
@@ -97,6 +121,11 @@ def run(
 @junit_option
 def merge(gate: str, device: str | None, output_dir: Path | None, post: bool, junit: Path | None) -> None:
     """Finish a sharded run: every dump must be in the cache; evaluate, compare and report as `run` does."""
-    loaded = load_gate(gate)
-    result = run_gate(loaded, device=device, progress=Progress(None), mode=RunMode(merge=True))
+    loaded = load(gate)
+    result = gated(
+        loaded,
+        output_dir,
+        junit,
+        lambda: run_gate(loaded, device=device, progress=Progress(None), mode=RunMode(merge=True)),
+    )
     finish(loaded, result, output_dir, False, post, junit)

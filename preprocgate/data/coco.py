@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from preprocgate.errors import RunError
+from preprocgate.errors import RunError, UserError
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,12 @@ class CocoDataset:
             data = self._bytes.get(image_id)
             if data is None:
                 return image_id, None, "file missing or unreadable"
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if not data:
+                return image_id, None, "empty file"
+            try:
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            except cv2.error:
+                image = None
             if image is None:
                 return image_id, None, "cannot decode"
             rec = by_id[image_id]
@@ -72,9 +79,18 @@ class CocoDataset:
 
 
 def load_coco(
-    images_dir: Path, annotations: Path, limit: int | None = None, image_ids: Sequence[int] | None = None
+    images_dir: Path,
+    annotations: Path,
+    limit: int | None = None,
+    image_ids: Sequence[int] | None = None,
+    too_large: Callable[[tuple[int, int]], str | None] | None = None,
 ) -> CocoDataset:
-    """Select images (all, listed ids, or the first ``limit`` by id) and read their bytes for the manifest."""
+    """Select images (all, listed ids, or the first ``limit`` by id) and read their bytes for the manifest.
+
+    The annotations are checked here, before any image is read: a malformed file (a box that is not four
+    numbers, no categories, an id given twice) is one UserError naming the entry, not a traceback from the
+    evaluator after every dump was computed. ``too_large`` says why an image size is over the spec's limits;
+    such images are unusable (never decoded)."""
     if not annotations.is_file():
         raise RunError(f"{annotations}: annotations file not found")
     if not images_dir.is_dir():
@@ -82,11 +98,9 @@ def load_coco(
     raw = annotations.read_bytes()
     try:
         data = json.loads(raw)
-        records = [
-            ImageRecord(int(i["id"]), str(i["file_name"]), int(i["height"]), int(i["width"])) for i in data["images"]
-        ]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{annotations}: not a COCO instances file ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"{annotations}: not JSON ({exc})") from exc
+    records = check_instances(data, annotations)
     records.sort(key=lambda r: r.id)
     if image_ids is not None:
         wanted = set(image_ids)
@@ -115,4 +129,76 @@ def load_coco(
     for rec in records:
         if dataset._bytes[rec.id] is None:
             dataset.corrupt[rec.id] = "file missing or unreadable"
+        elif too_large and (reason := too_large((rec.height, rec.width))):
+            dataset.corrupt[rec.id] = reason
     return dataset
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_instances(data: Any, path: Path) -> list[ImageRecord]:
+    """The image records of a COCO instances file, after checking what the evaluators rely on."""
+
+    def bad(where: str, why: str) -> UserError:
+        return UserError(f"{path}: {where}: {why}")
+
+    if not isinstance(data, dict):
+        raise bad("<root>", "not a COCO instances file (expected an object with images, annotations, categories)")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise bad(key, "missing" if key not in data else "must be a list")
+    categories: set[int] = set()
+    for i, cat in enumerate(data["categories"]):
+        if not isinstance(cat, dict) or not _int(cat.get("id")):
+            raise bad(f"categories[{i}]", "needs an integer id")
+        categories.add(cat["id"])
+    if not categories:
+        raise bad("categories", "empty: evaluation needs the categories the annotations use")
+    records: list[ImageRecord] = []
+    first: dict[int, int] = {}
+    for i, image in enumerate(data["images"]):
+        where = f"images[{i}]"
+        if not isinstance(image, dict):
+            raise bad(where, "must be an object")
+        image_id, name, h, w = (image.get(k) for k in ("id", "file_name", "height", "width"))
+        if not _int(image_id):
+            raise bad(where, f"id {image_id!r} is not an integer")
+        if image_id in first:
+            raise bad(where, f"image id {image_id} given twice (images[{first[image_id]}] and images[{i}])")
+        first[image_id] = i
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise bad(where, f"file_name {name!r} must be a path inside the images folder")
+        if not (_int(h) and _int(w) and h > 0 and w > 0):
+            raise bad(where, f"height and width must be positive integers, got {h!r} and {w!r}")
+        records.append(ImageRecord(image_id, name, h, w))
+    annotation_ids: set[int] = set()
+    for i, ann in enumerate(data["annotations"]):
+        where = f"annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise bad(where, "must be an object")
+        if not _int(ann.get("id")) or ann["id"] in annotation_ids:
+            raise bad(where, f"id {ann.get('id')!r} is not an integer or is given twice")
+        annotation_ids.add(ann["id"])
+        if ann.get("image_id") not in first:
+            raise bad(where, f"image_id {ann.get('image_id')!r} is not an image of the file")
+        if ann.get("category_id") not in categories:
+            raise bad(where, f"category_id {ann.get('category_id')!r} is not in categories")
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
+            raise bad(where, f"bbox {bbox!r} is not four finite numbers [x, y, w, h]")
+        if bbox[2] < 0 or bbox[3] < 0:
+            raise bad(where, f"bbox {bbox!r} has a negative width or height")
+        if "area" in ann and not _number(ann["area"]):
+            raise bad(where, f"area {ann['area']!r} is not a finite number")
+        if ann.get("iscrowd", 0) not in (0, 1):
+            raise bad(where, f"iscrowd {ann.get('iscrowd')!r} must be 0 or 1")
+        segmentation = ann.get("segmentation")
+        if segmentation is not None and not isinstance(segmentation, list | dict):
+            raise bad(where, "segmentation must be polygons (a list) or RLE (an object)")
+    return records

@@ -26,6 +26,7 @@ class Comment:
     id: int
     body: str
     url: str | None = None
+    author: str | None = None  # login of who wrote it: only our own comment may be edited
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class Forge(ABC):
     def auth_headers(self, token: str) -> dict[str, str]: ...
 
     @abstractmethod
+    def viewer(self, client: ApiClient) -> str:
+        """The login of the token's user: the sticky comment is the one with the marker *written by us*."""
+
+    @abstractmethod
     def comments(self, client: ApiClient) -> Iterator[Comment]:
         """Every comment on the pull or merge request, all pages."""
 
@@ -87,10 +92,17 @@ class Forge(ABC):
         """What to do about a final error response, or "" when the status says it all."""
 
     def token(self, env: Mapping[str, str]) -> str:
+        """The token, refused (without being shown) when it holds what no HTTP header may carry: a line break
+        inside, a space, a non-ASCII character. Sending it would fail later with the token in the error."""
         value = env.get(self.token_env, "").strip()
         if not value:
             missing = f"${self.token_env} is unset or empty"
             raise PublishError(f"no token to post to {self.title}: {missing}; {self.token_help}")
+        if not all("!" <= c <= "~" for c in value):
+            raise PublishError(
+                f"the token in ${self.token_env} contains a character no HTTP header may carry (a line break, a "
+                "space, a control or non-ASCII character); check how the secret was stored"
+            )
         return value
 
     def client(self, token: str, **options: Any) -> ApiClient:
@@ -109,6 +121,16 @@ class Forge(ABC):
             text += f": {message}"
         hint = self.hint(response)
         return f"{text}; {hint}" if hint else text
+
+
+def item(data: Any, what: str) -> dict[str, Any]:
+    """A comment object from a forge's JSON, checked: a forge (or a proxy) answering something else is a
+    PublishError naming what was wrong, not a KeyError."""
+    if not isinstance(data, dict):
+        raise PublishError(f"{what}: expected a JSON object, got {type(data).__name__}")
+    if not isinstance(data.get("id"), int) or isinstance(data.get("id"), bool):
+        raise PublishError(f"{what}: an item without an integer id")
+    return data
 
 
 def api_message(response: httpx.Response) -> str:

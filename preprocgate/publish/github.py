@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 
 from preprocgate.errors import PublishError
-from preprocgate.publish.forge import Comment, Forge, Given
+from preprocgate.publish.forge import Comment, Forge, Given, item
 from preprocgate.publish.http import ApiClient, decode_json
 
+ACTIONS_BOT = "github-actions[bot]"
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 FORK_HINT = (
     "the token may not write to this pull request. A pull request from a fork gets a read-only GITHUB_TOKEN "
@@ -71,9 +72,23 @@ class GitHub(Forge):
             "X-GitHub-Api-Version": "2022-11-28",
         }
 
+    def viewer(self, client: ApiClient) -> str:
+        """``GET /user``; an Actions GITHUB_TOKEN may not read it (403 "not accessible by integration") and
+        comments as the ``github-actions[bot]`` app user."""
+        try:
+            data = decode_json(client.request("GET", "user"))
+        except PublishError as exc:
+            if "not accessible by integration" in str(exc):
+                return ACTIONS_BOT
+            raise
+        login = data.get("login") if isinstance(data, dict) else None
+        if not isinstance(login, str) or not login:
+            raise PublishError("GET /user: the answer names no login")
+        return login
+
     def comments(self, client: ApiClient) -> Iterator[Comment]:
-        for item in client.paginate(self._comments_path, {"per_page": 100}):
-            yield _comment(item)
+        for data in client.paginate(self._comments_path, {"per_page": 100}):
+            yield _comment(data)
 
     def create(self, client: ApiClient, body: str) -> Comment:
         return _comment(decode_json(client.request("POST", self._comments_path, json={"body": body})))
@@ -125,5 +140,14 @@ def event_number(event_path: str | None) -> int | None:
     return None
 
 
-def _comment(item: dict[str, Any]) -> Comment:
-    return Comment(id=int(item["id"]), body=item.get("body") or "", url=item.get("html_url"))
+def _comment(data: Any) -> Comment:
+    checked = item(data, "GitHub comment")
+    user = checked.get("user")
+    author = user.get("login") if isinstance(user, dict) else None
+    body, url = checked.get("body"), checked.get("html_url")
+    return Comment(
+        id=checked["id"],
+        body=body if isinstance(body, str) else "",
+        url=url if isinstance(url, str) else None,
+        author=author if isinstance(author, str) else None,
+    )

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from preprocgate.errors import PublishError
-from preprocgate.publish.forge import Comment, Forge, Given
+from preprocgate.publish.forge import Comment, Forge, Given, item
 from preprocgate.publish.http import ApiClient, decode_json
 
 
@@ -58,11 +58,18 @@ class GitLab(Forge):
     def auth_headers(self, token: str) -> dict[str, str]:
         return {"PRIVATE-TOKEN": token}
 
+    def viewer(self, client: ApiClient) -> str:
+        data = decode_json(client.request("GET", "user"))
+        username = data.get("username") if isinstance(data, dict) else None
+        if not isinstance(username, str) or not username:
+            raise PublishError("GET /user: the answer names no username")
+        return username
+
     def comments(self, client: ApiClient) -> Iterator[Comment]:
         params: dict[str, str | int] = {"per_page": 100, "sort": "asc", "order_by": "created_at"}  # oldest first
-        for item in client.paginate(self._notes_path, params):
-            if not item.get("system"):  # "added 2 commits" and the like: GitLab's own notes
-                yield _comment(item)
+        for data in client.paginate(self._notes_path, params):
+            if not (isinstance(data, dict) and data.get("system")):  # "added 2 commits": GitLab's own notes
+                yield _comment(data)
 
     def create(self, client: ApiClient, body: str) -> Comment:
         return _comment(decode_json(client.request("POST", self._notes_path, json={"body": body})))
@@ -92,5 +99,13 @@ class GitLab(Forge):
         return f"projects/{quote(self.repo, safe='')}/merge_requests/{self.number}/notes"
 
 
-def _comment(item: dict[str, Any]) -> Comment:
-    return Comment(id=int(item["id"]), body=item.get("body") or "")
+def _comment(data: Any) -> Comment:
+    checked = item(data, "GitLab note")
+    author = checked.get("author")
+    username = author.get("username") if isinstance(author, dict) else None
+    body = checked.get("body")
+    return Comment(
+        id=checked["id"],
+        body=body if isinstance(body, str) else "",
+        author=username if isinstance(username, str) else None,
+    )

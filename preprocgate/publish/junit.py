@@ -31,12 +31,17 @@ def junit_xml(results: Mapping[str, Any]) -> str:
             )
             failure.text = f"FAILED | {name} {check['measured']} (threshold {check['threshold']})"
         cases.append(case)
-    if not cases:
+    if results.get("error"):  # the run stopped: one errored testcase naming why
+        case = ET.Element("testcase", classname=classname, name="run", time="0")
+        ET.SubElement(case, "error", type="run", message=str(results["error"])).text = str(results["error"])
+        cases.append(case)
+    elif not cases:
         case = ET.Element("testcase", classname=classname, name="checks declared", time="0")
         ET.SubElement(case, "failure", type="gate", message="no checks declared: nothing was compared")
         cases.append(case)
     failures = sum(1 for c in cases if c.find("failure") is not None)
-    counts = {"tests": str(len(cases)), "failures": str(failures), "errors": "0", "skipped": "0"}
+    errors = sum(1 for c in cases if c.find("error") is not None)
+    counts = {"tests": str(len(cases)), "failures": str(failures), "errors": str(errors), "skipped": "0"}
     duration = f"{float(results.get('duration_s') or 0.0):.3f}"
     root = ET.Element("testsuites", name="preprocgate", time=duration, **counts)
     suite = ET.SubElement(root, "testsuite", name=classname, time=duration, **counts)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from preprocgate.publish import append_step_summary, comment_body, post_sticky, resolve_forge
+from preprocgate.publish.http import Limits
 
 
 def publish_report(
@@ -22,6 +23,7 @@ def publish_report(
     api_url: str | None = None,
     token_env: str | None = None,
     dry_run: bool = False,
+    limits: Limits | None = None,
 ) -> None:
     """Append the report to the step summary, then post it as the gate's sticky comment. The summary goes
     first: it needs no token, so the verdict still shows on the run's page when posting is refused."""
@@ -41,7 +43,7 @@ def publish_report(
         )
         click.echo(body, nl=False)
         return
-    posted = post_sticky(forge, forge.token(env), gate, body)
+    posted = post_sticky(forge, forge.token(env), gate, body, limits=limits or Limits.from_env(env))
     where = posted.comment.url or f"comment {posted.comment.id}"
     click.echo(f"{posted.action} the comment of gate {gate} on {forge.title} {forge.location}: {where}")
 

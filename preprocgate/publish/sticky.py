@@ -2,7 +2,8 @@
 
 The comment starts with a hidden marker naming the gate, ``<!-- preprocgate:gate=NAME -->``, so that two
 gates posting to the same pull request keep two comments, and a re-run edits its own comment instead of
-adding one per push. Only a comment that *starts* with the marker counts: a reviewer quoting it does not.
+adding one per push. Only a comment that *starts* with the marker and was written by the token's user
+counts: a reviewer quoting it, or anyone pasting it, does not.
 """
 
 from __future__ import annotations
@@ -42,9 +43,16 @@ def comment_body(gate: str, markdown: str, full_report: str) -> str:
 
 
 def find_sticky(forge: Forge, client: ApiClient, gate: str) -> Comment | None:
-    """The gate's comment on the pull request, looking through every page; the oldest if several."""
+    """The gate's comment on the pull request written by the token's user, looking through every page; the
+    oldest if several. Anyone can paste the marker: a comment by someone else is never edited (the forge would
+    refuse, and posting on that pull request would break for good). Who we are is asked only when some
+    comment carries the marker."""
     tag = marker(gate)
-    return next((c for c in forge.comments(client) if c.body.lstrip().startswith(tag)), None)
+    marked = [c for c in forge.comments(client) if c.body.lstrip().startswith(tag)]
+    if not marked:
+        return None
+    me = forge.viewer(client)
+    return next((c for c in marked if c.author == me), None)
 
 
 def post_sticky(forge: Forge, token: str, gate: str, body: str, **client_options: Any) -> Posted:

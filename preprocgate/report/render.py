@@ -7,15 +7,19 @@ comment limit drops its per-probe details first, then is cut at a section bounda
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from preprocgate.fileio import atomic_write_json, atomic_write_text
+from preprocgate.errors import RunError
+from preprocgate.fileio import atomic_write_text
 from preprocgate.functional.ulp import ULP_BIN_LABELS
+from preprocgate.redact import redact
 from preprocgate.results import GateResult
 
 MAX_CHARS = 65_536
@@ -107,11 +111,39 @@ def _template(path: Path | None) -> jinja2.Template:
     return _environment(jinja2.FileSystemLoader(path.parent)).get_template(path.name)
 
 
+TEMPLATE_NAMES = frozenset({"r", "details", "json_name"})  # what render_markdown passes a template
+
+
+def template_problem(path: Path) -> str | None:
+    """Why a user template cannot render (syntax, a name it is never given), found when the spec loads."""
+    import jinja2.meta
+
+    env = _environment(jinja2.FileSystemLoader(path.parent))
+    try:
+        source = path.read_text(encoding="utf-8")
+        tree = env.parse(source, path.name)
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read {path}: {exc}"
+    except jinja2.TemplateSyntaxError as exc:
+        return f"template syntax error at line {exc.lineno}: {exc.message}"
+    unknown = jinja2.meta.find_undeclared_variables(tree) - TEMPLATE_NAMES - set(env.globals)
+    if unknown:
+        given = ", ".join(sorted(TEMPLATE_NAMES))
+        return f"template uses undefined name(s) {', '.join(sorted(unknown))}; it is given {given}"
+    return None
+
+
 def render_markdown(result: GateResult, template: Path | None = None, json_name: str | None = None) -> str:
-    """The report, at most MAX_CHARS characters."""
-    tpl = _template(template)
-    json_name = json_name or f"{result.gate}.json"
-    text = tpl.render(r=result, details=True, json_name=json_name)
+    """The report, at most MAX_CHARS characters. A user template failing while rendering (an attribute the
+    result lacks) is a one-line error naming the template."""
+    try:
+        tpl = _template(template)
+        json_name = json_name or f"{result.gate}.json"
+        text = tpl.render(r=result, details=True, json_name=json_name)
+    except jinja2.TemplateError as exc:
+        if template is None:
+            raise
+        raise RunError(f"report.template {template}: {exc}") from exc
     if len(text) <= MAX_CHARS:
         return text
     text = tpl.render(r=result, details=False, json_name=json_name)
@@ -132,11 +164,15 @@ def truncate_markdown(text: str, limit: int, note: str) -> str:
     return (cut[:boundary] if boundary > 0 else cut) + note
 
 
-def write_reports(result: GateResult, output_dir: Path, template: Path | None = None) -> tuple[Path, Path]:
-    """Write ``<gate>.md`` and ``<gate>.json``; each is replaced atomically."""
+def write_reports(
+    result: GateResult, output_dir: Path, template: Path | None = None, secrets: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """Write ``<gate>.md`` and ``<gate>.json``; each is replaced atomically. ``secrets`` (values the spec read
+    from variables named like secrets) are masked in both, whatever echoed them."""
     md_path = output_dir / f"{result.gate}.md"
     json_path = output_dir / f"{result.gate}.json"
     markdown = render_markdown(result, template, json_path.name)
-    atomic_write_json(json_path, result.to_json())
-    atomic_write_text(md_path, markdown)
+    data = json.dumps(result.to_json(), indent=2, sort_keys=True, allow_nan=True) + "\n"
+    atomic_write_text(json_path, redact(data, secrets) if secrets else data)
+    atomic_write_text(md_path, redact(markdown, secrets) if secrets else markdown)
     return md_path, json_path

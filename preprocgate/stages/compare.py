@@ -11,6 +11,20 @@ def _pct(x: float) -> str:
     return f"{100 * x:.4f}%"
 
 
+def usable_check(source: str, unusable: dict[str, str], total: int, max_fraction: float) -> CheckResult:
+    """At least one image evaluated, and at most ``max_fraction`` of them unusable (``unusable``: file → reason):
+    a gate must never pass on images it could not read."""
+    if total == 0:
+        return CheckResult("dataset", source, "images", "≥ 1 evaluated", "no images to evaluate", False)
+    share = len(unusable) / total
+    measured = f"{len(unusable)} of {total} images unusable ({100 * share:.1f}%)"
+    if unusable:
+        listed = "; ".join(f"{name}: {why}" for name, why in list(unusable.items())[:3])
+        measured += f": {listed}" + ("; ..." if len(unusable) > 3 else "")
+    passed = share <= max_fraction + 1e-12 and len(unusable) < total
+    return CheckResult("dataset", source, "usable images", f"≥ 1, unusable ≤ {_pct(max_fraction)}", measured, passed)
+
+
 def parity_checks(pair: PairResult) -> list[CheckResult]:
     t, s = pair.thresholds, pair.total
     checks: list[CheckResult] = []

@@ -19,7 +19,7 @@ from preprocgate.models import MODELS, ModelAdapter
 from preprocgate.progress import Progress
 from preprocgate.results import CheckResult, DatasetSummary, DiffResult, DumpSummary
 from preprocgate.spec import Gate, ParityPair, env_variables
-from preprocgate.stages.compare import map_checks, matched_check
+from preprocgate.stages.compare import map_checks, matched_check, usable_check
 from preprocgate.stages.diff import DiffStage
 from preprocgate.stages.dump import Dump, DumpStage, Shard
 from preprocgate.stages.evaluate import EvaluateStage
@@ -58,7 +58,7 @@ def load_dataset(gate: Gate) -> tuple[CocoDataset, str]:
         images, annotations = gate.path_to(spec.images), gate.path_to(spec.annotations)  # type: ignore[arg-type]
         source = str(annotations)
     try:
-        return load_coco(images, annotations, spec.limit, spec.image_ids), source
+        return load_coco(images, annotations, spec.limit, spec.image_ids, gate.spec.limits.problem), source
     except RunError as exc:
         raise RunError(f"dataset: {exc}{_env_hint(gate, 'dataset.annotations', 'dataset.images')}") from exc
 
@@ -120,16 +120,27 @@ class DetectionStage:
             for d in dumps.values():
                 store.put(d.digest, d.results)
         valid = self._dataset_summary(dumper, dumps)
-        evaluate = self._evaluate(dumps, valid)
-        self._bootstrap(evaluate, dumps, valid)
-        self._noise_floor(dumper, evaluate, valid)
-        self._diff(dumps)
-        self._checks(stored)
+        self._usable(dumper)
+        if valid:  # nothing to evaluate otherwise: the dataset check has failed the gate
+            evaluate = self._evaluate(dumps, valid)
+            self._bootstrap(evaluate, dumps, valid)
+            self._noise_floor(dumper, evaluate, valid)
+            self._diff(dumps)
+            self._checks(stored)
         if dumper.corrupt:
             self.part.notes.append(
                 f"{len(dumper.corrupt)} image(s) could not be used and were excluded from every variant."
             )
+        self.part.notes += self.cache.notes + self.metrics_cache.notes + (stored.notes if stored else [])
         return self.part
+
+    def _usable(self, dumper: DumpStage) -> None:
+        corrupt = dumper.corrupt
+        unusable = {r.file_name: corrupt[r.id] for r in self.dataset.records if r.id in corrupt}
+        limit = self.spec.thresholds.max_unusable_fraction
+        check = usable_check(self.source, unusable, len(self.dataset.records), limit)
+        if not check.passed:  # a guard, not a comparison: alone it must not make a gate that compares nothing pass
+            self.part.checks.append(check)
 
     def _setup(self) -> tuple[DumpStage, ArtifactStore, StoredBaselineStage | None]:
         """Dataset and adapter, the run's environment, the stored baseline's staleness and the dump stage."""
@@ -151,6 +162,7 @@ class DetectionStage:
             self.adapter.identity, self.dataset.manifest, input_config, device_class, spec.model.batch_size, __version__
         )
         self.cache = DumpCache(gate.cache_dir)
+        self.metrics_cache = ResultCache(gate.cache_dir, "metrics")
         store = ArtifactStore(gate.cache_dir, spec.baselines.store if spec.baselines else None)
         stored = None
         if (
@@ -199,9 +211,12 @@ class DetectionStage:
     def _evaluate(self, dumps: dict[str, Dump], valid: list[int]) -> EvaluateStage:
         evaluation = self.spec.evaluation
         with self.times.measure("evaluate"), self.progress.step("evaluate"):
-            cache = ResultCache(self.gate.cache_dir, "metrics")
             evaluate = EvaluateStage(
-                evaluation.backend, self.dataset.annotations, evaluation.iou_types, cache, self.dataset.manifest
+                evaluation.backend,
+                self.dataset.annotations,
+                evaluation.iou_types,
+                self.metrics_cache,
+                self.dataset.manifest,
             )
             self.part.metrics = {name: evaluate.run(d, valid) for name, d in dumps.items()}
         return evaluate

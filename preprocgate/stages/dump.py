@@ -17,8 +17,7 @@ from preprocgate.cache import DumpCache
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
 from preprocgate.functional.coco import portable, to_results
-from preprocgate.hashing import digest_json
-from preprocgate.keys import dump_key
+from preprocgate.keys import dump_digest, dump_key
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
 from preprocgate.results import DumpSummary
@@ -59,11 +58,6 @@ class Dump:
     @property
     def detections(self) -> int:
         return sum(len(v) for v in self.results.values())
-
-
-def dump_digest(results: dict[int, list[dict]]) -> str:
-    """Digest of a dump: equal detections give equal digests, whatever order images finished in."""
-    return digest_json([[image_id, results[image_id]] for image_id in sorted(results)])
 
 
 @dataclass(frozen=True)
@@ -160,7 +154,11 @@ class DumpStage:
         complete = self.cache.complete(key)
         if complete is not None:  # images found corrupt when this dump was computed stay excluded
             self._excluded.update({int(k): v for k, v in complete.get("corrupt", {}).items()})
-        else:
+            lost = sum(1 for i in self.valid if i not in done)
+            if lost:  # a part was damaged and discarded: the marker no longer tells the truth
+                self.cache.discard_marker(key, f"{lost} image(s) missing from its parts")
+                complete = None
+        if complete is None:
             wanted = self.valid
             todo = [i for i in (shard.select(wanted, self.batch_size) if shard else wanted) if i not in done]
             if todo and not compute:

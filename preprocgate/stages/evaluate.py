@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from preprocgate.cache import ResultCache
-from preprocgate.evaluators import EVALUATORS
+from preprocgate.cache import ResultCache, metrics_parser
+from preprocgate.evaluators import EVALUATORS, METRICS
 from preprocgate.evaluators.cocoeval import PycocotoolsEvaluator
 from preprocgate.functional.bootstrap import ImageEvals, Interval, paired_bootstrap
 from preprocgate.keys import metrics_base, metrics_key
@@ -46,7 +46,7 @@ class EvaluateStage:
     def run(self, dump: Dump, image_ids: Sequence[int]) -> dict[str, dict[str, float]]:
         key = metrics_key(self.key_base, dump.digest, self.iou_types, image_ids)
         if key not in self._metrics:
-            found = self.cache.load(key) if self.cache else None
+            found = self.cache.load(key, metrics_parser(self.iou_types, tuple(METRICS))) if self.cache else None
             if found is None:
                 found = {t: self.evaluator.evaluate(_records(dump, t), t, image_ids) for t in self.iou_types}
                 if self.cache:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from preprocgate.baseline import ArtifactStore, Baseline
+from preprocgate.baseline import ArtifactStore, Baseline, DamagedArtifact
 from preprocgate.results import CheckResult
 from preprocgate.spec import BaselineSpec
 from preprocgate.stages.dump import Dump
@@ -21,6 +21,7 @@ class StoredBaselineStage:
         self.update_command = update_command
         self.stored = Baseline.load(path)
         self.valid: Baseline | None = None
+        self.notes: list[str] = []
 
     def check(self, current: dict[str, str]) -> list[CheckResult]:
         fix = f"update with: {self.update_command}"
@@ -40,7 +41,11 @@ class StoredBaselineStage:
         entry = self.valid.variants.get(variant, {}).get("dump") if self.valid else None
         if not entry or entry.get("key") != key:
             return None
-        results = self.store.get(entry["digest"])
+        try:
+            results = self.store.get(entry["digest"])
+        except DamagedArtifact as exc:  # the dump is recomputed under the same key: same detections, if any
+            self.notes.append(f"{exc}: the {variant} dump was recomputed instead.")
+            return None
         return Dump(variant, key, entry["digest"], results, cached_images=len(results), computed_images=0, seconds=0.0)
 
     def deltas(
@@ -51,14 +56,24 @@ class StoredBaselineStage:
         if self.valid is None:
             return [], {}
         bound = self.config.map.max_abs_delta
+        fix = f"update with: {self.update_command}"
         checks, deltas = [], {}
         for variant, measured in metrics.items():
             stored = self.valid.variants.get(variant, {}).get("metrics")
-            if stored is None:
+            if stored is None:  # a gated variant missing from the file must fail, not silently gate less
+                missing = f"missing from {self.path.name}; {fix}"
+                checks.append(
+                    CheckResult("baseline", f"{variant} vs stored", "stored entry", "present", missing, False)
+                )
                 continue
             for ref in self.config.map.metrics:
                 iou_type, metric = ref.split(".")
-                if iou_type not in measured or iou_type not in stored:
+                if iou_type not in measured:  # not evaluated in this run (evaluation.iou_types)
+                    continue
+                if metric not in stored.get(iou_type, {}):
+                    missing = f"missing from {self.path.name}; {fix}"
+                    subject = f"{variant} vs stored"
+                    checks.append(CheckResult("baseline", subject, f"Δ {iou_type} {metric}", "present", missing, False))
                     continue
                 delta = measured[iou_type][metric] - stored[iou_type][metric]
                 deltas.setdefault(variant, {})[ref] = delta

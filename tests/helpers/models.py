@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from preprocgate.errors import RunError
-from preprocgate.models.base import Detections, Size
+from preprocgate.hashing import file_sha256
+from preprocgate.models.base import Detections, ModelAdapter, Size
 from preprocgate.models.ort import OnnxRuntimeAdapter
 
 
@@ -23,3 +26,32 @@ class CountingOnnx(OnnxRuntimeAdapter):
             raise RunError("interrupted (test)")
         cls.images_run += len(batch)
         return super().__call__(batch, original_sizes)
+
+
+class BrightestBlock(ModelAdapter):
+    """A tiny deterministic detector for tests about the plumbing around a model (caches, baselines, hostile
+    datasets): one box per image over the brightest quarter of the preprocessed input, scored by its mean.
+    Any change of the input tensor moves the box or the score, so variants that differ give different dumps."""
+
+    def __init__(self, device: torch.device, precision: str = "fp32", *, file: Path, category: int = 1) -> None:
+        super().__init__(device, precision)
+        self.file_digest = file_sha256(file)
+        self.category = category
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"adapter": "BrightestBlock", "file": self.file_digest, "category": str(self.category)}
+
+    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+        out = []
+        for image, (oh, ow) in zip(batch.float().cpu(), original_sizes, strict=True):
+            _, h, w = image.shape
+            quarters = [(y, x) for y in (0, h // 2) for x in (0, w // 2)]
+            means = [float(image[:, y : y + h // 2, x : x + w // 2].mean()) for y, x in quarters]
+            best = int(np.argmax(means))
+            y, x = quarters[best]
+            sx, sy = ow / w, oh / h
+            box = np.array([[x * sx, y * sy, (x + w // 2) * sx, (y + h // 2) * sy]], np.float32)
+            score = np.array([1 / (1 + np.exp(-means[best]))], np.float32)
+            out.append(Detections(box, score, np.array([self.category], np.int64)))
+        return out
