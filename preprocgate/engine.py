@@ -165,7 +165,7 @@ def _detections(
             spec.baselines, gate.baseline_path, store, f"preprocgate baseline update {gate.path}"
         )
         result.checks += stored.check(result.environment)
-    stage = DumpStage(cache, adapter, dataset, spec.model.batch_size, key_base)
+    stage = DumpStage(cache, adapter, dataset, spec.model.batch_size, key_base, spec.input)
     dumps = _dumps(gate, stage, variants, stored, result, progress, mode)
     result.stage_seconds.update(stage.seconds)
     if mode.shard:
@@ -214,6 +214,7 @@ def _detections(
                 dataset,
                 spec.noise_floor.batch_size,
                 {**key_base, "batch_size": spec.noise_floor.batch_size},
+                spec.input,
             )
             again = again_stage.run(
                 spec.baseline, variants[spec.baseline], variant_identity(gate, spec.baseline, variants[spec.baseline])

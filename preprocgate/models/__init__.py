@@ -8,5 +8,7 @@ MODELS: Registry[type[ModelAdapter]] = Registry("model adapter", "preprocgate.mo
 MODELS.register("torch", "preprocgate.models.torch_module:TorchModuleAdapter")
 MODELS.register("onnxruntime", "preprocgate.models.ort:OnnxRuntimeAdapter")
 MODELS.register("rfdetr", "preprocgate.models.rfdetr:RFDETRAdapter")
+MODELS.register("ultralytics", "preprocgate.models.yolo:UltralyticsAdapter")
+MODELS.register("yolox", "preprocgate.models.yolo:YoloxAdapter")
 
 __all__ = ["MODELS", "Detections", "ModelAdapter", "rescale"]

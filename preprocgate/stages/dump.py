@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from preprocgate import geometry
 from preprocgate.cache import DumpCache
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
@@ -20,6 +21,7 @@ from preprocgate.functional.coco import portable, to_results
 from preprocgate.hashing import digest_json
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
+from preprocgate.spec import InputSpec
 from preprocgate.variants import Preprocessor
 
 _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
@@ -87,8 +89,10 @@ class DumpStage:
         dataset: CocoDataset,
         batch_size: int,
         key_base: dict,
+        input_spec: InputSpec,
     ) -> None:
         self.cache = cache
+        self.input_spec = input_spec
         self.adapter = adapter
         self.dataset = dataset
         self.batch_size = batch_size
@@ -174,7 +178,9 @@ class DumpStage:
                     variant.synchronize()
                     self._time("preprocess", t)
                     t = time.perf_counter()
-                    detections = [portable(d) for d in self.adapter(tensor, [im.shape[:2] for im in batch])]
+                    spec = self.input_spec
+                    plan = geometry.plan_batch([im.shape[:2] for im in batch], spec.size, spec.resize)
+                    detections = [portable(d) for d in self.adapter(tensor, plan)]
                 self._time("infer+postprocess", t)
                 name = f"{tag}-{first + n:06d}"
                 parts.append(writer.submit(encode_and_write, self.cache, key, name, chunk, detections))

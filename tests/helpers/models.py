@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from preprocgate.errors import RunError
-from preprocgate.models.base import Detections, Size
+from preprocgate.geometry import Geometry
+from preprocgate.models.base import Detections
 from preprocgate.models.ort import OnnxRuntimeAdapter
 
 
@@ -17,9 +18,9 @@ class CountingOnnx(OnnxRuntimeAdapter):
     images_run = 0
     fail_after: int | None = None
 
-    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+    def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
         cls = type(self)
         if cls.fail_after is not None and cls.images_run >= cls.fail_after:
             raise RunError("interrupted (test)")
         cls.images_run += len(batch)
-        return super().__call__(batch, original_sizes)
+        return super().__call__(batch, geometries)
