@@ -57,7 +57,9 @@ IMAGENET_255 = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375
 # held out from the stretch sweep above: every resize mode, landscape and portrait, tiny, extreme and same-size
 # sources, non-square canvases, a multi-shape keep_ratio batch; each case a batch of mixed shapes
 MODE_SWEEP = [
-    ("letterbox", {"size": (64, 64), "resize": "letterbox"}, [(37, 53), (53, 37), (1, 1), (5, 200), (64, 64)]),
+    # on the CPU torch's kernel (so the arithmetic) follows the size it interpolates to, the content's: 80×80
+    # canvases hold contents of H + W above 128 (generic kernel at 2 threads) and below (channels-last kernel)
+    ("letterbox", {"size": (80, 80), "resize": "letterbox"}, [(37, 53), (53, 37), (1, 1), (5, 200), (80, 80)]),
     (
         "letterbox-yolox",
         {
@@ -72,7 +74,8 @@ MODE_SWEEP = [
     ),
     (
         "letterbox-scale-1",
-        {"size": (72, 56), "resize": {"mode": "letterbox", "pad": 0}, "pixel_scale": 1, **IMAGENET_255},
+        # 480×640 → content 45×60 (H + W ≤ 128) on a 100×60 canvas (160), 31×17 → 99×54 (153)
+        {"size": (100, 60), "resize": {"mode": "letterbox", "pad": 0}, "pixel_scale": 1, **IMAGENET_255},
         [(480, 640), (31, 17)],
     ),
     (
