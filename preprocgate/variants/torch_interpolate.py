@@ -12,8 +12,7 @@ from preprocgate.variants.base import Preprocessor
 
 
 class TorchInterpolate(Preprocessor):
-    """F.interpolate bilinear (align_corners=False) on float NCHW, on a float pad canvas → / pixel_scale → (x − mean)
-    / std."""
+    """F.interpolate bilinear (align_corners=False) on float NCHW, pasted on the pad → / scale → (x − mean) / std."""
 
     version = "1"
 

@@ -66,8 +66,7 @@ def load_kernel(device: torch.device) -> ModuleType:
 
 
 class TritonFused(Preprocessor):
-    """One fused Triton kernel: uint8 HWC → bilinear into the content region, pad elsewhere → target order →
-    / pixel_scale → (x − mean)/std → fp32 NCHW."""
+    """One fused Triton kernel: uint8 HWC → bilinear (content) or pad → target order → / scale → (x − mean)/std."""
 
     version = "2"
 
@@ -95,7 +94,10 @@ class TritonFused(Preprocessor):
 
     @property
     def description(self) -> str:
-        arith = torch_reference_arithmetic(self.device, self.config.size, self.arithmetic)
+        arith: object = torch_reference_arithmetic(self.device, self.config.size, self.arithmetic)
+        if self.device.type != "cuda" and self.arithmetic == "auto" and self.config.resize.mode != "stretch":
+            # torch's CPU kernel follows the size it interpolates to: each image's content size, not input.size
+            arith = f"taps as torch's for each content size, {str(arith).split(', ', 1)[1]}"
         mode = "interpreted on the CPU" if self.device.type != "cuda" else "compiled"
         if self.device.type != "cuda" and not interpreter_fma_is_exact():
             mode += "; this Triton's interpreter rounds tl.fma twice (fixed in 3.9): not bit-exact with torch"
