@@ -70,6 +70,13 @@ class ResizeSpec(StrictModel):
             return {**value, "pad": [value["pad"]] * 3}
         return value
 
+    @field_validator("pad", mode="before")
+    @classmethod
+    def _three_values(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and len(value) != 3:
+            raise ValueError(f"pad needs one value or three (R, G, B), got {len(value)}")
+        return value
+
     @model_validator(mode="after")
     def _params_fit_mode(self) -> ResizeSpec:
         given = self.model_fields_set
@@ -97,9 +104,11 @@ class ResizeSpec(StrictModel):
 
 
 class InputSpec(StrictModel):
-    """What every variant must produce: RGB float32 N×3×H×W, ``(x/255 - mean) / std``."""
+    """What every variant must produce: float32 N×3×H×W in ``target_order``, ``(x / pixel_scale − mean) / std``."""
 
-    size: Size = Field(description="Output height and width: [H, W] or 'HxW'.")
+    size: Size = Field(
+        description="Output height and width: [H, W] or 'HxW'. keep_ratio ignores it (its canvas follows the batch)."
+    )
     resize: ResizeSpec = Field(default_factory=ResizeSpec, description="stretch (default), letterbox or keep_ratio.")
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (
@@ -108,7 +117,10 @@ class InputSpec(StrictModel):
         0.225,
     )
     source_order: Literal["BGR", "RGB"] = Field("BGR", description="Channel order of decoded images.")
-    target_order: Literal["RGB"] = "RGB"
+    target_order: Literal["RGB", "BGR"] = Field("RGB", description="Channel order the model expects (YOLOX: BGR).")
+    pixel_scale: Literal[255, 1] = Field(
+        255, description="Pixel values are divided by this before (x − mean) / std: 255 → 0–1, 1 → raw 0–255 (YOLOX)."
+    )
 
     _parse_size = field_validator("size", mode="before")(parse_size)
 
@@ -448,10 +460,6 @@ def _cross_check(spec: GateSpec) -> list[tuple[tuple[Any, ...], str]]:
             problems.append((path, f"{name!r} is not a declared variant{tail}"))
 
     check_name(("baseline",), spec.baseline)
-    if spec.input.resize.mode != "stretch":
-        problems.append(
-            (("input", "resize", "mode"), f"{spec.input.resize.mode} is not implemented by the variants yet")
-        )
     for vname, variant in spec.variants.items():
         problem = VARIANTS.is_resolvable(variant.impl)
         if problem:

@@ -72,6 +72,32 @@ BAD = [
         _with(("variants", "triton"), "no_such_module_xyz:Thing"),
         ["variants.triton.impl", "cannot be found"],
     ),
+    *(
+        (f"resize {case}", _with(("input", "resize"), value), ["input.resize", *expected])
+        for case, value, expected in [
+            ("unknown mode", "squash", ["'stretch', 'letterbox' or 'keep_ratio'"]),
+            ("pad above 255", {"mode": "letterbox", "pad": 256}, ["pad", "less than or equal to 255"]),
+            ("negative pad", {"mode": "letterbox", "pad": [0, -1, 0]}, ["pad.1", "greater than or equal to 0"]),
+            ("pad of two values", {"mode": "letterbox", "pad": [1, 2]}, ["pad", "one value or three (R, G, B), got 2"]),
+            ("pad not a number", {"mode": "letterbox", "pad": "grey"}, ["pad"]),
+            ("pad for stretch", {"mode": "stretch", "pad": 114}, ["pad does not apply to mode stretch"]),
+            ("bad align", {"mode": "letterbox", "align": "middle"}, ["align", "'center' or 'top_left'"]),
+            ("bad rounding", {"mode": "letterbox", "content_rounding": "ceil"}, ["content_rounding", "'round'"]),
+            (
+                "align for keep_ratio",
+                {"mode": "keep_ratio", "short_side": 8, "max_size": 9, "align": "center"},
+                ["align only apply to mode letterbox"],
+            ),
+            ("stride for letterbox", {"mode": "letterbox", "stride": 32}, ["stride only apply to mode keep_ratio"]),
+            ("keep_ratio without sizes", {"mode": "keep_ratio", "short_side": 8}, ["needs short_side and max_size"]),
+            ("zero short side", {"mode": "keep_ratio", "short_side": 0, "max_size": 9}, ["short_side", "than 0"]),
+            ("zero stride", {"mode": "keep_ratio", "short_side": 8, "max_size": 9, "stride": 0}, ["stride"]),
+            ("max below short", {"mode": "keep_ratio", "short_side": 800, "max_size": 600}, ["max_size (600)"]),
+            ("unknown key", {"mode": "letterbox", "colour": 1}, ["input.resize.colour", "unknown key"]),
+        ]
+    ),
+    ("bad target order", _with(("input", "target_order"), "GBR"), ["input.target_order", "'RGB' or 'BGR'"]),
+    ("bad pixel scale", _with(("input", "pixel_scale"), 128), ["input.pixel_scale", "255 or 1"]),
     (
         "missing template",
         _with(("report",), {"template": "missing.j2", "output_dir": "out"}),

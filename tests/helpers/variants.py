@@ -6,23 +6,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from preprocgate.geometry import Geometry
 from preprocgate.variants.torch_interpolate import TorchInterpolate
 
 
 class NearestResize(TorchInterpolate):
     """torch chain with nearest-neighbour resize instead of bilinear."""
 
-    def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).flip(1).float().contiguous()
-        x = F.interpolate(x, size=size, mode="nearest")
-        return ((x / 255 - self.mean_t) / self.std_t).to(self.device)
+    def resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return F.interpolate(x, size=size, mode="nearest")
 
 
 class SwappedChannels(TorchInterpolate):
-    """torch chain that forgets the BGR → RGB swap."""
+    """torch chain that forgets the channel swap between source and target order."""
 
-    def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        return super().run_batch(np.ascontiguousarray(batch[..., ::-1]), size)
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return super().run_batch(np.ascontiguousarray(batch[..., ::-1]), geometry)
 
 
 class CountingTorch(TorchInterpolate):
@@ -30,9 +29,9 @@ class CountingTorch(TorchInterpolate):
 
     images = 0
 
-    def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         type(self).images += len(batch)
-        return super().run_batch(batch, size)
+        return super().run_batch(batch, geometry)
 
 
 def needs_missing_extra(config: object, device: torch.device) -> TorchInterpolate:
