@@ -6,7 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from preprocgate.geometry import Geometry
+from preprocgate.geometry import Geometry, stretch
+from preprocgate.spec import InputSpec
+from preprocgate.variants.opencv import OpenCVResize
 from preprocgate.variants.torch_interpolate import TorchInterpolate
 
 
@@ -39,3 +41,25 @@ def needs_missing_extra(config: object, device: torch.device) -> TorchInterpolat
     from preprocgate.errors import MissingDependencyError
 
     raise MissingDependencyError("somepackage", "someextra")
+
+
+class CvSwapped(OpenCVResize):
+    """The production cv2 path fed RGB where it expects the decoder's BGR (channels swapped)."""
+
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return super().run_batch(np.ascontiguousarray(batch[..., ::-1]), geometry)
+
+
+class CvStretched(OpenCVResize):
+    """The production cv2 path stretching the image over the canvas where the spec letterboxes it."""
+
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return super().run_batch(batch, stretch(geometry.source, geometry.canvas))
+
+
+class CvZeroPad(OpenCVResize):
+    """The production cv2 path padding with 0 instead of the spec's pad colour."""
+
+    def __init__(self, config: InputSpec, device: torch.device) -> None:
+        resize = config.resize.model_copy(update={"pad": (0, 0, 0)})
+        super().__init__(config.model_copy(update={"resize": resize}), device)
