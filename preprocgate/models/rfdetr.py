@@ -5,7 +5,9 @@ checkpoint's state dict is loaded into it: constructing an RF-DETR class any oth
 Roboflow's registry and downloads them, and this adapter must never reach the network. Whatever backend runs the
 network, its raw outputs (normalised cxcywh boxes, class logits, mask logits) go through ``rfdetr``'s
 ``PostProcess``: sigmoid, top-k over queries × classes, boxes to xyxy pixels at the original image size, masks
-upsampled bilinearly to that size and thresholded at 0. So the backends differ only in how the network ran.
+upsampled bilinearly to that size and thresholded at 0. So the backends differ only in how the network ran. With a
+letterbox or keep-ratio ``input.resize`` it scales to the canvas instead, and the image's geometry maps the boxes
+and the (already thresholded) masks back to the original image.
 
 Backends (``backend`` param):
 
