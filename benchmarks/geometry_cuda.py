@@ -274,6 +274,8 @@ def tuning(device: torch.device, shape: tuple[int, Size, Size], copy_gbs: float)
     rows = []
     for block in blocks:
         for num_warps in warps:
+            if block < 32 * num_warps:  # fewer elements than threads
+                continue
             tri = TritonFused(config, device, block=block, num_warps=num_warps)
             geometry = tri.plan(probe)[0]
             dst = torch.empty((n, 3, *geometry.canvas), dtype=torch.float32, device=device)
