@@ -60,6 +60,8 @@ MODES: dict[str, tuple[dict[str, Any], list[Size]]] = {
 }
 SOURCES: list[Size] = [
     (1, 1),
+    (1, 640),
+    (640, 1),
     (2, 3),
     (7, 13),
     (37, 53),

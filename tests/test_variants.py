@@ -59,7 +59,11 @@ IMAGENET_255 = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375
 MODE_SWEEP = [
     # on the CPU torch's kernel (so the arithmetic) follows the size it interpolates to, the content's: 80×80
     # canvases hold contents of H + W above 128 (generic kernel at 2 threads) and below (channels-last kernel)
-    ("letterbox", {"size": (80, 80), "resize": "letterbox"}, [(37, 53), (53, 37), (1, 1), (5, 200), (80, 80)]),
+    (
+        "letterbox",
+        {"size": (80, 80), "resize": "letterbox"},
+        [(37, 53), (53, 37), (1, 1), (5, 200), (80, 80), (1, 50), (50, 1)],
+    ),
     (
         "letterbox-yolox",
         {
@@ -211,6 +215,20 @@ def test_bad_input_is_rejected() -> None:
 
     with pytest.raises(RunError, match="expected uint8"):
         _variant("torch")([np.zeros((4, 4), np.uint8)])
+
+
+def test_a_plugin_that_ignores_the_canvas_is_named() -> None:
+    """A variant that resizes to input.size where the geometry asks for a letterboxed canvas is caught, by name."""
+    from preprocgate.errors import RunError
+    from preprocgate.variants.base import Preprocessor
+
+    class IgnoresCanvas(Preprocessor):
+        def run_batch(self, batch: np.ndarray, geometry) -> torch.Tensor:
+            return torch.zeros((len(batch), 3, *geometry.content))
+
+    config = InputSpec(size=(32, 32), resize="letterbox")
+    with pytest.raises(RunError, match=r"IgnoresCanvas returned \(1, 3, 16, 32\).*expected \(1, 3, 32, 32\)"):
+        IgnoresCanvas(config, CPU)([np.zeros((10, 20, 3), np.uint8)])
 
 
 needs_exact_fma = pytest.mark.skipif(
