@@ -320,8 +320,12 @@ def run(device: torch.device, quick: bool) -> dict[str, Any]:
         "timings": timings(device, quick),
         "sweep": rows,
     }
-    result["passed"] = all(v["mismatching_elements"] == 0 and v["fp16"] == 0 for v in result["summary"].values()) and (
-        result["control"]["mismatching_elements"] > 0
+    timed = result["timings"]
+    result["passed"] = (
+        all(v["mismatching_elements"] == 0 and v["fp16"] == 0 for v in result["summary"].values())
+        and result["control"]["mismatching_elements"] > 0
+        and all(k["bit_exact_vs_torch_chain"] for k in timed["kernels"])
+        and all(t["bit_exact"] for t in timed["tuning"])
     )
     return result
 
