@@ -124,6 +124,23 @@ class InputSpec(StrictModel):
 
     _parse_size = field_validator("size", mode="before")(parse_size)
 
+    def identity(self) -> dict[str, Any]:
+        """The section as cache keys and the stored baseline's spec digest see it.
+
+        Keys added after the first release (``resize``, ``pixel_scale``) appear only when not at their default,
+        so a spec that does not use them keeps its digests: its outputs did not change, and neither do its
+        cached dumps or stored baselines.
+        """
+        data = self.model_dump(mode="json")
+        defaults = _INPUT_DEFAULTS.model_dump(mode="json")
+        for key in ("resize", "pixel_scale"):
+            if data[key] == defaults[key]:
+                del data[key]
+        return data
+
+
+_INPUT_DEFAULTS = InputSpec(size=(1, 1))
+
 
 class VariantSpec(StrictModel):
     impl: str = Field(description="A registered variant id (see `preprocgate variants`) or 'module:callable'.")

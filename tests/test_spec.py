@@ -171,3 +171,16 @@ def test_schema_command_prints_json_schema() -> None:
     schema = json.loads(output)
     assert {"name", "input", "variants", "baseline"} <= set(schema["required"])
     assert schema["additionalProperties"] is False
+
+
+def test_input_identity_keeps_digests_of_specs_without_the_later_keys() -> None:
+    """Stretch at pixel_scale 255 computes what it always did, so its cache keys and stored-baseline digest stay
+    the same whether or not the spec spells out those defaults; other values change them."""
+    from preprocgate.spec import InputSpec
+
+    plain = InputSpec(size=(8, 8))
+    assert set(plain.identity()) == {"size", "mean", "std", "source_order", "target_order"}
+    assert InputSpec(size=(8, 8), resize="stretch", pixel_scale=255).identity() == plain.identity()
+    for changed in (InputSpec(size=(8, 8), resize="letterbox"), InputSpec(size=(8, 8), pixel_scale=1)):
+        assert changed.identity() != plain.identity()
+    assert InputSpec(size=(8, 8), target_order="BGR").identity() != plain.identity()
