@@ -4,13 +4,13 @@
     python benchmarks/geometry_cuda.py --device cpu --quick --out x  # the same logic, small, in Triton's interpreter
 
 Sweep: stretch, letterbox (Ultralytics: centred, round; YOLOX: top-left, floor, BGR, raw 0–255; a Detectron2-style
-normalisation in 0–255 units) and keep_ratio (Detectron2: shorter side, capped longer side, stride padding; single
-images and one batch of mixed shapes). Sources: odd, tiny, portrait, landscape, extreme ratios and 12-megapixel
-photos. Every case runs under several launch configurations (block, warps, division), each counted element by
-element against the torch variant; fp16 output is checked against the torch output ``.half()``; a control with
-the wrong tap arithmetic must show mismatches. Timings: the letterbox kernel on 64 × 480×640 → 512² and
-32 × 1080×1920 → 640², against the stretch kernel, torch's chain and a device-to-device copy, plus the launch
-configurations on the first shape.
+normalisation in 0–255 units) and keep_ratio (Detectron2: shorter side, capped longer side, stride padding, 0 after
+normalising; and with a pixel pad; single images and one batch of mixed shapes). Sources: odd, tiny, portrait,
+landscape, extreme ratios and 12-megapixel photos. Every case runs under several launch configurations (block,
+warps, division), each counted element by element against the torch variant; fp16 output is checked against the
+torch output ``.half()``; a control with the wrong tap arithmetic must show mismatches. Timings: the letterbox
+kernel on 64 × 480×640 → 512² and 32 × 1080×1920 → 640², against the stretch kernel, torch's chain and a
+device-to-device copy, plus the launch configurations on the first shape.
 """
 
 from __future__ import annotations
@@ -53,8 +53,11 @@ MODES: dict[str, tuple[dict[str, Any], list[Size]]] = {
         [(512, 512)],
     ),
     "keep_ratio": ({"resize": {"mode": "keep_ratio", "short_side": 800, "max_size": 1333, "stride": 32}}, [(1, 1)]),
-    "keep_ratio_small": (
-        {"resize": {"mode": "keep_ratio", "short_side": 320, "max_size": 512, "stride": 64}, "source_order": "RGB"},
+    "keep_ratio_small_pixel_pad": (
+        {
+            "resize": {"mode": "keep_ratio", "short_side": 320, "max_size": 512, "stride": 64, "pad": 0},
+            "source_order": "RGB",
+        },
         [(1, 1)],
     ),
 }
@@ -235,7 +238,7 @@ def timings(device: torch.device, quick: bool) -> dict[str, Any]:
 
             def chain(src=src, ref=ref, geometry=geometry) -> torch.Tensor:
                 x = src.permute(0, 3, 1, 2).flip(1).float().contiguous()
-                return (ref.place(x, geometry) / ref.config.pixel_scale - ref.mean_t) / ref.std_t
+                return ref.forward(x, geometry)
 
             with torch.inference_mode():
                 tri.launch(src, dst, geometry)

@@ -24,7 +24,7 @@ _SHAPE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 Size = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
-PadValue = Annotated[int, Field(ge=0, le=255)]
+PadValue = Annotated[int, Field(ge=0, le=255, strict=True)]
 
 
 def parse_size(value: Any) -> Any:
@@ -47,11 +47,17 @@ class ResizeSpec(StrictModel):
     ``stretch`` resizes to ``input.size`` ignoring the aspect ratio; ``letterbox`` keeps the ratio, fits inside
     ``input.size`` and pads (Ultralytics, YOLOX); ``keep_ratio`` scales the shorter side to ``short_side`` with the
     longer side capped at ``max_size`` and pads bottom/right to a multiple of ``stride`` (Detectron2).
+
+    The pad is a colour in pixel units, normalised like the image (Ultralytics and YOLOX paste the image on a
+    114-grey canvas), or ``mean``: 0 in the normalised output, which is where Detectron2, torchvision's detection
+    transform and MMDetection pad (after normalising), so the default of ``keep_ratio``.
     """
 
     mode: Literal["stretch", "letterbox", "keep_ratio"] = "stretch"
-    pad: tuple[PadValue, PadValue, PadValue] | None = Field(
-        None, description="Pad colour in uint8 units, RGB order. Default: 114 (letterbox), 0 (keep_ratio)."
+    pad: tuple[PadValue, PadValue, PadValue] | Literal["mean"] | None = Field(
+        None,
+        description="Pad colour in uint8 units, RGB order; or 'mean': 0 after normalisation. "
+        "Default: 114 (letterbox), mean (keep_ratio).",
     )
     align: Literal["center", "top_left"] = Field("center", description="letterbox: where the content sits.")
     content_rounding: Literal["round", "floor"] = Field(
@@ -66,16 +72,21 @@ class ResizeSpec(StrictModel):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
             return {"mode": value}
-        if isinstance(value, dict) and isinstance(value.get("pad"), int | float) and not isinstance(value["pad"], bool):
-            return {**value, "pad": [value["pad"]] * 3}
         return value
 
     @field_validator("pad", mode="before")
     @classmethod
-    def _three_values(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple) and len(value) != 3:
-            raise ValueError(f"pad needs one value or three (R, G, B), got {len(value)}")
-        return value
+    def _pad(cls, value: Any) -> Any:
+        """One message for every bad pad (a union's per-branch errors would name pydantic's types)."""
+        if value is None or value == "mean":
+            return value
+        values = list(value) if isinstance(value, list | tuple) else [value] * 3
+        if len(values) != 3:
+            raise ValueError(f"pad needs one value or three (R, G, B), got {len(values)}")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255:
+                raise ValueError(f"pad must be 'mean' or integers 0–255 (one, or R, G, B), got {v!r}")
+        return values
 
     @model_validator(mode="after")
     def _params_fit_mode(self) -> ResizeSpec:
@@ -96,11 +107,13 @@ class ResizeSpec(StrictModel):
         return self
 
     @property
-    def pad_value(self) -> tuple[int, int, int]:
-        """The pad colour in effect, RGB."""
+    def pad_value(self) -> tuple[int, int, int] | None:
+        """The pad colour in effect, RGB; None where the pad is 0 in the normalised output (``pad: mean``)."""
+        if self.pad == "mean" or (self.pad is None and self.mode == "keep_ratio"):
+            return None
         if self.pad is not None:
             return self.pad
-        return (114, 114, 114) if self.mode == "letterbox" else (0, 0, 0)
+        return (114, 114, 114)
 
 
 class InputSpec(StrictModel):
