@@ -123,11 +123,11 @@ class InputSpec(StrictModel):
         description="Output height and width: [H, W] or 'HxW'. keep_ratio ignores it (its canvas follows the batch)."
     )
     resize: ResizeSpec = Field(default_factory=ResizeSpec, description="stretch (default), letterbox or keep_ratio.")
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (
-        0.229,
-        0.224,
-        0.225,
+    mean: tuple[float, float, float] = Field(
+        (0.485, 0.456, 0.406), description="Per output channel, in target_order (unlike pad, which is RGB)."
+    )
+    std: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
+        (0.229, 0.224, 0.225), description="Per output channel, in target_order."
     )
     source_order: Literal["BGR", "RGB"] = Field("BGR", description="Channel order of decoded images.")
     target_order: Literal["RGB", "BGR"] = Field("RGB", description="Channel order the model expects (YOLOX: BGR).")
