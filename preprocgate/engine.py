@@ -152,7 +152,7 @@ def _detections(
     key_base = {
         "model": adapter.identity,
         "dataset": dataset.manifest,
-        "input": spec.input.model_dump(mode="json"),
+        "input": spec.input.identity(),
         "device": provenance.device_class(dev),
         "batch_size": spec.model.batch_size,
         "preprocgate": __version__,
@@ -279,7 +279,7 @@ def run_gate(
         result.probes = [p.name for p in probes]
         key_base = {
             "variants": {n: variant_identity(gate, n, v) for n, v in variants.items()},
-            "input": spec.input.model_dump(mode="json"),
+            "input": spec.input.identity(),
             "device": provenance.device_class(dev),
             "versions": info["versions"],
         }

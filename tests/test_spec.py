@@ -76,10 +76,11 @@ BAD = [
         (f"resize {case}", _with(("input", "resize"), value), ["input.resize", *expected])
         for case, value, expected in [
             ("unknown mode", "squash", ["'stretch', 'letterbox' or 'keep_ratio'"]),
-            ("pad above 255", {"mode": "letterbox", "pad": 256}, ["pad", "less than or equal to 255"]),
-            ("negative pad", {"mode": "letterbox", "pad": [0, -1, 0]}, ["pad.1", "greater than or equal to 0"]),
+            ("pad above 255", {"mode": "letterbox", "pad": 256}, ["pad:", "integers 0–255", "got 256"]),
+            ("negative pad", {"mode": "letterbox", "pad": [0, -1, 0]}, ["pad:", "got -1"]),
+            ("fractional pad", {"mode": "letterbox", "pad": 114.5}, ["pad:", "got 114.5"]),
             ("pad of two values", {"mode": "letterbox", "pad": [1, 2]}, ["pad", "one value or three (R, G, B), got 2"]),
-            ("pad not a number", {"mode": "letterbox", "pad": "grey"}, ["pad"]),
+            ("pad not a number", {"mode": "letterbox", "pad": "grey"}, ["pad:", "'mean' or integers", "got 'grey'"]),
             ("pad for stretch", {"mode": "stretch", "pad": 114}, ["pad does not apply to mode stretch"]),
             ("bad align", {"mode": "letterbox", "align": "middle"}, ["align", "'center' or 'top_left'"]),
             ("bad rounding", {"mode": "letterbox", "content_rounding": "ceil"}, ["content_rounding", "'round'"]),
@@ -171,3 +172,16 @@ def test_schema_command_prints_json_schema() -> None:
     schema = json.loads(output)
     assert {"name", "input", "variants", "baseline"} <= set(schema["required"])
     assert schema["additionalProperties"] is False
+
+
+def test_input_identity_keeps_digests_of_specs_without_the_later_keys() -> None:
+    """Stretch at pixel_scale 255 computes what it always did, so its cache keys and stored-baseline digest stay
+    the same whether or not the spec spells out those defaults; other values change them."""
+    from preprocgate.spec import InputSpec
+
+    plain = InputSpec(size=(8, 8))
+    assert set(plain.identity()) == {"size", "mean", "std", "source_order", "target_order"}
+    assert InputSpec(size=(8, 8), resize="stretch", pixel_scale=255).identity() == plain.identity()
+    for changed in (InputSpec(size=(8, 8), resize="letterbox"), InputSpec(size=(8, 8), pixel_scale=1)):
+        assert changed.identity() != plain.identity()
+    assert InputSpec(size=(8, 8), target_order="BGR").identity() != plain.identity()

@@ -59,7 +59,11 @@ IMAGENET_255 = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375
 MODE_SWEEP = [
     # on the CPU torch's kernel (so the arithmetic) follows the size it interpolates to, the content's: 80×80
     # canvases hold contents of H + W above 128 (generic kernel at 2 threads) and below (channels-last kernel)
-    ("letterbox", {"size": (80, 80), "resize": "letterbox"}, [(37, 53), (53, 37), (1, 1), (5, 200), (80, 80)]),
+    (
+        "letterbox",
+        {"size": (80, 80), "resize": "letterbox"},
+        [(37, 53), (53, 37), (1, 1), (5, 200), (80, 80), (1, 50), (50, 1)],
+    ),
     (
         "letterbox-yolox",
         {
@@ -78,14 +82,14 @@ MODE_SWEEP = [
         {"size": (100, 60), "resize": {"mode": "letterbox", "pad": 0}, "pixel_scale": 1, **IMAGENET_255},
         [(480, 640), (31, 17)],
     ),
-    (
+    (  # pad: mean (keep_ratio's default), 0 after normalising as Detectron2 pads
         "keep_ratio",
         {"size": (1, 1), "resize": {"mode": "keep_ratio", "short_side": 40, "max_size": 70}, "source_order": "RGB"},
         [(37, 53), (53, 37), (30, 200), (2, 3)],
     ),
     (
-        "keep_ratio-stride-7",
-        {"size": (1, 1), "resize": {"mode": "keep_ratio", "short_side": 24, "max_size": 100, "stride": 7}},
+        "keep_ratio-stride-7-pixel-pad",
+        {"size": (1, 1), "resize": {"mode": "keep_ratio", "short_side": 24, "max_size": 100, "stride": 7, "pad": 0}},
         [(9, 13), (100, 61)],
     ),
 ]
@@ -121,6 +125,21 @@ def test_torch_variant_pads_and_places_the_resized_content() -> None:
     outside[top : top + ch, left : left + cw] = False
     assert outside.sum() == 64 * 64 - ch * cw > 0
     assert torch.equal(got[:, outside], pad.expand(3, 64, 64)[:, outside])
+
+
+@pytest.mark.parametrize("name", ["cv2", "torch", "triton"])
+def test_mean_pad_is_zero_after_normalising(name: str) -> None:
+    """``pad: mean``: the content normalised as in stretch mode, every other element exactly +0.0 (Detectron2)."""
+    config = InputSpec(size=(1, 1), resize={"mode": "keep_ratio", "short_side": 20, "max_size": 40, "stride": 16})
+    images = [make("natural", 1, 30, 50), make("noise", 2, 50, 30)]  # contents 20×33 and 33×20, canvas 48×48
+    got = _variant(name, config)(images)
+    assert got.shape == (2, 3, 48, 48)
+    for i, (ch, cw) in enumerate([(20, 33), (33, 20)]):
+        stretched = _variant(name, InputSpec(size=(ch, cw)))([images[i]])[0]
+        assert torch.equal(got[i, :, :ch, :cw], stretched)
+        outside = torch.ones(48, 48, dtype=torch.bool)
+        outside[:ch, :cw] = False
+        assert torch.equal(got[i][:, outside].view(torch.int32), torch.zeros(3, int(outside.sum()), dtype=torch.int32))
 
 
 @pytest.mark.parametrize("target", ["RGB", "BGR"])
@@ -213,6 +232,20 @@ def test_bad_input_is_rejected() -> None:
         _variant("torch")([np.zeros((4, 4), np.uint8)])
 
 
+def test_a_plugin_that_ignores_the_canvas_is_named() -> None:
+    """A variant that resizes to input.size where the geometry asks for a letterboxed canvas is caught, by name."""
+    from preprocgate.errors import RunError
+    from preprocgate.variants.base import Preprocessor
+
+    class IgnoresCanvas(Preprocessor):
+        def run_batch(self, batch: np.ndarray, geometry) -> torch.Tensor:
+            return torch.zeros((len(batch), 3, *geometry.content))
+
+    config = InputSpec(size=(32, 32), resize="letterbox")
+    with pytest.raises(RunError, match=r"IgnoresCanvas returned \(1, 3, 16, 32\).*expected \(1, 3, 32, 32\)"):
+        IgnoresCanvas(config, CPU)([np.zeros((10, 20, 3), np.uint8)])
+
+
 needs_exact_fma = pytest.mark.skipif(
     not interpreter_fma_is_exact(), reason="this Triton's interpreter rounds tl.fma twice (fixed in 3.9)"
 )
@@ -255,7 +288,7 @@ def test_triton_with_reciprocal_fma_division_and_fp16_output_equals_torch() -> N
 
 
 def test_readme_variant_example_follows_the_geometry_contract() -> None:
-    """The plug-in example in README.md runs as printed: same canvas and pad as the built-ins, own resize."""
+    """The plug-in example in README.md runs as printed: same canvas and pad as the built-ins, its own resize."""
     import re
     from pathlib import Path
 
@@ -263,12 +296,17 @@ def test_readme_variant_example_follows_the_geometry_contract() -> None:
     section = readme[readme.index("## Adding a variant") :]
     namespace: dict = {}
     exec(re.search(r"```python\n(.*?)```", section, re.S).group(1), namespace)
-    config = InputSpec(size=(40, 64), resize={"mode": "letterbox", "pad": [1, 2, 3]}, target_order="BGR")
     images = [make("natural", 0, 50, 30), make("noise", 1, 30, 50)]
-    got = namespace["NearestResize"](config, CPU)(images)
-    expected = _variant("torch", config)(images)
-    assert got.shape == expected.shape == (2, 3, 40, 64)
-    pad = expected[0, :, 0, 0]  # 50×30 letterboxed into 40×64: content 40×24 at column 20
-    assert torch.equal(got[0, :, :, :20], pad.view(3, 1, 1).expand(3, 40, 20))
-    assert torch.equal(got[0, :, :, :20], expected[0, :, :, :20])
-    assert not torch.equal(got, expected)  # nearest, not bilinear
+    for config in (
+        InputSpec(size=(40, 64), resize={"mode": "letterbox", "pad": [1, 2, 3]}, target_order="BGR"),
+        InputSpec(size=(1, 1), resize={"mode": "keep_ratio", "short_side": 20, "max_size": 40, "stride": 16}),
+    ):
+        torch_v = _variant("torch", config)
+        got, expected = namespace["NearestResize"](config, CPU)(images), torch_v(images)
+        assert got.shape == expected.shape
+        for i, g in enumerate(torch_v.plan(images)):
+            (top, left), (ch, cw) = g.offset, g.content
+            outside = torch.ones(g.canvas, dtype=torch.bool)
+            outside[top : top + ch, left : left + cw] = False
+            assert outside.any() and torch.equal(got[i][:, outside], expected[i][:, outside])
+        assert not torch.equal(got, expected)  # nearest, not bilinear

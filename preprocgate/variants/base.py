@@ -45,16 +45,18 @@ class Preprocessor(ABC):
         return self.config.source_order != self.config.target_order
 
     @property
-    def pad_value(self) -> tuple[int, int, int]:
-        """The pad colour in uint8 units, in ``config.target_order`` (the spec gives it in RGB)."""
+    def pad_value(self) -> tuple[int, int, int] | None:
+        """The pad colour in uint8 units, in ``config.target_order`` (the spec gives it in RGB); None where the
+        pad is 0 in the normalised output (``pad: mean``, how Detectron2 pads)."""
         pad = self.config.resize.pad_value
-        return pad[::-1] if self.config.target_order == "BGR" else pad  # type: ignore[return-value]
+        return pad[::-1] if pad is not None and self.config.target_order == "BGR" else pad  # type: ignore[return-value]
 
     @abstractmethod
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         """``batch``: uint8 N×H×W×3 in ``config.source_order``, all placed by ``geometry``; returns float32
         N×3×``geometry.canvas`` on ``self.device``: the content region (``geometry.offset``, ``geometry.content``)
-        holds the resized image, the rest the pad value, both normalised."""
+        holds the resized image, normalised; the rest holds :attr:`pad_value` normalised alike, or 0 where that
+        is None."""
 
     def plan(self, images: Sequence[np.ndarray], size: Size | None = None) -> list[Geometry]:
         """Where each image lands: ``size`` (default ``config.size``) under ``config.resize``, one shared canvas."""

@@ -26,23 +26,27 @@ class OpenCVResize(Preprocessor):
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         height, width = geometry.canvas
         (ch, cw), (top, left) = geometry.content, geometry.offset
-        # the canvas is drawn in the source order, so the pad colour (RGB in the spec) is turned into it
-        pad = np.asarray(self.config.resize.pad_value, dtype=np.uint8)
-        pad = pad[::-1] if self.config.source_order == "BGR" else pad
+        pad = self.config.resize.pad_value  # RGB; the uint8 canvas is drawn in the source order
+        if pad is not None and self.config.source_order == "BGR":
+            pad = pad[::-1]
         scale = np.float32(self.config.pixel_scale)
         out = np.empty((len(batch), 3, height, width), dtype=np.float32)
         for i, image in enumerate(batch):
             # as Ultralytics' LetterBox: no resize call when the content keeps the source size
             if image.shape[:2] != (ch, cw):
                 image = cv2.resize(image, (cw, ch), interpolation=self.interpolation)
-            if geometry.is_stretch:
-                canvas = image
-            else:
+            zero_pad = not geometry.is_stretch and pad is None  # pad: mean, 0 after normalising (Detectron2)
+            if not geometry.is_stretch and pad is not None:  # paste on the pad colour, then normalise all
                 canvas = np.empty((height, width, 3), dtype=np.uint8)
                 canvas[...] = pad
                 canvas[top : top + ch, left : left + cw] = image
+                image = canvas
             if self.swap_channels:
-                canvas = canvas[..., ::-1]
-            x = canvas.astype(np.float32) / scale
-            out[i] = ((x - self.mean) / self.std).transpose(2, 0, 1)
+                image = image[..., ::-1]
+            x = ((image.astype(np.float32) / scale - self.mean) / self.std).transpose(2, 0, 1)
+            if zero_pad:
+                out[i] = 0
+                out[i, :, top : top + ch, left : left + cw] = x
+            else:
+                out[i] = x
         return torch.from_numpy(out).to(self.device)

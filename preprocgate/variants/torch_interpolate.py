@@ -22,7 +22,9 @@ class TorchInterpolate(Preprocessor):
         shape = (1, 3, 1, 1)
         self.mean_t = torch.tensor(self.mean, device=device).reshape(shape)
         self.std_t = torch.tensor(self.std, device=device).reshape(shape)
-        self.pad_t = torch.tensor(self.pad_value, dtype=torch.float32, device=device).reshape(shape)
+        pad = self.pad_value
+        # pad: mean → the canvas is 0 after normalising, so the normalised content goes on zeros
+        self.pad_t = torch.tensor(pad or (0, 0, 0), dtype=torch.float32, device=device).reshape(shape)
 
     def to_float(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 N×H×W×3 in the source order → float32 contiguous N×3×H×W in the target order."""
@@ -35,16 +37,24 @@ class TorchInterpolate(Preprocessor):
     def resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.antialias)
 
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x / self.config.pixel_scale - self.mean_t) / self.std_t
+
     def place(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
-        """Resize to the content size and paste on a canvas of the pad value (0–255 units), both float32."""
-        x = self.resize(x, geometry.content)
-        if geometry.is_stretch:
-            return x
+        """Paste the content on a float32 canvas of :attr:`pad_t` (an exact copy)."""
         (top, left), (ch, cw) = geometry.offset, geometry.content
         canvas = self.pad_t.expand(len(x), 3, *geometry.canvas).contiguous()
         canvas[:, :, top : top + ch, left : left + cw] = x
         return canvas
 
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
-        x = self.place(self.to_float(batch), geometry)
-        return (x / self.config.pixel_scale - self.mean_t) / self.std_t
+        return self.forward(self.to_float(batch), geometry)
+
+    def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+        """The chain on a float32 N×3×H×W tensor in the target order, already on the device."""
+        x = self.resize(x, geometry.content)
+        if geometry.is_stretch:
+            return self.normalize(x)
+        if self.pad_value is None:
+            return self.place(self.normalize(x), geometry)
+        return self.normalize(self.place(x, geometry))

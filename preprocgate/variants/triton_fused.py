@@ -135,6 +135,10 @@ class TritonFused(Preprocessor):
             launch["enable_fp_fusion"] = False
             launch["num_warps"] = self.num_warps or (4 if self.block else 2)  # 4: Triton's own default
         scale = f32(self.config.pixel_scale)
+        if geometry.is_stretch:
+            pad = self.kernel.PAD_NONE
+        else:
+            pad = self.kernel.PAD_PIXEL if self.pad_value is not None else self.kernel.PAD_ZERO
         self.kernel.preprocess_kernel[(triton_cdiv(plane, block), n)](
             src,
             dst,
@@ -150,12 +154,12 @@ class TritonFused(Preprocessor):
             float(f32(in_w) / f32(content_w)),
             float(scale),
             float(f32(1) / scale),
-            *(float(v) for v in self.pad_value),
+            *(float(v) for v in self.pad_value or (0, 0, 0)),
             *(float(v) for v in self.mean),
             *(float(v) for v in self.std),
             *(float(f32(1) / f32(v)) for v in self.std),
             SWAP=self.swap_channels,
-            PAD=not geometry.is_stretch,
+            PAD=pad,
             TAPS=_TAPS[arith.taps],
             INDEX_FMA=arith.index_fma,
             RECIP_SCALE=arith.reciprocal_scale,

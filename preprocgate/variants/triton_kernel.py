@@ -18,6 +18,9 @@ import triton.language as tl
 TAPS_GENERIC = 0  # torch's NCHW kernels (CUDA; CPU multi-threaded): fma(w0,p00,w1*p01) per row, then rows
 TAPS_CHANNELS_LAST = 1  # torch's CPU channels-last kernel: four pre-multiplied weights, one FMA chain
 TAPS_UNFUSED = 2  # generic order with every product and sum rounded separately (builds without FMA)
+PAD_NONE = 0  # stretch: the content is the whole output
+PAD_PIXEL = 1  # pad pixels hold a colour, normalised like the image (Ultralytics, YOLOX)
+PAD_ZERO = 2  # pad pixels are 0 after normalising (Detectron2, torchvision, MMDetection)
 
 
 @triton.jit
@@ -76,6 +79,40 @@ def _normalize(v, mean, std, inv_std, scale, inv_scale, RECIP_SCALE: tl.constexp
 
 
 @triton.jit
+def _channel(
+    base,
+    row0,
+    row1,
+    col0,
+    col1,
+    h0,
+    h1,
+    w0,
+    w1,
+    load,
+    inside,
+    pixel_scale,
+    inv_pixel_scale,
+    pad,
+    mean,
+    std,
+    inv_std,
+    TAPS: tl.constexpr,
+    PAD: tl.constexpr,
+    RECIP_SCALE: tl.constexpr,
+    DIV_FMA: tl.constexpr,
+):
+    """One output channel: the bilinear sample inside the content, the pad outside (see ``preprocess_kernel``)."""
+    v = _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
+    if PAD == 1:  # PAD_PIXEL: the pad colour goes through the same normalisation as a sample
+        v = tl.where(inside, v, pad)
+    v = _normalize(v, mean, std, inv_std, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA)
+    if PAD == 2:  # PAD_ZERO
+        v = tl.where(inside, v, 0.0)
+    return v
+
+
+@triton.jit
 def preprocess_kernel(
     src_ptr,
     dst_ptr,
@@ -112,24 +149,25 @@ def preprocess_kernel(
     BLOCK: tl.constexpr,
 ):
     """Output channels 0, 1, 2 read source channels 2, 1, 0 when ``SWAP`` (source order ≠ target order), and the
-    pad values ``pad_*`` are in output channel order. ``PAD``: the content (``content_h``×``content_w`` at
-    ``top``, ``left``) does not cover the output; pixels outside it are the pad value, normalised with the same
-    arithmetic as a sample, as torch normalises its padded canvas."""
+    pad values ``pad_*`` are in output channel order. ``PAD``: whether and how pixels outside the content
+    (``content_h``×``content_w`` at ``top``, ``left``) are padded: ``PAD_NONE`` (stretch),
+    ``PAD_PIXEL`` (the value ``pad_*``, normalised with the same arithmetic as a sample, as torch normalises its
+    padded canvas) or ``PAD_ZERO`` (0 in the output, as Detectron2 pads the normalised tensor)."""
     n = tl.program_id(1).to(tl.int64)
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     plane = out_h * out_w
     mask = offs < plane
     oy = offs // out_w
     ox = offs % out_w
-    if PAD:
+    if PAD == 0:  # PAD_NONE
+        cy = oy
+        cx = ox
+        inside = mask
+    else:
         cy = oy - top
         cx = ox - left
         inside = (cy >= 0) & (cy < content_h) & (cx >= 0) & (cx < content_w)
-        load = mask & inside
-    else:
-        cy = oy
-        cx = ox
-        load = mask
+    load = mask & inside
     y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
     x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
     base = src_ptr + n * in_h * in_w * 3
@@ -140,20 +178,21 @@ def preprocess_kernel(
     first = 2 if SWAP else 0
     last = 0 if SWAP else 2
     out = dst_ptr + n * 3 * plane + offs
-    c0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
-    if PAD:
-        c0 = tl.where(inside, c0, pad_r)
-    c0 = _normalize(c0, mean_r, std_r, inv_std_r, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA)
+    # written out per channel: no tuples or starred arguments, which older Triton compilers reject
+    c0 = _channel(
+        base + first, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
+        pad_r, mean_r, std_r, inv_std_r, TAPS, PAD, RECIP_SCALE, DIV_FMA,
+    )  # fmt: skip
     tl.store(out, c0, mask=mask)
-    c1 = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
-    if PAD:
-        c1 = tl.where(inside, c1, pad_g)
-    c1 = _normalize(c1, mean_g, std_g, inv_std_g, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA)
+    c1 = _channel(
+        base + 1, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
+        pad_g, mean_g, std_g, inv_std_g, TAPS, PAD, RECIP_SCALE, DIV_FMA,
+    )  # fmt: skip
     tl.store(out + plane, c1, mask=mask)
-    c2 = _bilinear(base + last, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
-    if PAD:
-        c2 = tl.where(inside, c2, pad_b)
-    c2 = _normalize(c2, mean_b, std_b, inv_std_b, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA)
+    c2 = _channel(
+        base + last, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
+        pad_b, mean_b, std_b, inv_std_b, TAPS, PAD, RECIP_SCALE, DIV_FMA,
+    )  # fmt: skip
     tl.store(out + 2 * plane, c2, mask=mask)
 
 
