@@ -40,7 +40,8 @@ _WHAT = {
 
 def spec_digest(spec: GateSpec) -> str:
     """What of a spec can change results: not paths, thresholds, reports or descriptions."""
-    data: dict[str, Any] = spec.model_dump(mode="json", include={"input", "variants", "evaluation"})
+    data: dict[str, Any] = spec.model_dump(mode="json", include={"variants", "evaluation"})
+    data["input"] = spec.input.identity()
     if spec.model is not None:
         data["model"] = spec.model.model_dump(mode="json", exclude={"file"})
     if spec.dataset is not None:

@@ -130,7 +130,7 @@ def _probe_parity(result: GateResult, run: _Run) -> None:
     if not parity:
         return
     probes = probe_images(parity, gate.probe_files, spec.input.size, spec.input.source_order)
-    input_config, versions = spec.input.model_dump(mode="json"), result.provenance["versions"]
+    input_config, versions = spec.input.identity(), result.provenance["versions"]
     base = keys.parity_base(run.identities, input_config, provenance.device_class(run.device), versions)
     with times.measure("parity probe"), progress.step(f"parity probe: {len(probes)} images"):
         result.probes = [p.name for p in probes]

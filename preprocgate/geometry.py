@@ -16,7 +16,8 @@ Rounding rules, copied from the reference implementations:
 - ``keep_ratio`` (Detectron2 ``ResizeShortestEdge`` + ``ImageList.from_tensors``): scale the shorter side to ``S``;
   if the longer side then exceeds ``max_size``, scale it down to ``max_size``; content sizes ``int(x + 0.5)``;
   content at the top-left; the canvas of a batch is the largest content size in the batch rounded up to a multiple
-  of ``stride`` (so the canvas depends on which images share a batch, as in Detectron2).
+  of ``stride`` (so the canvas depends on which images share a batch, as in Detectron2). Detectron2 pads the
+  normalised batch with 0, hence keep_ratio's default ``pad: mean`` (0 after normalising; see ``ResizeSpec``).
 """
 
 from __future__ import annotations

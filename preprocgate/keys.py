@@ -66,6 +66,13 @@ def metrics_key(base: dict[str, Any], dump_digest: str, iou_types: Sequence[str]
     return digest_json({**base, "dump": dump_digest, "iou_types": list(iou_types), "images": images})
 
 
+def intervals_key(
+    reference: str, candidate: str, metrics: Sequence[str], images: Sequence[int], bootstrap: dict[str, Any]
+) -> str:
+    """One pair of dumps' bootstrap intervals (in memory: computed once per run however many checks ask)."""
+    return digest_json([reference, candidate, list(metrics), list(images), bootstrap])
+
+
 def dump_digest(results: dict[int, list[dict]]) -> str:
     """Digest of a dump: equal detections give equal digests, whatever order images finished in."""
     return digest_json([[image_id, results[image_id]] for image_id in sorted(results)])

@@ -22,6 +22,8 @@ MODELS: Registry[Callable[..., Any]] = Registry("model adapter", "preprocgate.mo
 MODELS.register("torch", "preprocgate.models.torch_module:TorchModuleAdapter")
 MODELS.register("onnxruntime", "preprocgate.models.ort:OnnxRuntimeAdapter")
 MODELS.register("rfdetr", "preprocgate.models.rfdetr:RFDETRAdapter")
+MODELS.register("ultralytics", "preprocgate.models.yolo:UltralyticsAdapter")
+MODELS.register("yolox", "preprocgate.models.yolo:YoloxAdapter")
 
 EVALUATORS: Registry[Callable[..., Any]] = Registry("evaluator", "preprocgate.evaluators")
 EVALUATORS.register("pycocotools", "preprocgate.evaluators.cocoeval:PycocotoolsEvaluator")

@@ -34,7 +34,7 @@ _SHAPE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 Size = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
-PadValue = Annotated[int, Field(ge=0, le=255)]
+PadValue = Annotated[int, Field(ge=0, le=255, strict=True)]
 
 
 def parse_size(value: Any) -> Any:
@@ -60,11 +60,17 @@ class ResizeSpec(StrictModel):
     ``stretch`` resizes to ``input.size`` ignoring the aspect ratio; ``letterbox`` keeps the ratio, fits inside
     ``input.size`` and pads (Ultralytics, YOLOX); ``keep_ratio`` scales the shorter side to ``short_side`` with the
     longer side capped at ``max_size`` and pads bottom/right to a multiple of ``stride`` (Detectron2).
+
+    The pad is a colour in pixel units, normalised like the image (Ultralytics and YOLOX paste the image on a
+    114-grey canvas), or ``mean``: 0 in the normalised output, which is where Detectron2, torchvision's detection
+    transform and MMDetection pad (after normalising), so the default of ``keep_ratio``.
     """
 
     mode: Literal["stretch", "letterbox", "keep_ratio"] = "stretch"
-    pad: tuple[PadValue, PadValue, PadValue] | None = Field(
-        None, description="Pad colour in uint8 units, RGB order. Default: 114 (letterbox), 0 (keep_ratio)."
+    pad: tuple[PadValue, PadValue, PadValue] | Literal["mean"] | None = Field(
+        None,
+        description="Pad colour in uint8 units, RGB order; or 'mean': 0 after normalisation. "
+        "Default: 114 (letterbox), mean (keep_ratio).",
     )
     align: Literal["center", "top_left"] = Field("center", description="letterbox: where the content sits.")
     content_rounding: Literal["round", "floor"] = Field(
@@ -79,9 +85,21 @@ class ResizeSpec(StrictModel):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str):
             return {"mode": value}
-        if isinstance(value, dict) and isinstance(value.get("pad"), int | float) and not isinstance(value["pad"], bool):
-            return {**value, "pad": [value["pad"]] * 3}
         return value
+
+    @field_validator("pad", mode="before")
+    @classmethod
+    def _pad(cls, value: Any) -> Any:
+        """One message for every bad pad (a union's per-branch errors would name pydantic's types)."""
+        if value is None or value == "mean":
+            return value
+        values = list(value) if isinstance(value, list | tuple) else [value] * 3
+        if len(values) != 3:
+            raise ValueError(f"pad needs one value or three (R, G, B), got {len(values)}")
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255:
+                raise ValueError(f"pad must be 'mean' or integers 0–255 (one, or R, G, B), got {v!r}")
+        return values
 
     @model_validator(mode="after")
     def _params_fit_mode(self) -> ResizeSpec:
@@ -102,28 +120,52 @@ class ResizeSpec(StrictModel):
         return self
 
     @property
-    def pad_value(self) -> tuple[int, int, int]:
-        """The pad colour in effect, RGB."""
+    def pad_value(self) -> tuple[int, int, int] | None:
+        """The pad colour in effect, RGB; None where the pad is 0 in the normalised output (``pad: mean``)."""
+        if self.pad == "mean" or (self.pad is None and self.mode == "keep_ratio"):
+            return None
         if self.pad is not None:
             return self.pad
-        return (114, 114, 114) if self.mode == "letterbox" else (0, 0, 0)
+        return (114, 114, 114)
 
 
 class InputSpec(StrictModel):
-    """What every variant must produce: RGB float32 N×3×H×W, ``(x/255 - mean) / std``."""
+    """What every variant must produce: float32 N×3×H×W in ``target_order``, ``(x / pixel_scale − mean) / std``."""
 
-    size: Size = Field(description="Output height and width: [H, W] or 'HxW'.")
+    size: Size = Field(
+        description="Output height and width: [H, W] or 'HxW'. keep_ratio ignores it (its canvas follows the batch)."
+    )
     resize: ResizeSpec = Field(default_factory=ResizeSpec, description="stretch (default), letterbox or keep_ratio.")
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (
-        0.229,
-        0.224,
-        0.225,
+    mean: tuple[float, float, float] = Field(
+        (0.485, 0.456, 0.406), description="Per output channel, in target_order (unlike pad, which is RGB)."
+    )
+    std: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
+        (0.229, 0.224, 0.225), description="Per output channel, in target_order."
     )
     source_order: Literal["BGR", "RGB"] = Field("BGR", description="Channel order of decoded images.")
-    target_order: Literal["RGB"] = "RGB"
+    target_order: Literal["RGB", "BGR"] = Field("RGB", description="Channel order the model expects (YOLOX: BGR).")
+    pixel_scale: Literal[255, 1] = Field(
+        255, description="Pixel values are divided by this before (x − mean) / std: 255 → 0–1, 1 → raw 0–255 (YOLOX)."
+    )
 
     _parse_size = field_validator("size", mode="before")(parse_size)
+
+    def identity(self) -> dict[str, Any]:
+        """The section as cache keys and the stored baseline's spec digest see it.
+
+        Keys added after the first release (``resize``, ``pixel_scale``) appear only when not at their default,
+        so a spec that does not use them keeps its digests: its outputs did not change, and neither do its
+        cached dumps or stored baselines.
+        """
+        data = self.model_dump(mode="json")
+        defaults = _INPUT_DEFAULTS.model_dump(mode="json")
+        for key in ("resize", "pixel_scale"):
+            if data[key] == defaults[key]:
+                del data[key]
+        return data
+
+
+_INPUT_DEFAULTS = InputSpec(size=(1, 1))
 
 
 class VariantSpec(StrictModel):
@@ -551,10 +593,6 @@ def _cross_check(spec: GateSpec) -> Problems:
     """References between sections, which field types alone cannot express."""
     problems = _unknown_variant(spec, ("baseline",), spec.baseline)
     problems += _size_problems(spec)
-    if spec.input.resize.mode != "stretch":
-        problems.append(
-            (("input", "resize", "mode"), f"{spec.input.resize.mode} is not implemented by the variants yet")
-        )
     problems += _variant_problems(spec)
     problems += _parity_problems(spec)
     for i, pair in enumerate(spec.diff.pairs or []):

@@ -16,6 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from preprocgate.cli import cli
+from preprocgate.geometry import plan_batch
 from tests.helpers.gates import write_gate
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "adapters.md"
@@ -56,7 +57,7 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_example_maps_boxes_and_classes(example: ModuleType, program: Path) -> None:
     adapter = example.ExportedDetector(torch.device("cpu"), file=program)
-    dets = adapter(torch.zeros(2, 3, 64, 64), [(128, 256), (64, 64)])
+    dets = adapter(torch.zeros(2, 3, 64, 64), plan_batch([(128, 256), (64, 64)], (64, 64)))
     assert [len(d) for d in dets] == [1, 1]  # the 0.01 row is below the default threshold
     np.testing.assert_allclose(dets[0].boxes, [[64, 32, 192, 96]])  # input 16..48 scaled ×4 in x, ×2 in y
     np.testing.assert_allclose(dets[1].boxes, [[16, 16, 48, 48]])

@@ -58,6 +58,29 @@ def test_perturbed_variant_fails_the_gate(tmp_path: Path, impl: object, why: str
     assert "worst element (by ULP)" in md
 
 
+@pytest.mark.parametrize(
+    ("resize", "speed_output"),
+    [
+        ({"mode": "letterbox", "align": "top_left", "pad": [0, 114, 255]}, [48, 40]),
+        # the speed probe's 60×80 source: shorter side 24 → 24×32, canvas padded to multiples of 16
+        ({"mode": "keep_ratio", "short_side": 24, "max_size": 40, "stride": 16}, [32, 32]),
+    ],
+    ids=["letterbox", "keep_ratio"],
+)
+def test_gate_passes_in_every_resize_mode(tmp_path: Path, resize: dict, speed_output: list[int]) -> None:
+    """Parity probes (sweep cases with their own output size included) and the speed probe in each mode."""
+    spec = small_gate()
+    spec["input"].update(resize=resize, target_order="BGR")
+    spec["probes"]["parity"]["pairs"].append({"candidate": "cv2", "reference": "torch", "thresholds": {"atol": 0.02}})
+    result = _invoke("run", str(write_gate(tmp_path, spec)))
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "out" / "t.json").read_text())
+    exact, close = data["parity"]
+    assert (exact["total"]["max_ulp"], exact["total"]["numel"]) == (0, close["total"]["numel"])
+    assert 0.005 < close["total"]["max_abs"] <= 0.02
+    assert all(t["output"] == speed_output for t in data["timings"])
+
+
 def test_gate_without_checks_fails(tmp_path: Path) -> None:
     spec = small_gate()
     spec["probes"]["parity"]["pairs"][0]["thresholds"] = {}

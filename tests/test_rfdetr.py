@@ -32,6 +32,7 @@ else:
 
 from preprocgate.cli import cli
 from preprocgate.data import demo
+from preprocgate.geometry import Geometry, plan_batch
 from preprocgate.models import MODELS
 from preprocgate.models.rfdetr import RFDETRAdapter
 from preprocgate.spec import InputSpec
@@ -41,6 +42,12 @@ from tests.helpers.gates import write_gate
 pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # rfdetr's ONNX export traces
 CPU = torch.device("cpu")
 SIZE = (312, 312)
+
+
+def stretched(images: list[np.ndarray], size: tuple[int, int] = SIZE) -> list[Geometry]:
+    return plan_batch([im.shape[:2] for im in images], size)
+
+
 # ONNX Runtime vs torch on the same fp32 tensor, measured at 0 px, 1e-7 and ~3e-6 of mask pixels on x86 CPUs:
 # the bounds leave room for other CPUs' kernels while still catching a wrong output order or a lost postprocess.
 BOX_ATOL_PX = 0.01
@@ -102,7 +109,7 @@ def test_torch_backend_boxes_and_masks_at_original_size(
     torch_adapter: RFDETRAdapter, images: list[np.ndarray], batch: torch.Tensor
 ) -> None:
     sizes = [im.shape[:2] for im in images]
-    dets = torch_adapter(batch, sizes)
+    dets = torch_adapter(batch, stretched(images))
     assert len(dets) == len(images)
     assert torch_adapter.identity["backend"] == "torch" and torch_adapter.identity["rfdetr"] == version("rfdetr")
     for det, (h, w) in zip(dets, sizes, strict=True):
@@ -128,7 +135,7 @@ def test_torch_backend_equals_the_packages_own_forward_and_postprocess(
     with torch.inference_mode():
         out = model.model.model(batch)
         expected = model.model.postprocess(out, torch.tensor(sizes), score_threshold=0.05)
-    for det, ref in zip(torch_adapter(batch, sizes), expected, strict=True):
+    for det, ref in zip(torch_adapter(batch, stretched(images)), expected, strict=True):
         np.testing.assert_array_equal(det.boxes, ref["boxes"].numpy())
         np.testing.assert_array_equal(det.scores, ref["scores"].numpy())
         np.testing.assert_array_equal(det.labels, ref["labels"].numpy())  # COCO category ids, unmapped
@@ -148,8 +155,8 @@ def test_onnxruntime_matches_torch_within_tolerance(
     )
     exported = list((cache / "onnx").glob("*.onnx"))
     assert len(exported) == 1 and ort_adapter.identity["onnx_sha256"]
-    sizes = [im.shape[:2] for im in images]
-    for got, ref in zip(ort_adapter(batch, sizes), torch_adapter(batch, sizes), strict=True):
+    geometries = stretched(images)
+    for got, ref in zip(ort_adapter(batch, geometries), torch_adapter(batch, geometries), strict=True):
         assert len(got) == len(ref)
         np.testing.assert_array_equal(got.labels, ref.labels)
         np.testing.assert_allclose(got.boxes, ref.boxes, atol=BOX_ATOL_PX, rtol=0)
@@ -164,7 +171,7 @@ def test_onnxruntime_matches_torch_within_tolerance(
 
 def test_label_map_and_num_select(checkpoint: Path, images: list[np.ndarray], batch: torch.Tensor) -> None:
     adapter = RFDETRAdapter(CPU, file=checkpoint, num_select=5, label_map={i: 1000 + i for i in range(91)})
-    dets = adapter(batch[:1], [images[0].shape[:2]])
+    dets = adapter(batch[:1], stretched(images[:1]))
     assert len(dets[0]) == 5 and (dets[0].labels >= 1000).all()
 
 
@@ -172,7 +179,7 @@ def test_input_size_must_fit_the_patch_grid(torch_adapter: RFDETRAdapter, images
     from preprocgate.errors import UserError
 
     with pytest.raises(UserError, match="divisible by 12"):
-        torch_adapter(torch.zeros(1, 3, 320, 320), [images[0].shape[:2]])
+        torch_adapter(torch.zeros(1, 3, 320, 320), stretched(images[:1], (320, 320)))
 
 
 def test_gate_end_to_end(tmp_path: Path, checkpoint: Path, dataset: demo.CocoPaths) -> None:
@@ -202,9 +209,8 @@ def test_gate_end_to_end(tmp_path: Path, checkpoint: Path, dataset: demo.CocoPat
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 runs on CUDA only; this machine has no GPU")
 def test_torch_fp16_on_cuda_matches_fp32(checkpoint: Path, images: list[np.ndarray], batch: torch.Tensor) -> None:
     cuda = torch.device("cuda")
-    sizes = [im.shape[:2] for im in images]
-    fp32 = RFDETRAdapter(cuda, "fp32", file=checkpoint)(batch.to(cuda), sizes)
-    fp16 = RFDETRAdapter(cuda, "fp16", file=checkpoint)(batch.to(cuda), sizes)
+    fp32 = RFDETRAdapter(cuda, "fp32", file=checkpoint)(batch.to(cuda), stretched(images))
+    fp16 = RFDETRAdapter(cuda, "fp16", file=checkpoint)(batch.to(cuda), stretched(images))
     for a, b in zip(fp16, fp32, strict=True):
         assert len(a) == len(b) == 100
         np.testing.assert_allclose(a.scores[:10], b.scores[:10], atol=5e-3)
@@ -218,10 +224,9 @@ def test_tensorrt_matches_torch(
     if not torch.cuda.is_available():
         pytest.skip("the tensorrt backend needs a CUDA device")
     cuda = torch.device("cuda")
-    sizes = [im.shape[:2] for im in images]
-    reference = RFDETRAdapter(cuda, file=checkpoint)(batch.to(cuda), sizes)
+    reference = RFDETRAdapter(cuda, file=checkpoint)(batch.to(cuda), stretched(images))
     engine = RFDETRAdapter(cuda, file=checkpoint, backend="tensorrt", engine_cache=str(tmp_path))
-    for got, ref in zip(engine(batch.to(cuda), sizes), reference, strict=True):
+    for got, ref in zip(engine(batch.to(cuda), stretched(images)), reference, strict=True):
         np.testing.assert_array_equal(got.labels[:10], ref.labels[:10])
         np.testing.assert_allclose(got.boxes[:10], ref.boxes[:10], atol=0.5)
     built = list((tmp_path / "tensorrt").glob("*.engine"))

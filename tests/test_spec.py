@@ -72,6 +72,33 @@ BAD = [
         _with(("variants", "triton"), "no_such_module_xyz:Thing"),
         ["variants.triton.impl", "cannot be found"],
     ),
+    *(
+        (f"resize {case}", _with(("input", "resize"), value), ["input.resize", *expected])
+        for case, value, expected in [
+            ("unknown mode", "squash", ["'stretch', 'letterbox' or 'keep_ratio'"]),
+            ("pad above 255", {"mode": "letterbox", "pad": 256}, ["pad:", "integers 0–255", "got 256"]),
+            ("negative pad", {"mode": "letterbox", "pad": [0, -1, 0]}, ["pad:", "got -1"]),
+            ("fractional pad", {"mode": "letterbox", "pad": 114.5}, ["pad:", "got 114.5"]),
+            ("pad of two values", {"mode": "letterbox", "pad": [1, 2]}, ["pad", "one value or three (R, G, B), got 2"]),
+            ("pad not a number", {"mode": "letterbox", "pad": "grey"}, ["pad:", "'mean' or integers", "got 'grey'"]),
+            ("pad for stretch", {"mode": "stretch", "pad": 114}, ["pad does not apply to mode stretch"]),
+            ("bad align", {"mode": "letterbox", "align": "middle"}, ["align", "'center' or 'top_left'"]),
+            ("bad rounding", {"mode": "letterbox", "content_rounding": "ceil"}, ["content_rounding", "'round'"]),
+            (
+                "align for keep_ratio",
+                {"mode": "keep_ratio", "short_side": 8, "max_size": 9, "align": "center"},
+                ["align only apply to mode letterbox"],
+            ),
+            ("stride for letterbox", {"mode": "letterbox", "stride": 32}, ["stride only apply to mode keep_ratio"]),
+            ("keep_ratio without sizes", {"mode": "keep_ratio", "short_side": 8}, ["needs short_side and max_size"]),
+            ("zero short side", {"mode": "keep_ratio", "short_side": 0, "max_size": 9}, ["short_side", "than 0"]),
+            ("zero stride", {"mode": "keep_ratio", "short_side": 8, "max_size": 9, "stride": 0}, ["stride"]),
+            ("max below short", {"mode": "keep_ratio", "short_side": 800, "max_size": 600}, ["max_size (600)"]),
+            ("unknown key", {"mode": "letterbox", "colour": 1}, ["input.resize.colour", "unknown key"]),
+        ]
+    ),
+    ("bad target order", _with(("input", "target_order"), "GBR"), ["input.target_order", "'RGB' or 'BGR'"]),
+    ("bad pixel scale", _with(("input", "pixel_scale"), 128), ["input.pixel_scale", "255 or 1"]),
     (
         "missing template",
         _with(("report",), {"template": "missing.j2", "output_dir": "out"}),
@@ -145,3 +172,16 @@ def test_schema_command_prints_json_schema() -> None:
     schema = json.loads(output)
     assert {"name", "input", "variants", "baseline"} <= set(schema["required"])
     assert schema["additionalProperties"] is False
+
+
+def test_input_identity_keeps_digests_of_specs_without_the_later_keys() -> None:
+    """Stretch at pixel_scale 255 computes what it always did, so its cache keys and stored-baseline digest stay
+    the same whether or not the spec spells out those defaults; other values change them."""
+    from preprocgate.spec import InputSpec
+
+    plain = InputSpec(size=(8, 8))
+    assert set(plain.identity()) == {"size", "mean", "std", "source_order", "target_order"}
+    assert InputSpec(size=(8, 8), resize="stretch", pixel_scale=255).identity() == plain.identity()
+    for changed in (InputSpec(size=(8, 8), resize="letterbox"), InputSpec(size=(8, 8), pixel_scale=1)):
+        assert changed.identity() != plain.identity()
+    assert InputSpec(size=(8, 8), target_order="BGR").identity() != plain.identity()

@@ -5,7 +5,9 @@ checkpoint's state dict is loaded into it: constructing an RF-DETR class any oth
 Roboflow's registry and downloads them, and this adapter must never reach the network. Whatever backend runs the
 network, its raw outputs (normalised cxcywh boxes, class logits, mask logits) go through ``rfdetr``'s
 ``PostProcess``: sigmoid, top-k over queries × classes, boxes to xyxy pixels at the original image size, masks
-upsampled bilinearly to that size and thresholded at 0. So the backends differ only in how the network ran.
+upsampled bilinearly to that size and thresholded at 0. So the backends differ only in how the network ran. With a
+letterbox or keep-ratio ``input.resize`` it scales to the canvas instead, and the image's geometry maps the boxes
+and the (already thresholded) masks back to the original image.
 
 Backends (``backend`` param):
 
@@ -37,8 +39,9 @@ import torch
 from torch import nn
 
 from preprocgate.errors import MissingDependencyError, RunError, UserError
+from preprocgate.geometry import Geometry
 from preprocgate.hashing import digest_json, file_sha256
-from preprocgate.models.base import Detections, ModelAdapter, Size
+from preprocgate.models.base import Detections, ModelAdapter, rescale
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 ONNX_OPSET = 17
@@ -281,7 +284,7 @@ class RFDETRAdapter(ModelAdapter):
             **self.runner.identity,
         }
 
-    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+    def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
         size = tuple(batch.shape[-2:])
         if self.backend == "torch":
             if size[0] % self.block or size[1] % self.block:
@@ -298,15 +301,23 @@ class RFDETRAdapter(ModelAdapter):
             raw = {"pred_boxes": boxes, "pred_logits": logits}
             if masks:
                 raw["pred_masks"] = masks[0]
-            sizes = torch.tensor([list(s) for s in original_sizes], device=boxes.device)
-            return [self._detections(r) for r in self.postprocess(raw, sizes, score_threshold=self.score_threshold)]
+            # PostProcess scales to a target size: the source for a stretch (its own mapping, exactly), else the
+            # canvas, from which the geometry maps boxes and masks back to the source
+            targets = [g.source if g.is_stretch else g.canvas for g in geometries]
+            sizes = torch.tensor([list(t) for t in targets], device=boxes.device)
+            results = self.postprocess(raw, sizes, score_threshold=self.score_threshold)
+            return [self._detections(r, g) for r, g in zip(results, geometries, strict=True)]
 
-    def _detections(self, result: dict[str, torch.Tensor]) -> Detections:
+    def _detections(self, result: dict[str, torch.Tensor], geometry: Geometry) -> Detections:
         scores = result["scores"]
         # PostProcess applies the threshold before upsampling masks, not to box-only models: filter here for both
         keep = slice(None) if self.score_threshold is None else scores > self.score_threshold
         labels = result["labels"][keep].cpu().numpy().astype(np.int64)
         masks = result.get("masks")
+        if not geometry.is_stretch:
+            mapped = [self.label_map.get(int(v), int(v)) for v in labels]
+            kept = masks[keep][:, 0].float() if masks is not None else None  # thresholded at the canvas already
+            return rescale(result["boxes"][keep], scores[keep], np.array(mapped, dtype=np.int64), kept, geometry)
         return Detections(
             boxes=result["boxes"][keep].float().cpu().numpy(),
             scores=scores[keep].float().cpu().numpy(),

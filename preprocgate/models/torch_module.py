@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from preprocgate.errors import RunError, UserError
+from preprocgate.geometry import Geometry
 from preprocgate.hashing import digest_json, file_sha256
-from preprocgate.models.base import Detections, ModelAdapter, Size, rescale
+from preprocgate.models.base import Detections, ModelAdapter, rescale
 from preprocgate.registry import import_target
 
 
@@ -67,22 +68,20 @@ class TorchModuleAdapter(ModelAdapter):
             "torch": torch.__version__,
         }
 
-    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+    def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
         dtype = torch.float16 if self.precision == "fp16" else torch.float32
         with torch.inference_mode():
             outputs = self.model(batch.to(self.device, dtype))
-            input_size = tuple(batch.shape[-2:])
             return [
                 rescale(
                     out["boxes"],
                     out["scores"],
                     self._labels(out["labels"]),
                     out.get("masks"),
-                    input_size,  # type: ignore[arg-type]
-                    size,
+                    geometry,
                     self.mask_threshold,
                 )
-                for out, size in zip(outputs, original_sizes, strict=True)
+                for out, geometry in zip(outputs, geometries, strict=True)
             ]
 
     def _labels(self, labels: torch.Tensor) -> np.ndarray:

@@ -157,7 +157,7 @@ class DetectionStage:
             "dataset": self.dataset.manifest,
             "environment": f"{device_class}-{spec.model.precision}",
         }
-        input_config = spec.input.model_dump(mode="json")
+        input_config = spec.input.identity()
         self.key_base = keys.dump_base(
             self.adapter.identity, self.dataset.manifest, input_config, device_class, spec.model.batch_size, __version__
         )
@@ -174,7 +174,7 @@ class DetectionStage:
             update = f"preprocgate baseline update {gate.path}"
             stored = StoredBaselineStage(spec.baselines, gate.baseline_path, store, update)
             self.part.checks += stored.check(self.part.environment)
-        dumper = DumpStage(self.cache, self.adapter, self.dataset, spec.model.batch_size, self.key_base)
+        dumper = DumpStage(self.cache, self.adapter, self.dataset, spec.model.batch_size, self.key_base, spec.input)
         return dumper, store, stored
 
     def _dumps(self, dumper: DumpStage, stored: StoredBaselineStage | None) -> dict[str, Dump]:
@@ -240,7 +240,9 @@ class DetectionStage:
         batch_size, name = spec.noise_floor.batch_size, spec.baseline
         with self.progress.step(f"noise floor: {name} again at batch size {batch_size}"):
             base = {**self.key_base, "batch_size": batch_size}
-            again_stage = DumpStage(self.cache, self.adapter, self.dataset, batch_size, base, dumper.corrupt)
+            again_stage = DumpStage(
+                self.cache, self.adapter, self.dataset, batch_size, base, spec.input, dumper.corrupt
+            )
             again = evaluate.run(again_stage.run(name, self.variants[name], self.identities[name]), valid)
         first = self.part.metrics[name]
         self.part.noise_floor = {f"{t}.{m}": again[t][m] - first[t][m] for t in again for m in again[t]}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from preprocgate import geometry
 from preprocgate.cache import DumpCache
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
@@ -21,6 +22,7 @@ from preprocgate.keys import dump_digest, dump_key
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
 from preprocgate.results import DumpSummary
+from preprocgate.spec import InputSpec
 from preprocgate.timing import StageTimes
 from preprocgate.variants import Preprocessor
 
@@ -96,11 +98,13 @@ class DumpStage:
         dataset: CocoDataset,
         batch_size: int,
         key_base: dict,
+        input_spec: InputSpec,
         excluded: dict[int, str] | None = None,
     ) -> None:
         """``key_base``: :func:`preprocgate.keys.dump_base`. ``excluded``: images already known unusable (another
         stage's :attr:`corrupt`), left out as they were there."""
         self.cache = cache
+        self.input_spec = input_spec
         self.adapter = adapter
         self.dataset = dataset
         self.batch_size = batch_size
@@ -200,7 +204,9 @@ class DumpStage:
                         tensor = variant(batch)
                         variant.synchronize()
                     with self.times.measure("infer+postprocess"):
-                        detections = [portable(d) for d in self.adapter(tensor, [im.shape[:2] for im in batch])]
+                        spec = self.input_spec
+                        plan = geometry.plan_batch([im.shape[:2] for im in batch], spec.size, spec.resize)
+                        detections = [portable(d) for d in self.adapter(tensor, plan)]
                 name = f"{tag}-{first + n:06d}"
                 parts.append(writer.submit(encode_and_write, self.cache, key, name, chunk, detections))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory

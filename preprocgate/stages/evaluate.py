@@ -10,7 +10,7 @@ from preprocgate.cache import ResultCache, metrics_parser
 from preprocgate.evaluators import EVALUATORS, METRICS
 from preprocgate.evaluators.cocoeval import PycocotoolsEvaluator
 from preprocgate.functional.bootstrap import ImageEvals, Interval, paired_bootstrap
-from preprocgate.keys import metrics_base, metrics_key
+from preprocgate.keys import intervals_key, metrics_base, metrics_key
 from preprocgate.spec import BootstrapSpec
 from preprocgate.stages.dump import Dump
 
@@ -42,6 +42,7 @@ class EvaluateStage:
         self._metrics: dict[str, dict[str, dict[str, float]]] = {}
         self._reference: PycocotoolsEvaluator | None = None
         self._image_evals: dict[tuple[str, str], ImageEvals] = {}
+        self._intervals: dict[str, dict[str, Interval]] = {}
 
     def run(self, dump: Dump, image_ids: Sequence[int]) -> dict[str, dict[str, float]]:
         key = metrics_key(self.key_base, dump.digest, self.iou_types, image_ids)
@@ -66,10 +67,19 @@ class EvaluateStage:
     def intervals(
         self, reference: Dump, candidate: Dump, metrics: Sequence[str], image_ids: Sequence[int], config: BootstrapSpec
     ) -> dict[str, Interval]:
-        """``{"bbox.AP": Interval, ...}`` for candidate − reference over paired image resamples."""
-        out: dict[str, Interval] = {}
+        """``{"bbox.AP": Interval, ...}`` for candidate − reference over paired image resamples; once per pair of
+        dump digests (a bit-exact variant shares the intervals of the one it reproduces)."""
         if reference.digest == candidate.digest:  # identical detections: every resample gives Δ = 0
             return {m: Interval(0.0, 0.0, config.confidence, config.resamples) for m in metrics}
+        key = intervals_key(reference.digest, candidate.digest, metrics, image_ids, config.model_dump())
+        if key not in self._intervals:
+            self._intervals[key] = self._compute_intervals(reference, candidate, metrics, image_ids, config)
+        return self._intervals[key]
+
+    def _compute_intervals(
+        self, reference: Dump, candidate: Dump, metrics: Sequence[str], image_ids: Sequence[int], config: BootstrapSpec
+    ) -> dict[str, Interval]:
+        out: dict[str, Interval] = {}
         for iou_type in self.iou_types:
             wanted = [m.split(".")[1] for m in metrics if m.startswith(f"{iou_type}.")]
             if not wanted:

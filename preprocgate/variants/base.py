@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from preprocgate.errors import RunError, UserError
+from preprocgate.geometry import Geometry, plan_batch
 from preprocgate.plugins import check_params
 from preprocgate.spec import InputSpec
 from preprocgate.types import Size
@@ -18,9 +19,10 @@ from preprocgate.types import Size
 class Preprocessor(ABC):
     """One preprocessing path.
 
-    Subclasses implement :meth:`run_batch` for a stack of same-shape images; :meth:`__call__` groups a list of
-    images of any shapes into such stacks, so every implementation batches as much as the data allows.
-    ``version`` names the arithmetic: bump it whenever outputs may change, since caches key on it.
+    Subclasses implement :meth:`run_batch` for a stack of same-shape images; :meth:`__call__` plans where every
+    image lands (:func:`preprocgate.geometry.plan_batch`, from ``config.resize``) and groups a list of images of
+    any shapes into such stacks, so every implementation batches as much as the data allows and all of them draw
+    the same canvas. ``version`` names the arithmetic: bump it whenever outputs may change, since caches key on it.
     """
 
     version: ClassVar[str] = "1"
@@ -36,25 +38,49 @@ class Preprocessor(ABC):
         """One line for reports: what this path computes (arithmetic choices included)."""
         return (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
 
+    @property
+    def swap_channels(self) -> bool:
+        """Whether the source order differs from the order the model expects."""
+        return self.config.source_order != self.config.target_order
+
+    @property
+    def pad_value(self) -> tuple[int, int, int] | None:
+        """The pad colour in uint8 units, in ``config.target_order`` (the spec gives it in RGB); None where the
+        pad is 0 in the normalised output (``pad: mean``, how Detectron2 pads)."""
+        pad = self.config.resize.pad_value
+        return pad[::-1] if pad is not None and self.config.target_order == "BGR" else pad  # type: ignore[return-value]
+
     @abstractmethod
-    def run_batch(self, batch: np.ndarray, size: Size) -> torch.Tensor:
-        """``batch``: uint8 N×H×W×3 in ``config.source_order``; returns float32 N×3×size on ``self.device``."""
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        """``batch``: uint8 N×H×W×3 in ``config.source_order``, all placed by ``geometry``; returns float32
+        N×3×``geometry.canvas`` on ``self.device``: the content region (``geometry.offset``, ``geometry.content``)
+        holds the resized image, normalised; the rest holds :attr:`pad_value` normalised alike, or 0 where that
+        is None."""
+
+    def plan(self, images: Sequence[np.ndarray], size: Size | None = None) -> list[Geometry]:
+        """Where each image lands: ``size`` (default ``config.size``) under ``config.resize``, one shared canvas."""
+        size = tuple(size or self.config.size)  # type: ignore[assignment]
+        return plan_batch([image.shape[:2] for image in images], size, self.config.resize)
 
     def __call__(self, images: Sequence[np.ndarray], size: Size | None = None) -> torch.Tensor:
-        size = tuple(size or self.config.size)  # type: ignore[assignment]
-        out = torch.empty((len(images), 3, *size), dtype=torch.float32, device=self.device)
-        groups: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(images):
             if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
                 raise RunError(f"image {i}: expected uint8 H×W×3, got {image.dtype} {image.shape}")
+        geometries = self.plan(images, size)
+        if not geometries:
+            return torch.empty((0, 3, *(size or self.config.size)), dtype=torch.float32, device=self.device)
+        canvas = geometries[0].canvas
+        out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, image in enumerate(images):
             groups.setdefault(image.shape, []).append(i)
         for indices in groups.values():
             batch = np.stack([images[i] for i in indices])
-            result = self.run_batch(batch, size)
-            if result.shape != (len(indices), 3, *size) or result.dtype != torch.float32:
+            result = self.run_batch(batch, geometries[indices[0]])
+            if result.shape != (len(indices), 3, *canvas) or result.dtype != torch.float32:
                 raise RunError(
                     f"{type(self).__name__} returned {tuple(result.shape)} {result.dtype}, "
-                    f"expected {(len(indices), 3, *size)} float32"
+                    f"expected {(len(indices), 3, *canvas)} float32"
                 )
             out[torch.as_tensor(indices, device=self.device)] = result.to(self.device)
         return out

@@ -6,12 +6,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from preprocgate.geometry import Geometry
 from preprocgate.spec import InputSpec
-from preprocgate.variants.base import Preprocessor, Size
+from preprocgate.variants.base import Preprocessor
 
 
 class TorchInterpolate(Preprocessor):
-    """F.interpolate bilinear (align_corners=False) on float NCHW → /255 → (x − mean) / std."""
+    """F.interpolate bilinear (align_corners=False) on float NCHW, pasted on the pad → / scale → (x − mean) / std."""
 
     version = "1"
 
@@ -21,12 +22,39 @@ class TorchInterpolate(Preprocessor):
         shape = (1, 3, 1, 1)
         self.mean_t = torch.tensor(self.mean, device=device).reshape(shape)
         self.std_t = torch.tensor(self.std, device=device).reshape(shape)
+        pad = self.pad_value
+        # pad: mean → the canvas is 0 after normalising, so the normalised content goes on zeros
+        self.pad_t = torch.tensor(pad or (0, 0, 0), dtype=torch.float32, device=device).reshape(shape)
 
-    def run_batch(self, batch: np.ndarray, size: Size) -> torch.Tensor:
+    def to_float(self, batch: np.ndarray) -> torch.Tensor:
+        """uint8 N×H×W×3 in the source order → float32 contiguous N×3×H×W in the target order."""
         x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
-        if self.config.source_order == "BGR":
+        if self.swap_channels:
             x = x.flip(1)
         # contiguous NCHW, as ToTensor produces: torch picks its kernel (and arithmetic) by memory format.
-        x = x.float().contiguous()
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.antialias)
-        return (x / 255 - self.mean_t) / self.std_t
+        return x.float().contiguous()
+
+    def resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.antialias)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x / self.config.pixel_scale - self.mean_t) / self.std_t
+
+    def place(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+        """Paste the content on a float32 canvas of :attr:`pad_t` (an exact copy)."""
+        (top, left), (ch, cw) = geometry.offset, geometry.content
+        canvas = self.pad_t.expand(len(x), 3, *geometry.canvas).contiguous()
+        canvas[:, :, top : top + ch, left : left + cw] = x
+        return canvas
+
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return self.forward(self.to_float(batch), geometry)
+
+    def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+        """The chain on a float32 N×3×H×W tensor in the target order, already on the device."""
+        x = self.resize(x, geometry.content)
+        if geometry.is_stretch:
+            return self.normalize(x)
+        if self.pad_value is None:
+            return self.place(self.normalize(x), geometry)
+        return self.normalize(self.place(x, geometry))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from preprocgate.errors import MissingDependencyError, RunError
+from preprocgate.geometry import Geometry, stretch
 from preprocgate.spec import InputSpec
 from preprocgate.variants.base import Preprocessor, Size
 
@@ -29,20 +30,21 @@ class KernelArithmetic:
 
     taps: Literal["generic", "channels_last", "unfused"]
     index_fma: bool
-    reciprocal_255: bool
+    reciprocal_scale: bool
 
     def __str__(self) -> str:
-        div = "x·(1/255)" if self.reciprocal_255 else "x/255"
+        div = "x·(1/scale)" if self.reciprocal_scale else "x/scale"
         return f"taps={self.taps}, index={'fma' if self.index_fma else 'mul+add'}, {div}"
 
 
 def torch_reference_arithmetic(device: torch.device, size: Size, arithmetic: Arithmetic = "auto") -> KernelArithmetic:
-    """The arithmetic torch's own F.interpolate → /255 → normalize chain uses on ``device`` for ``size``.
+    """The arithmetic torch's own F.interpolate → / pixel_scale → normalize chain uses on ``device`` when it
+    interpolates to ``size`` (the content size: torch resizes the content, then pastes it on the padded canvas).
 
-    CUDA: NCHW kernel with FMAs contracted by nvcc, and ``x / 255`` done as a multiply by the fp32 reciprocal.
-    CPU: a true division by 255, and one of two kernels: the channels-last one when torch runs on one thread
-    (3 channels) or the output is small (H + W ≤ 128), else the generic one. x86 builds contract FMAs in their
-    AVX2/AVX512 code paths; the DEFAULT path (and unknown ISAs) is assumed unfused.
+    CUDA: NCHW kernel with FMAs contracted by nvcc, and ``x / pixel_scale`` done as a multiply by the fp32
+    reciprocal. CPU: a true division by pixel_scale, and one of two kernels: the channels-last one when torch runs
+    on one thread (3 channels) or the output is small (H + W ≤ 128), else the generic one. x86 builds contract
+    FMAs in their AVX2/AVX512 code paths; the DEFAULT path (and unknown ISAs) is assumed unfused.
     """
     if device.type == "cuda":
         return KernelArithmetic("generic" if arithmetic == "auto" else arithmetic, True, True)
@@ -67,7 +69,7 @@ def load_kernel(device: torch.device) -> ModuleType:
 
 
 class TritonFused(Preprocessor):
-    """One fused Triton kernel: uint8 HWC → bilinear → RGB → /255 → (x − mean)/std → fp32 NCHW."""
+    """One fused Triton kernel: uint8 HWC → bilinear (content) or pad → target order → / scale → (x − mean)/std."""
 
     version = "2"
 
@@ -95,24 +97,34 @@ class TritonFused(Preprocessor):
 
     @property
     def description(self) -> str:
-        arith = torch_reference_arithmetic(self.device, self.config.size, self.arithmetic)
+        arith: object = torch_reference_arithmetic(self.device, self.config.size, self.arithmetic)
+        if self.device.type != "cuda" and self.arithmetic == "auto" and self.config.resize.mode != "stretch":
+            # torch's CPU kernel follows the size it interpolates to: each image's content size, not input.size
+            arith = f"taps as torch's for each content size, {str(arith).split(', ', 1)[1]}"
         mode = "interpreted on the CPU" if self.device.type != "cuda" else "compiled"
         if self.device.type != "cuda" and not interpreter_fma_is_exact():
             mode += "; this Triton's interpreter rounds tl.fma twice (fixed in 3.9): not bit-exact with torch"
         return f"{super().description} ({mode}; {arith}; division {self.division})"
 
-    def run_batch(self, batch: np.ndarray, size: Size) -> torch.Tensor:
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         src = torch.from_numpy(batch).to(self.device)
-        dst = torch.empty((len(batch), 3, *size), dtype=torch.float32, device=self.device)
-        self.launch(src, dst)
+        dst = torch.empty((len(batch), 3, *geometry.canvas), dtype=torch.float32, device=self.device)
+        self.launch(src, dst, geometry)
         return dst
 
-    def launch(self, src: torch.Tensor, dst: torch.Tensor) -> None:
+    def launch(self, src: torch.Tensor, dst: torch.Tensor, geometry: Geometry | None = None) -> None:
         """Run the kernel on device tensors: uint8 N×H×W×3 contiguous → N×3×OH×OW contiguous, float32 or
-        float16 (the float32 result rounded to nearest-even: equal to the torch chain's output ``.half()``)."""
+        float16 (the float32 result rounded to nearest-even: equal to the torch chain's output ``.half()``).
+        ``geometry`` places the content on the output; None stretches to the output size."""
         n, in_h, in_w, _ = src.shape
         out_h, out_w = dst.shape[2:]
-        arith = torch_reference_arithmetic(self.device, (out_h, out_w), self.arithmetic)
+        if geometry is None:
+            geometry = stretch((in_h, in_w), (out_h, out_w))
+        if geometry.canvas != (out_h, out_w) or geometry.source != (in_h, in_w):
+            raise RunError(f"geometry {geometry} does not fit source {(in_h, in_w)} and output {(out_h, out_w)}")
+        (top, left), (content_h, content_w) = geometry.offset, geometry.content
+        # torch resizes to the content size, so its kernel (and arithmetic) is the one for that size
+        arith = torch_reference_arithmetic(self.device, geometry.content, self.arithmetic)
         plane = out_h * out_w
         if self.block:
             block = self.block
@@ -125,6 +137,11 @@ class TritonFused(Preprocessor):
         if self.device.type == "cuda":
             launch["enable_fp_fusion"] = False
             launch["num_warps"] = self.num_warps or (4 if self.block else 2)  # 4: Triton's own default
+        scale = f32(self.config.pixel_scale)
+        if geometry.is_stretch:
+            pad = self.kernel.PAD_NONE
+        else:
+            pad = self.kernel.PAD_PIXEL if self.pad_value is not None else self.kernel.PAD_ZERO
         self.kernel.preprocess_kernel[(triton_cdiv(plane, block), n)](
             src,
             dst,
@@ -132,16 +149,23 @@ class TritonFused(Preprocessor):
             in_w,
             out_h,
             out_w,
-            float(f32(in_h) / f32(out_h)),
-            float(f32(in_w) / f32(out_w)),
-            float(f32(1) / f32(255)),
+            top,
+            left,
+            content_h,
+            content_w,
+            float(f32(in_h) / f32(content_h)),
+            float(f32(in_w) / f32(content_w)),
+            float(scale),
+            float(f32(1) / scale),
+            *(float(v) for v in self.pad_value or (0, 0, 0)),
             *(float(v) for v in self.mean),
             *(float(v) for v in self.std),
             *(float(f32(1) / f32(v)) for v in self.std),
-            SRC_BGR=self.config.source_order == "BGR",
+            SWAP=self.swap_channels,
+            PAD=pad,
             TAPS=_TAPS[arith.taps],
             INDEX_FMA=arith.index_fma,
-            RECIP_255=arith.reciprocal_255,
+            RECIP_SCALE=arith.reciprocal_scale,
             DIV_FMA=self.division == "reciprocal_fma",
             BLOCK=block,
             **launch,

@@ -1,4 +1,5 @@
-"""The fused preprocessing kernel: uint8 N×H×W×3 → bilinear resize → RGB → (x/255 − mean)/std → N×3×H×W.
+"""The fused preprocessing kernel: uint8 N×H×W×3 → bilinear resize into the content region, pad value around it
+→ target channel order → (x / pixel_scale − mean) / std → N×3×H×W, in one pass.
 
 The output is float32, or float16 when the destination is (stores round to nearest-even, as ``.half()`` does).
 
@@ -13,6 +14,10 @@ NVIDIA), and the tap order selected by ``TAPS`` (its values: ``_TAPS`` in triton
 
 import triton
 import triton.language as tl
+
+PAD_NONE = 0  # stretch: the content is the whole output
+PAD_PIXEL = 1  # pad pixels hold a colour, normalised like the image (Ultralytics, YOLOX)
+PAD_ZERO = 2  # pad pixels are 0 after normalising (Detectron2, torchvision, MMDetection)
 
 
 @triton.jit
@@ -62,12 +67,46 @@ def divide(a, b, inv_b, DIV_FMA: tl.constexpr):
 
 
 @triton.jit
-def _normalize(v, mean, std, inv_std, inv255, RECIP_255: tl.constexpr, DIV_FMA: tl.constexpr):
-    if RECIP_255:
-        x = v * inv255
+def _normalize(v, mean, std, inv_std, scale, inv_scale, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr):
+    if RECIP_SCALE:
+        x = v * inv_scale
     else:
-        x = tl.math.div_rn(v, 255.0)
+        x = tl.math.div_rn(v, scale)
     return divide(x - mean, std, inv_std, DIV_FMA)
+
+
+@triton.jit
+def _channel(
+    base,
+    row0,
+    row1,
+    col0,
+    col1,
+    h0,
+    h1,
+    w0,
+    w1,
+    load,
+    inside,
+    pixel_scale,
+    inv_pixel_scale,
+    pad,
+    mean,
+    std,
+    inv_std,
+    TAPS: tl.constexpr,
+    PAD: tl.constexpr,
+    RECIP_SCALE: tl.constexpr,
+    DIV_FMA: tl.constexpr,
+):
+    """One output channel: the bilinear sample inside the content, the pad outside (see ``preprocess_kernel``)."""
+    v = _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
+    if PAD == 1:  # PAD_PIXEL: the pad colour goes through the same normalisation as a sample
+        v = tl.where(inside, v, pad)
+    v = _normalize(v, mean, std, inv_std, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA)
+    if PAD == 2:  # PAD_ZERO
+        v = tl.where(inside, v, 0.0)
+    return v
 
 
 @triton.jit
@@ -78,9 +117,17 @@ def preprocess_kernel(
     in_w,
     out_h,
     out_w,
+    top,
+    left,
+    content_h,
+    content_w,
     scale_h,
     scale_w,
-    inv255,
+    pixel_scale,
+    inv_pixel_scale,
+    pad_r,
+    pad_g,
+    pad_b,
     mean_r,
     mean_g,
     mean_b,
@@ -90,35 +137,60 @@ def preprocess_kernel(
     inv_std_r,
     inv_std_g,
     inv_std_b,
-    SRC_BGR: tl.constexpr,
+    SWAP: tl.constexpr,
+    PAD: tl.constexpr,
     TAPS: tl.constexpr,
     INDEX_FMA: tl.constexpr,
-    RECIP_255: tl.constexpr,
+    RECIP_SCALE: tl.constexpr,
     DIV_FMA: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
+    """Output channels 0, 1, 2 read source channels 2, 1, 0 when ``SWAP`` (source order ≠ target order), and the
+    pad values ``pad_*`` are in output channel order. ``PAD``: whether and how pixels outside the content
+    (``content_h``×``content_w`` at ``top``, ``left``) are padded: ``PAD_NONE`` (stretch),
+    ``PAD_PIXEL`` (the value ``pad_*``, normalised with the same arithmetic as a sample, as torch normalises its
+    padded canvas) or ``PAD_ZERO`` (0 in the output, as Detectron2 pads the normalised tensor)."""
     n = tl.program_id(1).to(tl.int64)
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     plane = out_h * out_w
     mask = offs < plane
     oy = offs // out_w
     ox = offs % out_w
-    y0, y1, h0, h1 = _source_index(oy, scale_h, in_h, INDEX_FMA)
-    x0, x1, w0, w1 = _source_index(ox, scale_w, in_w, INDEX_FMA)
+    if PAD == 0:  # PAD_NONE
+        cy = oy
+        cx = ox
+        inside = mask
+    else:
+        cy = oy - top
+        cx = ox - left
+        inside = (cy >= 0) & (cy < content_h) & (cx >= 0) & (cx < content_w)
+    load = mask & inside
+    y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
+    x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
     base = src_ptr + n * in_h * in_w * 3
     row0 = y0.to(tl.int64) * in_w * 3
     row1 = y1.to(tl.int64) * in_w * 3
     col0 = x0 * 3
     col1 = x1 * 3
-    red = 2 if SRC_BGR else 0
-    blue = 0 if SRC_BGR else 2
+    first = 2 if SWAP else 0
+    last = 0 if SWAP else 2
     out = dst_ptr + n * 3 * plane + offs
-    r = _bilinear(base + red, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, mask)
-    tl.store(out, _normalize(r, mean_r, std_r, inv_std_r, inv255, RECIP_255, DIV_FMA), mask=mask)
-    g = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, mask)
-    tl.store(out + plane, _normalize(g, mean_g, std_g, inv_std_g, inv255, RECIP_255, DIV_FMA), mask=mask)
-    b = _bilinear(base + blue, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, mask)
-    tl.store(out + 2 * plane, _normalize(b, mean_b, std_b, inv_std_b, inv255, RECIP_255, DIV_FMA), mask=mask)
+    # written out per channel: no tuples or starred arguments, which older Triton compilers reject
+    c0 = _channel(
+        base + first, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
+        pad_r, mean_r, std_r, inv_std_r, TAPS, PAD, RECIP_SCALE, DIV_FMA,
+    )  # fmt: skip
+    tl.store(out, c0, mask=mask)
+    c1 = _channel(
+        base + 1, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
+        pad_g, mean_g, std_g, inv_std_g, TAPS, PAD, RECIP_SCALE, DIV_FMA,
+    )  # fmt: skip
+    tl.store(out + plane, c1, mask=mask)
+    c2 = _channel(
+        base + last, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
+        pad_b, mean_b, std_b, inv_std_b, TAPS, PAD, RECIP_SCALE, DIV_FMA,
+    )  # fmt: skip
+    tl.store(out + 2 * plane, c2, mask=mask)
 
 
 @triton.jit

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from preprocgate.errors import RunError
+from preprocgate.geometry import Geometry
 from preprocgate.hashing import file_sha256
-from preprocgate.models.base import Detections, ModelAdapter, Size
+from preprocgate.models.base import Detections, ModelAdapter
 from preprocgate.models.ort import OnnxRuntimeAdapter
 
 
@@ -20,12 +21,12 @@ class CountingOnnx(OnnxRuntimeAdapter):
     images_run = 0
     fail_after: int | None = None
 
-    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+    def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
         cls = type(self)
         if cls.fail_after is not None and cls.images_run >= cls.fail_after:
             raise RunError("interrupted (test)")
         cls.images_run += len(batch)
-        return super().__call__(batch, original_sizes)
+        return super().__call__(batch, geometries)
 
 
 class BrightestBlock(ModelAdapter):
@@ -42,16 +43,15 @@ class BrightestBlock(ModelAdapter):
     def identity(self) -> dict[str, str]:
         return {"adapter": "BrightestBlock", "file": self.file_digest, "category": str(self.category)}
 
-    def __call__(self, batch: torch.Tensor, original_sizes: Sequence[Size]) -> list[Detections]:
+    def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
         out = []
-        for image, (oh, ow) in zip(batch.float().cpu(), original_sizes, strict=True):
+        for image, geometry in zip(batch.float().cpu(), geometries, strict=True):
             _, h, w = image.shape
             quarters = [(y, x) for y in (0, h // 2) for x in (0, w // 2)]
             means = [float(image[:, y : y + h // 2, x : x + w // 2].mean()) for y, x in quarters]
             best = int(np.argmax(means))
             y, x = quarters[best]
-            sx, sy = ow / w, oh / h
-            box = np.array([[x * sx, y * sy, (x + w // 2) * sx, (y + h // 2) * sy]], np.float32)
+            box = geometry.boxes_to_source(np.array([[x, y, x + w // 2, y + h // 2]], np.float64))
             score = np.array([1 / (1 + np.exp(-means[best]))], np.float32)
-            out.append(Detections(box, score, np.array([self.category], np.int64)))
+            out.append(Detections(box.astype(np.float32), score, np.array([self.category], np.int64)))
         return out

@@ -6,23 +6,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from preprocgate.geometry import Geometry, stretch
+from preprocgate.spec import InputSpec
+from preprocgate.variants.opencv import OpenCVResize
 from preprocgate.variants.torch_interpolate import TorchInterpolate
 
 
 class NearestResize(TorchInterpolate):
     """torch chain with nearest-neighbour resize instead of bilinear."""
 
-    def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).flip(1).float().contiguous()
-        x = F.interpolate(x, size=size, mode="nearest")
-        return ((x / 255 - self.mean_t) / self.std_t).to(self.device)
+    def resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return F.interpolate(x, size=size, mode="nearest")
 
 
 class SwappedChannels(TorchInterpolate):
-    """torch chain that forgets the BGR → RGB swap."""
+    """torch chain that forgets the channel swap between source and target order."""
 
-    def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-        return super().run_batch(np.ascontiguousarray(batch[..., ::-1]), size)
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return super().run_batch(np.ascontiguousarray(batch[..., ::-1]), geometry)
 
 
 class CountingTorch(TorchInterpolate):
@@ -30,9 +31,9 @@ class CountingTorch(TorchInterpolate):
 
     images = 0
 
-    def run_batch(self, batch: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         type(self).images += len(batch)
-        return super().run_batch(batch, size)
+        return super().run_batch(batch, geometry)
 
 
 def needs_missing_extra(config: object, device: torch.device) -> TorchInterpolate:
@@ -40,3 +41,25 @@ def needs_missing_extra(config: object, device: torch.device) -> TorchInterpolat
     from preprocgate.errors import MissingDependencyError
 
     raise MissingDependencyError("somepackage", "someextra")
+
+
+class CvSwapped(OpenCVResize):
+    """The production cv2 path fed RGB where it expects the decoder's BGR (channels swapped)."""
+
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return super().run_batch(np.ascontiguousarray(batch[..., ::-1]), geometry)
+
+
+class CvStretched(OpenCVResize):
+    """The production cv2 path stretching the image over the canvas where the spec letterboxes it."""
+
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return super().run_batch(batch, stretch(geometry.source, geometry.canvas))
+
+
+class CvZeroPad(OpenCVResize):
+    """The production cv2 path padding with 0 instead of the spec's pad colour."""
+
+    def __init__(self, config: InputSpec, device: torch.device) -> None:
+        resize = config.resize.model_copy(update={"pad": (0, 0, 0)})
+        super().__init__(config.model_copy(update={"resize": resize}), device)
