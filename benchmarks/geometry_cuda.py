@@ -173,8 +173,9 @@ def fp16_mismatches(variant: TritonFused, batch: list[np.ndarray], geometry: Geo
 
 
 def control(device: torch.device) -> dict[str, Any]:
-    """The comparison detects an arithmetic change: the unfused tap order on a letterbox case."""
-    config = config_for(MODES["letterbox"][0], (64, 64) if device.type != "cuda" else (640, 640))
+    """The comparison detects an arithmetic change: the unfused tap order on a letterbox case (into 512², where the
+    content is resized: a 640² canvas would hold 427×640 at scale 1, where every tap order agrees)."""
+    config = config_for(MODES["letterbox"][0], (64, 64) if device.type != "cuda" else (512, 512))
     batch = [make("natural", 0, 427, 640)]
     with torch.inference_mode():
         expected = TorchInterpolate(config, device)(batch)
