@@ -30,6 +30,7 @@ import yaml
 
 from preprocgate import load_gate, run_gate
 from preprocgate.data import demo
+from preprocgate.geometry import plan_batch
 from preprocgate.models.rfdetr import RFDETRAdapter
 from preprocgate.provenance import device_name
 from preprocgate.report import write_reports
@@ -167,10 +168,10 @@ def model_throughput(
     for batch_size in (1, 8):
         picked = [images[i % len(images)] for i in range(batch_size)]
         batch = variant(picked)
-        sizes = [im.shape[:2] for im in picked]
+        plan = plan_batch([im.shape[:2] for im in picked], SIZE)
         with torch.inference_mode():
             network = timed(lambda b=batch: adapter.runner(b), device, 5, repeats)
-            full = timed(lambda b=batch, s=sizes: adapter(b, s), device, 5, repeats)
+            full = timed(lambda b=batch, g=plan: adapter(b, g), device, 5, repeats)
         rows.append(
             {
                 "precision": precision,

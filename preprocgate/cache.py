@@ -125,7 +125,7 @@ class DumpCache:
     def write_part(self, key: str, name: str, results: dict[int, list[dict]]) -> None:
         """``name`` carries the writer (a shard tag) so that parallel writers never collide."""
         path = self.folder(key) / f"part-{name}.json"
-        atomic_write_json(path, {"results": {str(k): v for k, v in results.items()}})
+        atomic_write_json(path, {"results": {str(k): v for k, v in results.items()}}, compact=True)
 
     def mark_complete(self, key: str, info: dict[str, Any]) -> None:
         atomic_write_json(self.folder(key) / "complete.json", info)

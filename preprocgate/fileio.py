@@ -50,8 +50,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
+def atomic_write_json(path: Path, data: Any, compact: bool = False) -> None:
+    """``compact`` for bulk machine-read files (dump parts): no indentation lets json use its C encoder, which
+    wrote an RF-DETR dump part (8 images, 800 masks) about ten times faster than the indented one."""
+    if compact:
+        text = json.dumps(data, sort_keys=True, allow_nan=True, separators=(",", ":"))
+    else:
+        text = json.dumps(data, indent=2, sort_keys=True, allow_nan=True)
+    atomic_write_text(path, text + "\n")
 
 
 def unusable_folder(folder: Path) -> str | None:

@@ -39,19 +39,25 @@ class RunStarts:
     def lengths(self) -> list[np.ndarray]:
         """COCO's uncompressed RLE counts per mask, alternating runs of zeros and ones, zeros first.
 
-        Vectorised over all masks: each mask's boundaries are 0, [0 again if its first pixel is set], its run
-        starts and H·W; the counts are the differences between consecutive boundaries of the same mask.
+        Vectorised over all masks and linear in the number of runs (a random-weight model's masks have millions:
+        a sort here cost 40 ms an image, more than the network): ``which``/``starts`` come sorted by mask, then
+        position, so each mask's boundaries — 0, [0 again if its first pixel is set], its run starts, H·W — are
+        placed by index arithmetic, and its counts are the differences between consecutive boundaries.
         """
         k, end = self.count, self.height * self.width
-        masks = np.arange(k)
-        set_first = np.flatnonzero(self.first_set)
-        owner = np.concatenate([self.which, masks, masks, set_first])
-        position = np.concatenate([self.starts, np.zeros(k, np.int64), np.full(k, end), np.zeros(len(set_first))])
-        order = np.lexsort((position, owner))
-        owner, position = owner[order], position[order]
-        same_mask = owner[1:] == owner[:-1]
-        counts = np.diff(position)[same_mask].astype(np.uint32)
-        return np.split(counts, np.cumsum(np.bincount(owner, minlength=k) - 1)[:-1])
+        if k == 0:
+            return []
+        runs = np.bincount(self.which, minlength=k)
+        lead = 1 + self.first_set.astype(np.int64)  # boundaries before the first run start: 0, or 0 and 0
+        per_mask = lead + runs + 1
+        first = np.cumsum(per_mask) - per_mask  # index of each mask's first boundary
+        position = np.zeros(int(per_mask.sum()), np.int64)
+        rank = np.arange(len(self.starts)) - np.repeat(np.cumsum(runs) - runs, runs)
+        position[np.repeat(first + lead, runs) + rank] = self.starts
+        position[first + per_mask - 1] = end
+        counts = np.diff(position)
+        counts = np.delete(counts, first[1:] - 1).astype(np.uint32)  # drop the step from one mask to the next
+        return np.split(counts, np.cumsum(per_mask - 1)[:-1])
 
 
 @dataclass
