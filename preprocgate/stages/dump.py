@@ -83,8 +83,8 @@ class Shard:
 
 class DumpStage:
     """Computes what the cache lacks, batch by batch; a writer thread encodes and writes while the next batch
-    is inferred. The inferring thread hands it host-only detections (:func:`portable`): masks on a GPU become
-    their run starts there, a few KB an image, and the device memory is freed at once.
+    is inferred. The inferring thread hands it host-only detections (:func:`portable`): masks on a GPU are
+    compressed to COCO RLE there, so only their strings cross to the host and the device memory is freed at once.
 
     Measured on an H100 and dropped (benchmarks/RESULTS.md): preprocessing the next batch in a third thread
     (it contends for the GIL with a forward bound by Python) and a writer process instead of the thread (the

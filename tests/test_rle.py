@@ -1,0 +1,79 @@
+"""COCO RLE computed in torch (the path masks on a GPU take) gives pycocotools' own strings, byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+
+from preprocgate.functional import rle
+from preprocgate.functional.coco import EncodedMasks, encode_masks
+
+
+def pycocotools_strings(masks: np.ndarray) -> list[str]:
+    return [
+        r["counts"].decode() for r in mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+    ]
+
+
+def edge_cases() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    masks = rng.random((7, 37, 53)) < 0.5
+    masks[0] = False  # one run of zeros
+    masks[1] = True  # an empty run of zeros, then ones
+    masks[2] = rng.random((37, 53)) < 0.01  # sparse: long runs, large second differences
+    masks[3, :, :20] = True  # column-major order: a block of whole columns is one run
+    masks[3, :, 20:] = False
+    masks[4] = False
+    masks[4, -1, -1] = True  # the last pixel alone
+    masks[5] = rng.random((37, 53)) < 0.99  # dense: runs of one zero
+    masks[6] = np.tile(np.arange(53) % 2 == 0, (37, 1))  # alternate columns: every run 37 long
+    return masks
+
+
+def test_run_lengths_are_cocos_uncompressed_counts() -> None:
+    counts, per_mask = rle.run_lengths(torch.from_numpy(edge_cases()))
+    split = np.split(counts.numpy(), np.cumsum(per_mask.numpy())[:-1])
+    assert split[0].tolist() == [37 * 53]
+    assert split[1].tolist() == [0, 37 * 53]
+    assert split[3].tolist() == [0, 37 * 20, 37 * 33]
+    assert split[4].tolist() == [37 * 53 - 1, 1]
+    assert split[6].tolist() == [0] + [37] * 53
+    assert all(int(s.sum()) == 37 * 53 for s in split)
+
+
+def test_strings_equal_pycocotools_on_edge_cases_and_random_masks() -> None:
+    masks = edge_cases()
+    assert rle.encode(torch.from_numpy(masks)) == pycocotools_strings(masks)
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        k, h, w = (int(v) for v in rng.integers(1, [5, 30, 30]))
+        random = rng.random((k, h, w)) < rng.random()
+        assert rle.encode(torch.from_numpy(random)) == pycocotools_strings(random)
+
+
+def test_counts_needing_every_group() -> None:
+    """A 3000×4000 mask with one set pixel at either end: counts near 2²⁴ and negative second differences."""
+    masks = np.zeros((3, 3000, 4000), dtype=bool)
+    masks[0, -1, -1] = True
+    masks[1, 0, 0] = True
+    masks[2, 1500, :] = True
+    assert rle.encode(torch.from_numpy(masks)) == pycocotools_strings(masks)
+
+
+def test_encode_masks_gives_the_same_records_on_every_path() -> None:
+    masks = edge_cases()
+    expected = encode_masks(masks)
+    assert encode_masks(torch.from_numpy(masks)) == expected
+    assert encode_masks(EncodedMasks.of(torch.from_numpy(masks))) == expected
+    decoded = mask_utils.decode([{**r, "counts": r["counts"].encode()} for r in expected])
+    np.testing.assert_array_equal(decoded.transpose(2, 0, 1), masks)
+    assert encode_masks(torch.zeros((0, 37, 53), dtype=torch.bool)) == []
+    assert rle.encode(torch.zeros((0, 4, 4), dtype=torch.bool)) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the path GPU masks take")
+def test_strings_on_cuda_equal_the_hosts() -> None:
+    masks = edge_cases()
+    assert rle.encode(torch.from_numpy(masks).cuda()) == pycocotools_strings(masks)
