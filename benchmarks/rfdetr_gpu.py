@@ -30,6 +30,7 @@ import yaml
 
 from preprocgate import load_gate, run_gate
 from preprocgate.data import demo
+from preprocgate.functional.coco import portable, to_results
 from preprocgate.geometry import plan_batch
 from preprocgate.models.rfdetr import RFDETRAdapter
 from preprocgate.provenance import device_name
@@ -160,7 +161,8 @@ def timed(fn: Any, device: torch.device, warmup: int, repeats: int) -> float:
 def model_throughput(
     data: demo.CocoPaths, checkpoint: Path, device: torch.device, precision: str, threshold: float | None, repeats: int
 ) -> list[dict[str, Any]]:
-    """Images/s of the network alone and with rfdetr's postprocess (masks to original size), on GPU-resident input."""
+    """Images/s of the network alone and with rfdetr's postprocess (masks to original size), on GPU-resident input,
+    then what each further step of a dump costs alone."""
     adapter = RFDETRAdapter(device, precision, file=checkpoint, score_threshold=threshold)
     images = [cv2.imread(str(p)) for p in sorted(data.images.iterdir())]
     variant = build_variant(VARIANTS.get("torch"), InputSpec(size=SIZE), device, {})
@@ -172,6 +174,10 @@ def model_throughput(
         with torch.inference_mode():
             network = timed(lambda b=batch: adapter.runner(b), device, 5, repeats)
             full = timed(lambda b=batch, g=plan: adapter(b, g), device, 5, repeats)
+            encoded = timed(lambda b=batch, g=plan: portable(adapter(b, g)), device, 5, repeats)
+            detections = portable(adapter(batch, plan))
+        records = timed(lambda d=detections: [to_results(i, x) for i, x in enumerate(d)], device, 2, repeats)
+        upload = timed(lambda p=picked: (variant(p), variant.synchronize()), device, 5, repeats)
         rows.append(
             {
                 "precision": precision,
@@ -180,6 +186,12 @@ def model_throughput(
                 "network_images_per_s": round(batch_size / network, 1),
                 "with_postprocess_ms": round(full * 1e3, 3),
                 "with_postprocess_images_per_s": round(batch_size / full, 1),
+                # the dump's other steps, each alone on the inferring thread: masks compressed to RLE on the GPU
+                # (portable), the host's COCO records, and the torch variant's preprocessing from host arrays
+                "with_rle_on_gpu_ms": round(encoded * 1e3, 3),
+                "with_rle_on_gpu_images_per_s": round(batch_size / encoded, 1),
+                "host_records_ms": round(records * 1e3, 3),
+                "torch_preprocess_from_host_ms": round(upload * 1e3, 3),
             }
         )
     return rows

@@ -12,6 +12,8 @@ from preprocgate.functional.coco import EncodedMasks, encode_masks
 
 
 def pycocotools_strings(masks: np.ndarray) -> list[str]:
+    if len(masks) == 0:
+        return []
     return [
         r["counts"].decode() for r in mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
     ]
@@ -33,7 +35,7 @@ def edge_cases() -> np.ndarray:
 
 
 def test_run_lengths_are_cocos_uncompressed_counts() -> None:
-    counts, per_mask = rle.run_lengths(torch.from_numpy(edge_cases()))
+    counts, per_mask = rle.run_lengths(*rle.flatten([torch.from_numpy(edge_cases())]))
     split = np.split(counts.numpy(), np.cumsum(per_mask.numpy())[:-1])
     assert split[0].tolist() == [37 * 53]
     assert split[1].tolist() == [0, 37 * 53]
@@ -51,6 +53,17 @@ def test_strings_equal_pycocotools_on_edge_cases_and_random_masks() -> None:
         k, h, w = (int(v) for v in rng.integers(1, [5, 30, 30]))
         random = rng.random((k, h, w)) < rng.random()
         assert rle.encode(torch.from_numpy(random)) == pycocotools_strings(random)
+
+
+def test_one_encoding_for_a_batch_of_images_of_different_sizes() -> None:
+    """Masks of several images laid end to end: a run never continues across a mask's or an image's border."""
+    rng = np.random.default_rng(5)
+    shapes = [(3, 9, 14), (0, 5, 5), (2, 14, 9), (1, 1, 1), (4, 6, 6)]
+    batches = [rng.random(s) < 0.5 for s in shapes]
+    batches[2][:] = True  # all-set masks following others: the border must not merge their runs
+    batches[4][:2] = False
+    assert rle.encode_many([torch.from_numpy(m) for m in batches]) == [pycocotools_strings(m) for m in batches]
+    assert rle.encode_many([torch.zeros((0, 3, 3), dtype=torch.bool)]) == [[]]
 
 
 def test_counts_needing_every_group() -> None:
@@ -77,3 +90,6 @@ def test_encode_masks_gives_the_same_records_on_every_path() -> None:
 def test_strings_on_cuda_equal_the_hosts() -> None:
     masks = edge_cases()
     assert rle.encode(torch.from_numpy(masks).cuda()) == pycocotools_strings(masks)
+    other = masks[:3, :20, :31]
+    expected = [pycocotools_strings(masks), pycocotools_strings(other)]
+    assert rle.encode_many([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()]) == expected

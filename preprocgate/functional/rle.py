@@ -9,6 +9,10 @@ to the host, a few bytes per run, and leaves the host no per-mask work. The arit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
 import torch
 
 # ``rleToString`` writes each value in 5-bit groups, least significant first; a group with bit 0x20 set says that
@@ -16,25 +20,38 @@ import torch
 _GROUPS = 7
 
 
-def run_lengths(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """COCO's uncompressed counts of bool K×H×W masks, concatenated, and how many belong to each mask.
+def flatten(batches: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bool K×H×W mask tensors (one per image, sizes may differ) → one column-major pixel vector and the pixel
+    count of each mask, so that every image's masks are encoded with one set of kernels and transfers."""
+    flat = torch.cat([m.transpose(1, 2).reshape(-1) for m in batches])
+    sizes = torch.cat([torch.full((len(m),), m.shape[1] * m.shape[2], dtype=torch.int64) for m in batches])
+    return flat, sizes.to(flat.device)
+
+
+def run_lengths(flat: torch.Tensor, sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """COCO's uncompressed counts of the masks laid end to end in ``flat`` (``sizes`` pixels each), concatenated,
+    and how many belong to each mask.
 
     Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
-    Linear in the number of runs: each mask's boundaries — 0, [0 again], its run starts, H·W — are placed by index
-    arithmetic, as ``nonzero`` returns the run starts sorted by mask, then position.
+    Linear in the number of runs: each mask's boundaries — 0, [0 again], its run starts, its size — are placed
+    by index arithmetic, as ``nonzero`` returns the run starts in order.
     """
-    k, h, w = masks.shape
-    device = masks.device
-    flat = masks.transpose(1, 2).reshape(k, h * w)
-    which, where = (flat[:, 1:] != flat[:, :-1]).nonzero(as_tuple=True)
+    device = flat.device
+    k = len(sizes)
+    offsets = torch.cumsum(sizes, 0) - sizes
+    change = (flat[1:] != flat[:-1]).nonzero().squeeze(1) + 1
+    owner = torch.searchsorted(offsets, change, right=True) - 1
+    local = change - offsets[owner]
+    inside = local != 0  # a change at a mask's first pixel is the previous mask's end, not a run start
+    which, where = owner[inside], local[inside]
     runs = torch.bincount(which, minlength=k)
-    lead = 1 + flat[:, 0].long()  # boundaries before the first run start
+    lead = 1 + flat[offsets].long()  # boundaries before the first run start: 0, or 0 and 0
     per_mask = lead + runs + 1
     first = torch.cumsum(per_mask, 0) - per_mask
     position = torch.zeros(int(per_mask.sum()), dtype=torch.int64, device=device)
     rank = torch.arange(len(where), device=device) - torch.repeat_interleave(torch.cumsum(runs, 0) - runs, runs)
-    position[torch.repeat_interleave(first + lead, runs) + rank] = where + 1
-    position[first + per_mask - 1] = h * w
+    position[torch.repeat_interleave(first + lead, runs) + rank] = where
+    position[first + per_mask - 1] = sizes
     steps = torch.diff(position)
     keep = torch.ones_like(steps, dtype=torch.bool)
     keep[first[1:] - 1] = False  # the step from one mask's last boundary to the next mask's first
@@ -69,11 +86,18 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
     return chars, lengths
 
 
-def encode(masks: torch.Tensor) -> list[str]:
-    """The ``counts`` strings of ``pycocotools.mask.encode`` for bool K×H×W masks on any device; one transfer."""
-    if len(masks) == 0:
-        return []
-    chars, lengths = compress(*run_lengths(masks))
+def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
+    """The ``counts`` strings of ``pycocotools.mask.encode`` for each bool K×H×W tensor (one per image, all on one
+    device), computed there with one transfer to the host."""
+    if sum(len(m) for m in batches) == 0:
+        return [[] for _ in batches]
+    chars, lengths = compress(*run_lengths(*flatten(batches)))
     data = chars.cpu().numpy().tobytes()
     ends = torch.cumsum(lengths, 0).tolist()
-    return [data[a:b].decode("ascii") for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    strings = [data[a:b].decode("ascii") for a, b in pairwise([0, *ends])]
+    return [strings[a:b] for a, b in pairwise(np.cumsum([0, *(len(m) for m in batches)]).tolist())]
+
+
+def encode(masks: torch.Tensor) -> list[str]:
+    """:func:`encode_many` of one image's masks."""
+    return encode_many([masks])[0]

@@ -206,7 +206,7 @@ class DumpStage:
                     with self.times.measure("infer+postprocess"):
                         spec = self.input_spec
                         plan = geometry.plan_batch([im.shape[:2] for im in batch], spec.size, spec.resize)
-                        detections = [portable(d) for d in self.adapter(tensor, plan)]
+                        detections = portable(self.adapter(tensor, plan))
                 name = f"{tag}-{first + n:06d}"
                 parts.append(writer.submit(encode_and_write, self.cache, key, name, chunk, detections))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
