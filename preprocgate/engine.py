@@ -79,7 +79,8 @@ def run_gate(
     start = time.perf_counter()
     mode, progress, spec, times = mode or RunMode(), progress or Progress(enabled=False), gate.spec, StageTimes()
     if mode.processes:
-        times.add(f"dump ({mode.processes} processes, wall)", run_shards(str(gate.path), mode.processes, device))
+        seconds = run_shards(str(gate.path), mode.processes, device, progress)
+        times.add(f"dump ({mode.processes} processes, wall)", seconds)
     dev = resolve_device(device or spec.device)
     with progress.step(f"building variants on {dev}"):
         variants = build_variants(gate, dev, used_variants(spec))

@@ -9,7 +9,7 @@ from preprocgate.baseline import write_baseline
 from preprocgate.cli.options import device_option, gate_argument, junit_option, load, output_dir_option, post_option
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED, PreprocgateError
-from preprocgate.progress import Progress
+from preprocgate.progress import Progress, shard_sink
 from preprocgate.publish import write_junit
 from preprocgate.publish.post import publish_report
 from preprocgate.redact import redact
@@ -80,7 +80,13 @@ def _shard(value: str | None) -> Shard | None:
 @gate_argument
 @device_option
 @output_dir_option
-@click.option("--progress/--no-progress", default=None, help="Default: on when stderr is a terminal.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress on stderr: bars on a terminal, a line per stage and every 10 s elsewhere (default: on).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output; the verdict line still prints.")
+@click.option("--progress-events", is_flag=True, hidden=True, help="A shard of --processes: progress to the parent.")
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
 @post_option
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
@@ -91,6 +97,8 @@ def run(
     device: str | None,
     output_dir: Path | None,
     progress: bool | None,
+    quiet: bool,
+    progress_events: bool,
     update_baseline: bool,
     post: bool,
     shard: str | None,
@@ -103,13 +111,15 @@ def run(
         raise click.BadParameter("a shard only fills the cache: combine it with nothing else", param_hint="--shard")
     loaded = load(gate)
     mode = RunMode(update_baseline=update_baseline, shard=part, processes=processes)
+    shown = Progress(sink=shard_sink()) if progress_events else Progress(False if quiet else progress)
     if part:  # a shard only fills the cache: it has no report to write
-        run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
-        click.echo(f"shard {shard}: dumps of gate {loaded.spec.name} written to {loaded.cache_dir}; then run `merge`")
+        run_gate(loaded, device=device, progress=shown, mode=mode)
+        if not progress_events:  # under --processes the parent merges: no advice to give
+            click.echo(
+                f"shard {shard}: dumps of gate {loaded.spec.name} written to {loaded.cache_dir}; then run `merge`"
+            )
         return
-    result = gated(
-        loaded, output_dir, junit, lambda: run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
-    )
+    result = gated(loaded, output_dir, junit, lambda: run_gate(loaded, device=device, progress=shown, mode=mode))
     finish(loaded, result, output_dir, update_baseline, post, junit)
 
 
