@@ -160,5 +160,6 @@ def _write_detection(result: GateResult, part: DetectionPart) -> None:
     result.dataset, result.metrics, result.intervals = part.dataset, part.metrics, part.intervals
     result.noise_floor, result.diffs, result.stored_deltas = part.noise_floor, part.diffs, part.stored_deltas
     result.checks += part.checks
+    result.gated_metrics, result.map_bound = part.gated_metrics, part.map_bound
     result.notes += part.notes
     result.stage_seconds.update(part.stage_seconds)

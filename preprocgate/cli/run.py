@@ -6,7 +6,15 @@ from pathlib import Path
 import click
 
 from preprocgate.baseline import write_baseline
-from preprocgate.cli.options import device_option, gate_argument, junit_option, load, output_dir_option, post_option
+from preprocgate.cli.options import (
+    device_option,
+    gate_argument,
+    junit_option,
+    link_option,
+    load,
+    output_dir_option,
+    post_option,
+)
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED, PreprocgateError
 from preprocgate.progress import Progress, shard_sink
@@ -27,9 +35,18 @@ def finish(
     update_baseline: bool,
     post: bool,
     junit: Path | None,
+    links: dict[str, str] | None = None,
 ) -> None:
     """Reports, baseline, JUnit, the verdict line, posting, and the exit code: shared by run and merge."""
-    md_path, _ = write_reports(result, output_dir or loaded.output_dir, loaded.template_path, loaded.secrets)
+    report = loaded.spec.report
+    md_path, _ = write_reports(
+        result,
+        output_dir or loaded.output_dir,
+        loaded.template_path,
+        loaded.secrets,
+        links={**report.links, **(links or {})},
+        artifacts_url=report.artifacts_url,
+    )
     if update_baseline:
         path, written = write_baseline(loaded, result)
         click.echo(f"baseline written: {path} ({', '.join(written)})")
@@ -92,6 +109,7 @@ def _shard(value: str | None) -> Shard | None:
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
 @click.option("--processes", type=click.IntRange(min=1), help="Dump in N processes (one per GPU), then merge.")
 @junit_option
+@link_option
 def run(
     gate: str,
     device: str | None,
@@ -104,6 +122,7 @@ def run(
     shard: str | None,
     processes: int | None,
     junit: Path | None,
+    links: dict[str, str],
 ) -> None:
     """Run GATE and write reports/<gate>.md and .json; exit 0 passed, 1 failed (3 when posting fails)."""
     part = _shard(shard)
@@ -120,7 +139,7 @@ def run(
             )
         return
     result = gated(loaded, output_dir, junit, lambda: run_gate(loaded, device=device, progress=shown, mode=mode))
-    finish(loaded, result, output_dir, update_baseline, post, junit)
+    finish(loaded, result, output_dir, update_baseline, post, junit, links)
 
 
 @click.command()
@@ -129,7 +148,10 @@ def run(
 @output_dir_option
 @post_option
 @junit_option
-def merge(gate: str, device: str | None, output_dir: Path | None, post: bool, junit: Path | None) -> None:
+@link_option
+def merge(
+    gate: str, device: str | None, output_dir: Path | None, post: bool, junit: Path | None, links: dict[str, str]
+) -> None:
     """Finish a sharded run: every dump must be in the cache; evaluate, compare and report as `run` does."""
     loaded = load(gate)
     result = gated(
@@ -138,4 +160,4 @@ def merge(gate: str, device: str | None, output_dir: Path | None, post: bool, ju
         junit,
         lambda: run_gate(loaded, device=device, progress=Progress(None), mode=RunMode(merge=True)),
     )
-    finish(loaded, result, output_dir, False, post, junit)
+    finish(loaded, result, output_dir, False, post, junit, links)

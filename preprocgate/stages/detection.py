@@ -43,6 +43,8 @@ class DetectionPart:
     diffs: list[DiffResult] = field(default_factory=list)
     stored_deltas: dict[str, dict[str, float]] = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
+    gated_metrics: list[str] = field(default_factory=list)
+    map_bound: float | None = None
     notes: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -267,6 +269,8 @@ class DetectionStage:
     def _checks(self, stored: StoredBaselineStage | None) -> None:
         thresholds, part = self.spec.thresholds, self.part
         part.checks += map_checks(part.metrics, part.intervals, self.spec.baseline, thresholds)
+        if thresholds.map is not None:
+            part.gated_metrics, part.map_bound = list(thresholds.map.metrics), thresholds.map.max_abs_delta
         if thresholds.min_matched_fraction is not None:
             part.checks += [matched_check(d, thresholds.min_matched_fraction) for d in part.diffs]
         if stored is not None:
