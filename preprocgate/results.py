@@ -97,6 +97,7 @@ class Picture:
     subject: str  # the pair, e.g. "triton vs torch"
     title: str
     file: str
+    source: str = ""  # where the run drew it (the cache); the report writer copies it to ``file``
 
 
 @dataclass

@@ -19,10 +19,11 @@ import jinja2
 from preprocgate import numbers
 from preprocgate.errors import RunError
 from preprocgate.evaluators.base import METRICS
-from preprocgate.fileio import atomic_write_text
+from preprocgate.fileio import atomic_write_bytes, atomic_write_text
 from preprocgate.functional.ulp import ULP_BIN_LABELS
 from preprocgate.redact import redact
 from preprocgate.report.charts import charts
+from preprocgate.report.pictures import index_html
 from preprocgate.results import CheckResult, GateResult
 
 MAX_CHARS = 65_536
@@ -303,4 +304,25 @@ def write_reports(
     data = json.dumps(result.to_json(), indent=2, sort_keys=True, allow_nan=True) + "\n"
     atomic_write_text(json_path, redact(data, secrets) if secrets else data)
     atomic_write_text(md_path, redact(markdown, secrets) if secrets else markdown)
+    write_pictures(result, output_dir)
     return md_path, json_path
+
+
+def write_pictures(result: GateResult, output_dir: Path) -> None:
+    """Copy the run's pictures beside the report, with an index page; pictures of an earlier run that this one
+    did not draw (a pair that no longer differs) are removed from the folder, which is the gate's own."""
+    folder = output_dir / f"{result.gate}-pictures"
+    written = set()
+    for p in result.pictures:
+        if p.source and Path(p.source).is_file():
+            atomic_write_bytes(output_dir / p.file, Path(p.source).read_bytes())
+            written.add((output_dir / p.file).name)
+    if folder.is_dir():
+        for old in folder.glob("*.png"):
+            if old.name not in written:
+                old.unlink(missing_ok=True)
+    if written:
+        pages = [(p.subject, p.title, Path(p.file).name) for p in result.pictures if Path(p.file).name in written]
+        atomic_write_text(folder / "index.html", index_html(result.gate, pages))
+    elif (folder / "index.html").is_file():
+        (folder / "index.html").unlink()

@@ -45,6 +45,8 @@ class DetectionPart:
     checks: list[CheckResult] = field(default_factory=list)
     gated_metrics: list[str] = field(default_factory=list)
     map_bound: float | None = None
+    dump_data: dict[str, Dump] = field(default_factory=dict)  # for the pictures, not the result
+    coco: CocoDataset | None = None
     notes: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -121,6 +123,7 @@ class DetectionStage:
         if self.update_baseline:
             for d in dumps.values():
                 store.put(d.digest, d.results)
+        self.part.dump_data, self.part.coco = dumps, self.dataset
         valid = self._dataset_summary(dumper, dumps)
         self._usable(dumper)
         if valid:  # nothing to evaluate otherwise: the dataset check has failed the gate
