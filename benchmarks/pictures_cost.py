@@ -49,9 +49,8 @@ def main() -> None:
     drawn_total, drawn = timed(args.gate, True, out)
     warm, bare = statistics.median(with_pictures), statistics.median(without)
     print(f"warm run without pictures: {bare:.3f} s (median of {args.repeats})")
-    print(
-        f"warm run with pictures:    {warm:.3f} s; pictures cost {warm - bare:+.3f} s = {100 * (warm - bare) / bare:+.1f}%"
-    )
+    cost = f"{warm - bare:+.3f} s = {100 * (warm - bare) / bare:+.1f}%"
+    print(f"warm run with pictures:    {warm:.3f} s; pictures cost {cost}")
     print(f"pictures stages of a warm run: {statistics.median(stages):.3f} s (median)")
     print(
         f"run drawing them anew:     {drawn_total:.3f} s, of which "
