@@ -78,8 +78,10 @@ class Task:
         self.progress._updated(self)
 
     def status(self) -> str:
-        """``16/40 (3.2/s, ETA 8 s)``, the count alone before a rate can be told."""
+        """``16/40 (3.2/s, ETA 8 s)``; ``running for 20 s`` for a stage that counts nothing."""
         elapsed = time.perf_counter() - self.start
+        if self.total is None and self.done <= 0:
+            return f"running for {fmt_duration(elapsed)}"
         count = f"{self.done:,}" + (f"/{self.total:,}" if self.total is not None else "")
         if self.done <= 0 or elapsed <= 0:
             return count

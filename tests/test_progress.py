@@ -27,6 +27,13 @@ def test_lines_without_a_terminal_start_beat_and_end() -> None:
     assert re.fullmatch(r"dump: torch: done 40 in \d+\.\d s", lines[-1])
 
 
+def test_a_stage_without_a_count_still_shows_life() -> None:
+    out = io.StringIO()
+    with Progress(stream=out, interval_s=0.05).step("evaluate"):
+        time.sleep(0.12)
+    assert "evaluate: running for 0 s" in out.getvalue().splitlines()
+
+
 def test_no_progress_is_silent() -> None:
     out = io.StringIO()
     with Progress(False, stream=out).step("x", total=3) as task:
