@@ -19,6 +19,7 @@ from preprocgate.spec import Gate, GateSpec
 from preprocgate.stages.compare import parity_checks, speed_check
 from preprocgate.stages.detection import DetectionPart, DetectionStage
 from preprocgate.stages.dump import Shard
+from preprocgate.stages.pictures import PicturesStage
 from preprocgate.stages.probe import ParityProbeStage, probe_images
 from preprocgate.stages.speed import SpeedProbeStage
 from preprocgate.timing import StageTimes
@@ -79,7 +80,8 @@ def run_gate(
     start = time.perf_counter()
     mode, progress, spec, times = mode or RunMode(), progress or Progress(enabled=False), gate.spec, StageTimes()
     if mode.processes:
-        times.add(f"dump ({mode.processes} processes, wall)", run_shards(str(gate.path), mode.processes, device))
+        seconds = run_shards(str(gate.path), mode.processes, device, progress)
+        times.add(f"dump ({mode.processes} processes, wall)", seconds)
     dev = resolve_device(device or spec.device)
     with progress.step(f"building variants on {dev}"):
         variants = build_variants(gate, dev, used_variants(spec))
@@ -99,13 +101,20 @@ def run_gate(
         stage_seconds=times.seconds,
     )
     run = _Run(gate, dev, variants, identities, times, progress)
+    pictures = PicturesStage(gate.cache_dir, spec.name, spec.input.source_order) if spec.report.pictures else None
     if not mode.shard:
-        _probe_parity(result, run)
+        _probe_parity(result, run, pictures)
         _probe_speed(result, run)
     if spec.dataset is not None:
         merge, update = mode.merge or bool(mode.processes), mode.update_baseline
         stage = DetectionStage(gate, dev, variants, identities, progress, shard=mode.shard, merge=merge, update=update)
-        _write_detection(result, stage.run())
+        part = stage.run()
+        _write_detection(result, part)
+        if pictures is not None and part.coco is not None and result.diffs:
+            with times.measure("pictures: detections"), progress.step("pictures: detections"):
+                pictures.detections(result.diffs, part.dump_data, part.coco)
+    if pictures is not None:
+        result.pictures, result.notes = pictures.pictures, result.notes + pictures.notes
     if not result.checks and not mode.shard:
         result.notes.append("No thresholds are declared, so nothing was gated: a gate that checks nothing fails.")
     result.duration_s = time.perf_counter() - start
@@ -124,7 +133,7 @@ class _Run:
     progress: Progress
 
 
-def _probe_parity(result: GateResult, run: _Run) -> None:
+def _probe_parity(result: GateResult, run: _Run, pictures: PicturesStage | None) -> None:
     gate, variants, times, progress = run.gate, run.variants, run.times, run.progress
     spec, parity = gate.spec, gate.spec.probes.parity
     if not parity:
@@ -135,7 +144,11 @@ def _probe_parity(result: GateResult, run: _Run) -> None:
     with times.measure("parity probe"), progress.step(f"parity probe: {len(probes)} images"):
         result.probes = [p.name for p in probes]
         cache = ParityCache(gate.cache_dir)
-        result.parity = ParityProbeStage(parity, variants, cache, base).run(probes)
+        stage = ParityProbeStage(parity, variants, cache, base)
+        result.parity = stage.run(probes)
+    if pictures is not None:
+        with times.measure("pictures: parity"), progress.step("pictures: parity"):
+            pictures.parity(result.parity, stage.keys, probes, stage)
     result.checks += [check for pair in result.parity for check in parity_checks(pair)]
     result.notes += cache.notes
 
@@ -159,5 +172,6 @@ def _write_detection(result: GateResult, part: DetectionPart) -> None:
     result.dataset, result.metrics, result.intervals = part.dataset, part.metrics, part.intervals
     result.noise_floor, result.diffs, result.stored_deltas = part.noise_floor, part.diffs, part.stored_deltas
     result.checks += part.checks
+    result.gated_metrics, result.map_bound = part.gated_metrics, part.map_bound
     result.notes += part.notes
     result.stage_seconds.update(part.stage_seconds)

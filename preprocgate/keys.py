@@ -76,3 +76,12 @@ def intervals_key(
 def dump_digest(results: dict[int, list[dict]]) -> str:
     """Digest of a dump: equal detections give equal digests, whatever order images finished in."""
     return digest_json([[image_id, results[image_id]] for image_id in sorted(results)])
+
+
+PICTURES_VERSION = 1
+"""Bump when the pictures change for the same inputs (layout, colours): cached PNGs are then redrawn."""
+
+
+def picture_key(kind: str, inputs: dict[str, Any]) -> str:
+    """A picture: its kind and everything it is drawn from (a parity result's key, two dump digests, ...)."""
+    return digest_json({"picture": kind, "version": PICTURES_VERSION, **inputs})

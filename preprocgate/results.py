@@ -89,6 +89,17 @@ class DiffResult:
         return f"{self.candidate} vs {self.reference}"
 
 
+@dataclass(frozen=True)
+class Picture:
+    """A PNG written beside the report (``file``: relative to the report's folder)."""
+
+    kind: str  # "parity" or "detection"
+    subject: str  # the pair, e.g. "triton vs torch"
+    title: str
+    file: str
+    source: str = ""  # where the run drew it (the cache); the report writer copies it to ``file``
+
+
 @dataclass
 class DatasetSummary:
     source: str
@@ -120,6 +131,9 @@ class GateResult:
     stored_deltas: dict[str, dict[str, float]] = field(default_factory=dict)
     intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)
     noise_floor: dict[str, float] = field(default_factory=dict)
+    gated_metrics: list[str] = field(default_factory=list)  # "bbox.AP", ... (thresholds.map.metrics)
+    map_bound: float | None = None  # thresholds.map.max_abs_delta
+    pictures: list[Picture] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0

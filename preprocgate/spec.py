@@ -273,6 +273,16 @@ class Probes(StrictModel):
 class ReportSpec(StrictModel):
     template: str | None = Field(None, description="A Jinja2 Markdown template replacing the built-in one.")
     output_dir: str | None = Field(None, description="Default: ./reports in the working directory.")
+    links: dict[
+        Annotated[str, Field(min_length=1, max_length=80)], Annotated[str, Field(pattern=r"^https?://\S+$")]
+    ] = Field(
+        default_factory=dict,
+        description="Links shown under the verdict, label → http(s) URL: the CI run, the JSON, artifacts.",
+    )
+    artifacts_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = Field(
+        None, description="Where the report's folder is published (e.g. the CI run's artifacts): pictures link there."
+    )
+    pictures: bool = Field(True, description="Write PNG pictures beside the report (needs the `pictures` extra).")
 
 
 class DemoDataset(StrictModel):

@@ -154,3 +154,17 @@ def test_parity_results_come_from_the_cache_when_nothing_changed(tmp_path: Path)
     write_gate(tmp_path, spec)
     assert _invoke("run", str(path)).exit_code == 0
     assert CountingTorch.images == 8
+
+
+def test_links_from_the_spec_and_the_command_line(tmp_path: Path) -> None:
+    spec = small_gate()
+    spec["report"]["links"] = {"CI run": "https://ci.example/runs/7"}
+    path = write_gate(tmp_path, spec)
+    result = _invoke("run", str(path), "--link", "artifacts=https://ci.example/runs/7/artifacts", "--quiet")
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "out" / "t.md").read_text()
+    assert "[CI run](https://ci.example/runs/7) · [artifacts](https://ci.example/runs/7/artifacts)" in md
+    assert _invoke("run", str(path), "--link", "no-url").exit_code == 2
+    spec["report"]["links"] = {"x": "javascript:alert(1)"}
+    bad = _invoke("run", str(write_gate(tmp_path, spec)))
+    assert bad.exit_code == 2 and "report.links" in bad.output

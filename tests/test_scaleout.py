@@ -1,6 +1,7 @@
 """Sharded dumps merge into exactly the results of a single-process run (CPU here; one process per GPU there)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,10 @@ def test_processes_run_shards_in_parallel_and_merge(tmp_path: Path, dataset: dem
     result = invoke("run", str(gate(tmp_path, dataset)), "--processes", "2", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert outcome(tmp_path) == single
+    # one combined view: each shard's stages, relabelled, in the parent's log; no advice to run `merge`
+    for i in range(2):
+        assert re.search(rf"^shard {i}/2: dump: cv2: done \d+ in ", result.stderr, re.M), result.stderr
+    assert "then run `merge`" not in result.output
 
 
 @pytest.mark.parametrize("bad", ["2/2", "x/3", "1"])

@@ -46,3 +46,23 @@ junit_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write JUnit XML here: one testcase per check, for CI test panels.",
 )
+
+
+def _links(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    links = {}
+    for value in values:
+        label, sep, url = value.partition("=")
+        if not sep or not label or not re.match(r"^https?://\S+$", url):
+            raise click.BadParameter(f"{value!r}: expected LABEL=https://...")
+        links[label] = url
+    return links
+
+
+link_option = click.option(
+    "--link",
+    "links",
+    multiple=True,
+    callback=_links,
+    metavar="LABEL=URL",
+    help="A link under the report's verdict (the CI run, artifacts); added to the spec's report.links.",
+)

@@ -6,10 +6,18 @@ from pathlib import Path
 import click
 
 from preprocgate.baseline import write_baseline
-from preprocgate.cli.options import device_option, gate_argument, junit_option, load, output_dir_option, post_option
+from preprocgate.cli.options import (
+    device_option,
+    gate_argument,
+    junit_option,
+    link_option,
+    load,
+    output_dir_option,
+    post_option,
+)
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED, PreprocgateError
-from preprocgate.progress import Progress
+from preprocgate.progress import Progress, shard_sink
 from preprocgate.publish import write_junit
 from preprocgate.publish.post import publish_report
 from preprocgate.redact import redact
@@ -27,9 +35,18 @@ def finish(
     update_baseline: bool,
     post: bool,
     junit: Path | None,
+    links: dict[str, str] | None = None,
 ) -> None:
     """Reports, baseline, JUnit, the verdict line, posting, and the exit code: shared by run and merge."""
-    md_path, _ = write_reports(result, output_dir or loaded.output_dir, loaded.template_path, loaded.secrets)
+    report = loaded.spec.report
+    md_path, _ = write_reports(
+        result,
+        output_dir or loaded.output_dir,
+        loaded.template_path,
+        loaded.secrets,
+        links={**report.links, **(links or {})},
+        artifacts_url=report.artifacts_url,
+    )
     if update_baseline:
         path, written = write_baseline(loaded, result)
         click.echo(f"baseline written: {path} ({', '.join(written)})")
@@ -80,22 +97,32 @@ def _shard(value: str | None) -> Shard | None:
 @gate_argument
 @device_option
 @output_dir_option
-@click.option("--progress/--no-progress", default=None, help="Default: on when stderr is a terminal.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress on stderr: bars on a terminal, a line per stage and every 10 s elsewhere (default: on).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output; the verdict line still prints.")
+@click.option("--progress-events", is_flag=True, hidden=True, help="A shard of --processes: progress to the parent.")
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
 @post_option
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
 @click.option("--processes", type=click.IntRange(min=1), help="Dump in N processes (one per GPU), then merge.")
 @junit_option
+@link_option
 def run(
     gate: str,
     device: str | None,
     output_dir: Path | None,
     progress: bool | None,
+    quiet: bool,
+    progress_events: bool,
     update_baseline: bool,
     post: bool,
     shard: str | None,
     processes: int | None,
     junit: Path | None,
+    links: dict[str, str],
 ) -> None:
     """Run GATE and write reports/<gate>.md and .json; exit 0 passed, 1 failed (3 when posting fails)."""
     part = _shard(shard)
@@ -103,14 +130,16 @@ def run(
         raise click.BadParameter("a shard only fills the cache: combine it with nothing else", param_hint="--shard")
     loaded = load(gate)
     mode = RunMode(update_baseline=update_baseline, shard=part, processes=processes)
+    shown = Progress(sink=shard_sink()) if progress_events else Progress(False if quiet else progress)
     if part:  # a shard only fills the cache: it has no report to write
-        run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
-        click.echo(f"shard {shard}: dumps of gate {loaded.spec.name} written to {loaded.cache_dir}; then run `merge`")
+        run_gate(loaded, device=device, progress=shown, mode=mode)
+        if not progress_events:  # under --processes the parent merges: no advice to give
+            click.echo(
+                f"shard {shard}: dumps of gate {loaded.spec.name} written to {loaded.cache_dir}; then run `merge`"
+            )
         return
-    result = gated(
-        loaded, output_dir, junit, lambda: run_gate(loaded, device=device, progress=Progress(progress), mode=mode)
-    )
-    finish(loaded, result, output_dir, update_baseline, post, junit)
+    result = gated(loaded, output_dir, junit, lambda: run_gate(loaded, device=device, progress=shown, mode=mode))
+    finish(loaded, result, output_dir, update_baseline, post, junit, links)
 
 
 @click.command()
@@ -119,7 +148,10 @@ def run(
 @output_dir_option
 @post_option
 @junit_option
-def merge(gate: str, device: str | None, output_dir: Path | None, post: bool, junit: Path | None) -> None:
+@link_option
+def merge(
+    gate: str, device: str | None, output_dir: Path | None, post: bool, junit: Path | None, links: dict[str, str]
+) -> None:
     """Finish a sharded run: every dump must be in the cache; evaluate, compare and report as `run` does."""
     loaded = load(gate)
     result = gated(
@@ -128,4 +160,4 @@ def merge(gate: str, device: str | None, output_dir: Path | None, post: bool, ju
         junit,
         lambda: run_gate(loaded, device=device, progress=Progress(None), mode=RunMode(merge=True)),
     )
-    finish(loaded, result, output_dir, False, post, junit)
+    finish(loaded, result, output_dir, False, post, junit, links)

@@ -122,3 +122,18 @@ def diff_dumps(
 
 def _rle(segmentation: dict) -> dict:
     return {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
+
+
+def image_disagreement(
+    reference: list[dict], candidate: list[dict], score_threshold: float, iou_threshold: float
+) -> tuple[float, set[int], set[int]]:
+    """How much two variants' detections on one image disagree (unmatched detections count 1 each, a matched
+    pair 1 − box IoU plus |Δscore|), and the indices, among those at or above the score threshold, of
+    unmatched reference and candidate detections: the pictures show the images where this is largest."""
+    ref = [i for i, r in enumerate(reference) if r["score"] >= score_threshold]
+    cand = [j for j, c in enumerate(candidate) if c["score"] >= score_threshold]
+    pairs = greedy_pairs([reference[i] for i in ref], [candidate[j] for j in cand], iou_threshold)
+    lost_ref = set(ref) - {ref[i] for i, _, _ in pairs}
+    lost_cand = set(cand) - {cand[j] for _, j, _ in pairs}
+    moved = sum(1 - iou + abs(reference[ref[i]]["score"] - candidate[cand[j]]["score"]) for i, j, iou in pairs)
+    return len(lost_ref) + len(lost_cand) + moved, lost_ref, lost_cand

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from preprocgate.functional.bootstrap import Interval
+from preprocgate.numbers import count, percent, signed
 from preprocgate.results import CheckResult, DiffResult, PairResult, Timing
 from preprocgate.spec import SpeedCheck, Thresholds
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.4f}%"
 
 
 def usable_check(source: str, unusable: dict[str, str], total: int, max_fraction: float) -> CheckResult:
@@ -17,12 +14,12 @@ def usable_check(source: str, unusable: dict[str, str], total: int, max_fraction
     if total == 0:
         return CheckResult("dataset", source, "images", "≥ 1 evaluated", "no images to evaluate", False)
     share = len(unusable) / total
-    measured = f"{len(unusable)} of {total} images unusable ({100 * share:.1f}%)"
+    measured = f"{count(len(unusable))} of {count(total)} images unusable ({percent(share)})"
     if unusable:
         listed = "; ".join(f"{name}: {why}" for name, why in list(unusable.items())[:3])
         measured += f": {listed}" + ("; ..." if len(unusable) > 3 else "")
     passed = share <= max_fraction + 1e-12 and len(unusable) < total
-    return CheckResult("dataset", source, "usable images", f"≥ 1, unusable ≤ {_pct(max_fraction)}", measured, passed)
+    return CheckResult("dataset", source, "usable images", f"≥ 1, unusable ≤ {percent(max_fraction)}", measured, passed)
 
 
 def parity_checks(pair: PairResult) -> list[CheckResult]:
@@ -42,14 +39,14 @@ def parity_checks(pair: PairResult) -> list[CheckResult]:
         add(
             "elements outside tolerance",
             bound,
-            f"{s.tolerance_violations} of {s.numel}",
+            f"{count(s.tolerance_violations)} of {count(s.numel)}",
             s.tolerance_violations == 0,
         )
     if t.min_equal_fraction is not None:
         add(
             "exactly equal",
-            f"≥ {_pct(t.min_equal_fraction)}",
-            _pct(s.equal_fraction),
+            f"≥ {percent(t.min_equal_fraction)}",
+            percent(s.equal_fraction),
             s.equal_fraction >= t.min_equal_fraction,
         )
     return checks
@@ -90,10 +87,10 @@ def map_checks(
             interval = intervals.get(variant, {}).get(ref)
             if thresholds.map.apply_to == "interval" and interval is not None:
                 threshold = f"CI not wholly outside ±{bound:g}"
-                measured = f"{delta:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
+                measured = f"{signed(delta)} [{signed(interval.low)}, {signed(interval.high)}]"
                 passed = not interval.excludes(bound)
             else:
-                threshold, measured, passed = f"|Δ| ≤ {bound:g}", f"{delta:+.4f}", abs(delta) <= bound + 1e-12
+                threshold, measured, passed = f"|Δ| ≤ {bound:g}", signed(delta), abs(delta) <= bound + 1e-12
             checks.append(
                 CheckResult(
                     "accuracy", f"{variant} vs {baseline}", f"Δ {iou_type} {metric}", threshold, measured, passed
@@ -108,7 +105,7 @@ def matched_check(diff: DiffResult, minimum: float) -> CheckResult:
         "diff",
         diff.label,
         f"matched detections (score ≥ {diff.score_threshold:g})",
-        f"≥ {_pct(minimum)}",
-        f"{_pct(s.matched_fraction)} ({s.matched} of {max(s.reference_count, s.candidate_count)})",
+        f"≥ {percent(minimum)}",
+        f"{percent(s.matched_fraction)} ({count(s.matched)} of {count(max(s.reference_count, s.candidate_count))})",
         s.matched_fraction >= minimum,
     )

@@ -43,6 +43,10 @@ class DetectionPart:
     diffs: list[DiffResult] = field(default_factory=list)
     stored_deltas: dict[str, dict[str, float]] = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
+    gated_metrics: list[str] = field(default_factory=list)
+    map_bound: float | None = None
+    dump_data: dict[str, Dump] = field(default_factory=dict)  # for the pictures, not the result
+    coco: CocoDataset | None = None
     notes: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -119,6 +123,7 @@ class DetectionStage:
         if self.update_baseline:
             for d in dumps.values():
                 store.put(d.digest, d.results)
+        self.part.dump_data, self.part.coco = dumps, self.dataset
         valid = self._dataset_summary(dumper, dumps)
         self._usable(dumper)
         if valid:  # nothing to evaluate otherwise: the dataset check has failed the gate
@@ -183,14 +188,20 @@ class DetectionStage:
         for name in self.spec.variants:
             identity = self.identities[name]
             reused = stored.reusable(name, dumper.key(identity)) if stored and name == self.spec.baseline else None
-            with self.progress.step(f"dump: {name}" + (" (stored baseline)" if reused else "")):
+            label = f"dump: {name}" + (" (stored baseline)" if reused else "")
+            with self.progress.step(label, total=None if reused else len(self._mine(dumper))) as task:
                 dumps[name] = reused or dumper.run(
-                    name, self.variants[name], identity, self.shard, compute=not self.merge
+                    name, self.variants[name], identity, self.shard, compute=not self.merge, on_progress=task.update
                 )
             self.part.dumps.append(dumps[name].summary())
             self.times.add(f"dump {name}", dumps[name].seconds)
         self.times.update(dumper.seconds)
         return dumps
+
+    def _mine(self, dumper: DumpStage) -> list[int]:
+        """The images this process dumps: its shard's, or all."""
+        valid = dumper.valid
+        return self.shard.select(valid, self.spec.model.batch_size) if self.shard else valid
 
     def _dataset_summary(self, dumper: DumpStage, dumps: dict[str, Dump]) -> list[int]:
         """The evaluated images: every dump must cover exactly these, or Δ would compare different sets."""
@@ -238,12 +249,14 @@ class DetectionStage:
         if spec.noise_floor is None:
             return
         batch_size, name = spec.noise_floor.batch_size, spec.baseline
-        with self.progress.step(f"noise floor: {name} again at batch size {batch_size}"):
+        label = f"noise floor: {name} again at batch size {batch_size}"
+        with self.progress.step(label, total=len(dumper.valid)) as task:
             base = {**self.key_base, "batch_size": batch_size}
             again_stage = DumpStage(
                 self.cache, self.adapter, self.dataset, batch_size, base, spec.input, dumper.corrupt
             )
-            again = evaluate.run(again_stage.run(name, self.variants[name], self.identities[name]), valid)
+            again_dump = again_stage.run(name, self.variants[name], self.identities[name], on_progress=task.update)
+            again = evaluate.run(again_dump, valid)
         first = self.part.metrics[name]
         self.part.noise_floor = {f"{t}.{m}": again[t][m] - first[t][m] for t in again for m in again[t]}
 
@@ -259,6 +272,8 @@ class DetectionStage:
     def _checks(self, stored: StoredBaselineStage | None) -> None:
         thresholds, part = self.spec.thresholds, self.part
         part.checks += map_checks(part.metrics, part.intervals, self.spec.baseline, thresholds)
+        if thresholds.map is not None:
+            part.gated_metrics, part.map_bound = list(thresholds.map.metrics), thresholds.map.max_abs_delta
         if thresholds.min_matched_fraction is not None:
             part.checks += [matched_check(d, thresholds.min_matched_fraction) for d in part.diffs]
         if stored is not None:

@@ -7,6 +7,7 @@ partially written dump resumes from its finished parts.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -148,9 +149,11 @@ class DumpStage:
         variant_identity: dict,
         shard: Shard | None = None,
         compute: bool = True,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> Dump:
         """The variant's dump: from the cache where present, computed otherwise (``compute=False``: a merge
-        of shard dumps, where a missing image is an error). With a shard, only its images are computed."""
+        of shard dumps, where a missing image is an error). With a shard, only its images are computed.
+        ``on_progress(done, total)`` after each batch (a progress bar's ``Task.update``)."""
         start = time.perf_counter()
         key = self.key(variant_identity)
         done = self.cache.load_parts(key)
@@ -171,7 +174,15 @@ class DumpStage:
                     "run the missing shards first (preprocgate run --shard i/N)"
                 )
             if todo:
-                self._compute(key, variant, todo, done, shard)
+                mine = set(shard.select(wanted, self.batch_size) if shard else wanted)
+                ready = len(mine) - len(todo)
+
+                def report(done_now: int) -> None:
+                    if on_progress is not None:
+                        on_progress(ready + done_now, len(mine))
+
+                report(0)
+                self._compute(key, variant, todo, done, shard, report)
             if shard is None or all(i in done for i in self.valid):
                 corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
                 self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
@@ -187,7 +198,13 @@ class DumpStage:
         )
 
     def _compute(
-        self, key: str, variant: Preprocessor, todo: list[int], done: dict[int, list[dict]], shard: Shard | None
+        self,
+        key: str,
+        variant: Preprocessor,
+        todo: list[int],
+        done: dict[int, list[dict]],
+        shard: Shard | None,
+        report: Callable[[int], None],
     ) -> None:
         images = self.images(todo)
         todo = [i for i in todo if i in images]
@@ -211,6 +228,7 @@ class DumpStage:
                 parts.append(writer.submit(encode_and_write, self.cache, key, name, chunk, detections))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
                     self._collect(parts.pop(0), done)
+                report(lo + len(chunk))
             for future in parts:
                 self._collect(future, done)
 

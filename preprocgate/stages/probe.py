@@ -72,6 +72,7 @@ class ParityProbeStage:
         self.variants = variants
         self.cache = cache
         self.key_base = key_base or {}
+        self.keys: list[str] = []  # each pair's result key, once run: what its pictures are drawn from
 
     def outputs(self, name: str, probes: Sequence[ProbeImage]) -> list[np.ndarray]:
         variant = self.variants[name]
@@ -94,7 +95,7 @@ class ParityProbeStage:
         for probe in probes:
             h.update(f"{probe.name}:{probe.image.shape}:{probe.output}".encode())
             h.update(np.ascontiguousarray(probe.image).tobytes())
-        keys = [self._key(pair, h.hexdigest()) for pair in self.config.pairs]
+        keys = self.keys = [self._key(pair, h.hexdigest()) for pair in self.config.pairs]
         found = {k: self.cache.load(k) for k in keys} if self.cache else {}
         missing = [pair for pair, k in zip(self.config.pairs, keys, strict=True) if found.get(k) is None]
         needed = {n for pair in missing for n in (pair.candidate, pair.reference)}

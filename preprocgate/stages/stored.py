@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from preprocgate.baseline import ArtifactStore, Baseline, DamagedArtifact
+from preprocgate.numbers import signed
 from preprocgate.results import CheckResult
 from preprocgate.spec import BaselineSpec
 from preprocgate.stages.dump import Dump
@@ -83,7 +84,7 @@ class StoredBaselineStage:
                         f"{variant} vs stored",
                         f"Δ {iou_type} {metric}",
                         f"|Δ| ≤ {bound:g}",
-                        f"{delta:+.4f}",
+                        signed(delta),
                         abs(delta) <= bound + 1e-12,
                     )
                 )

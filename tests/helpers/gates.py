@@ -26,7 +26,7 @@ def small_gate(**overrides: Any) -> dict[str, Any]:
             },
             "speed": {"source": "60x80", "warmup": 0, "repeats": 1},
         },
-        "report": {"output_dir": "out"},
+        "report": {"output_dir": "out", "pictures": False},  # pictures: tests/test_pictures.py
     }
     spec.update(overrides)
     return spec
@@ -53,7 +53,7 @@ def detection_gate(dataset: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         "dataset": dataset,
         "model": {"adapter": "tests.helpers.models:CountingOnnx", "file": str(DEMO_MODEL), "batch_size": 4},
         "cache_dir": "cache",
-        "report": {"output_dir": "out"},
+        "report": {"output_dir": "out", "pictures": False},  # pictures: tests/test_pictures.py
     }
     spec.update(overrides)
     return spec

@@ -63,3 +63,14 @@ class CvZeroPad(OpenCVResize):
     def __init__(self, config: InputSpec, device: torch.device) -> None:
         resize = config.resize.model_copy(update={"pad": (0, 0, 0)})
         super().__init__(config.model_copy(update={"resize": resize}), device)
+
+
+class OneUlpOff(TorchInterpolate):
+    """The torch chain with every 97th output element moved up by one representable float (1 ULP): invisible
+    to the eye and to a tolerance, a failure for a bit-exact pair."""
+
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        out = super().run_batch(batch, geometry).contiguous()
+        flat = out.view(-1)
+        flat[::97] = torch.nextafter(flat[::97], torch.tensor(float("inf"), dtype=out.dtype, device=out.device))
+        return out
