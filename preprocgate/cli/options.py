@@ -37,6 +37,10 @@ output_dir_option = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go."
 )
 
+progress_option = click.option(
+    "--progress/--no-progress", default=None, help="Show step timings on stderr. Default: on when stderr is a terminal."
+)
+
 post_option = click.option(
     "--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`)."
 )

@@ -6,7 +6,15 @@ from pathlib import Path
 import click
 
 from preprocgate.baseline import write_baseline
-from preprocgate.cli.options import device_option, gate_argument, junit_option, load, output_dir_option, post_option
+from preprocgate.cli.options import (
+    device_option,
+    gate_argument,
+    junit_option,
+    load,
+    output_dir_option,
+    post_option,
+    progress_option,
+)
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED, PreprocgateError
 from preprocgate.progress import Progress
@@ -80,7 +88,7 @@ def _shard(value: str | None) -> Shard | None:
 @gate_argument
 @device_option
 @output_dir_option
-@click.option("--progress/--no-progress", default=None, help="Default: on when stderr is a terminal.")
+@progress_option
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
 @post_option
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
