@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from preprocgate.cli.baseline import baseline
+from preprocgate.cli.ci import ci
 from preprocgate.cli.demo import demo
 from preprocgate.cli.post import post
 from preprocgate.cli.run import merge, run
@@ -62,6 +63,7 @@ cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(variants)
 cli.add_command(post)
+cli.add_command(ci)
 
 
 def main() -> None:
