@@ -49,8 +49,8 @@ def _why_not_post(env: Mapping[str, str]) -> str | None:
 @output_dir_option
 @progress_option
 @click.option(
-    "--post",
-    is_flag=True,
+    "--post/--no-post",
+    default=False,
     help="Post each report as its sticky comment when the job runs for a pull or merge request and a token is set; "
     "the step summary otherwise.",
 )
