@@ -182,3 +182,15 @@ def test_demo_command_prints_the_packaged_gate_and_shares_the_run_options() -> N
     assert result.exit_code == 0 and result.output.strip() == str(GATE)
     result = _invoke("demo", "--device", "tpu")
     assert result.exit_code == 2 and "expected auto, cpu, cuda or cuda:N" in result.output
+
+
+def test_validate_checks_every_gate_given_and_prints_every_problem(tmp_path: Path) -> None:
+    good = write_gate(tmp_path, small_gate(name="good"), "good.yaml")
+    bad = write_gate(tmp_path, {**small_gate(name="bad"), "baseline": "nope"}, "bad.yaml")
+    broken = write_gate(tmp_path, "name: [unclosed\n", "broken.yaml")
+    result = _invoke("validate", str(bad), str(good), str(broken))
+    assert result.exit_code == 2
+    assert "ok: gate good" in result.output
+    assert f"error: {bad}" in result.output and "baseline" in result.output
+    assert f"error: {broken}" in result.output and "Traceback" not in result.output
+    assert _invoke("validate", str(good), str(good)).exit_code == 0
