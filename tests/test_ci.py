@@ -104,3 +104,33 @@ def test_github_outputs_carry_lists_in_delimited_blocks(tmp_path: Path) -> None:
     path = tmp_path / "out"
     append_github_outputs(path, {"report": ["a.md", "b\nc.md"], "passed": "true"})
     assert _outputs(path) == {"report": ["a.md", "b", "c.md"], "passed": ["true"]}
+
+
+def test_post_puts_each_report_in_its_sticky_comment_and_the_summary(tmp_path: Path) -> None:
+    """In a pull request with a token, every gate's report becomes its own sticky comment (a real HTTP server on
+    127.0.0.1 plays GitHub); a second run edits those comments instead of adding new ones."""
+    from preprocgate.publish import marker
+    from tests.helpers.forge_server import ForgeServer
+
+    good, bad = _gates(tmp_path)
+    event, summary = tmp_path / "event.json", tmp_path / "summary.md"
+    event.write_text('{"pull_request": {"number": 5}}')
+    with ForgeServer("tok-123") as server:
+        env = {
+            **CLEAN,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": "o/r",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_API_URL": server.github_api,
+            "GITHUB_TOKEN": "tok-123",
+            "GITHUB_STEP_SUMMARY": str(summary),
+        }
+        for _ in range(2):
+            result = CliRunner().invoke(cli, ["ci", str(good), str(bad), "--post", "--no-fail-on-gate"], env=env)
+            assert result.exit_code == 0, result.output
+        comments = server.github[("o/r", 5)]
+    assert "updated the comment of gate good on GitHub o/r#5" in result.output  # the second run edits
+    assert [c["body"].splitlines()[0] for c in comments] == [marker("good"), marker("bad")]
+    assert comments[1]["body"] == marker("bad") + "\n" + (tmp_path / "out" / "bad.md").read_text()
+    assert summary.read_text().count("preprocgate `bad`: failed") == 2  # the summary is appended on every run
+    assert "tok-123" not in result.output
