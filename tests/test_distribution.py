@@ -297,3 +297,23 @@ def test_pre_commit_hook_passes_the_demo_gate_and_fails_a_broken_spec(tmp_path: 
     assert re.search(r"preprocgate validate\.+Failed", done.stdout)
     assert "ok: gate demo" in done.stdout and "error: " in done.stdout and "gates/broken.yaml" in done.stdout
     assert "baseline" in done.stdout
+
+
+def test_the_examples_in_docs_ci_use_real_inputs() -> None:
+    """Every YAML block of docs/ci.md parses; the Action's `with:` and the component's `inputs:` name inputs that
+    exist, so a renamed input cannot leave a stale example behind."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "ci.md").read_text(), re.S)
+    action_inputs = set(_action()["inputs"])
+    component_inputs = set(_component()[0]["spec"]["inputs"])
+    used = {"action": 0, "component": 0}
+    for block in blocks:
+        doc = yaml.safe_load(block)
+        for job in (doc.get("jobs") or {}).values():
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("OWNER/preprocgate@"):
+                    assert set(step.get("with", {})) <= action_inputs
+                    used["action"] += 1
+        for item in doc.get("include") or []:
+            assert set(item.get("inputs", {})) <= component_inputs
+            used["component"] += 1
+    assert used == {"action": 1, "component": 1}
