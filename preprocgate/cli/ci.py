@@ -102,7 +102,9 @@ def ci(
         name = loaded.spec.name
         junit = Path(junit_pattern.replace("{gate}", name)) if junit_pattern else None
         md_path = (output_dir or loaded.output_dir) / f"{name}.md"
-        md_path.unlink(missing_ok=True)  # a report left from an earlier run must not pass for this one's
+        for stale in (md_path, junit):  # files left from an earlier run must not pass for this one's
+            if stale is not None:
+                stale.unlink(missing_ok=True)
         try:
             result = gated(
                 loaded,
