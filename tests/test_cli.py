@@ -168,3 +168,43 @@ def test_links_from_the_spec_and_the_command_line(tmp_path: Path) -> None:
     spec["report"]["links"] = {"x": "javascript:alert(1)"}
     bad = _invoke("run", str(write_gate(tmp_path, spec)))
     assert bad.exit_code == 2 and "report.links" in bad.output
+
+
+def test_packaged_demo_gate_is_the_repository_demo_gate() -> None:
+    """`preprocgate demo` runs a copy of gates/demo.yaml shipped in the package: the two may differ only in where
+    the model file and the reports are, and both must reach the same model file."""
+    from preprocgate.demo import GATE
+    from preprocgate.spec import load_gate
+
+    clone = load_gate(Path(__file__).resolve().parents[1] / "gates" / "demo.yaml")
+    packaged = load_gate(GATE)
+    model = packaged.path_to(packaged.spec.model.file)
+    assert model == clone.path_to(clone.spec.model.file) and model.parent == GATE.parent and model.is_file()
+
+    def comparable(spec: dict) -> dict:
+        return {**spec, "model": {**spec["model"], "file": None}, "report": None}
+
+    assert comparable(packaged.spec.model_dump()) == comparable(clone.spec.model_dump())
+    assert packaged.spec.report.output_dir is None  # ./reports of the working directory, not the package folder
+    assert packaged.output_dir == Path.cwd() / "reports"
+
+
+def test_demo_command_prints_the_packaged_gate_and_shares_the_run_options() -> None:
+    from preprocgate.demo import GATE
+
+    result = _invoke("demo", "--path")
+    assert result.exit_code == 0 and result.output.strip() == str(GATE)
+    result = _invoke("demo", "--device", "tpu")
+    assert result.exit_code == 2 and "expected auto, cpu, cuda or cuda:N" in result.output
+
+
+def test_validate_checks_every_gate_given_and_prints_every_problem(tmp_path: Path) -> None:
+    good = write_gate(tmp_path, small_gate(name="good"), "good.yaml")
+    bad = write_gate(tmp_path, {**small_gate(name="bad"), "baseline": "nope"}, "bad.yaml")
+    broken = write_gate(tmp_path, "name: [unclosed\n", "broken.yaml")
+    result = _invoke("validate", str(bad), str(good), str(broken))
+    assert result.exit_code == 2
+    assert "ok: gate good" in result.output
+    assert f"error: {bad}" in result.output and "baseline" in result.output
+    assert f"error: {broken}" in result.output and "Traceback" not in result.output
+    assert _invoke("validate", str(good), str(good)).exit_code == 0

@@ -172,6 +172,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-count", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("models/demo"))
+    parser.add_argument("--onnx-out", type=Path, default=Path("preprocgate/demo"), help="shipped in the package")
     parser.add_argument("--cache", type=Path, default=Path(".cache/preprocgate"))
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -181,7 +182,7 @@ def main() -> None:
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, weights)
     metrics = evaluate(weights, device, args.cache, args.val_count)
     print(json.dumps(metrics), flush=True)
-    onnx_path = args.out / "maskrcnn_mbv3.onnx"
+    onnx_path = args.onnx_out / "maskrcnn_mbv3.onnx"
     export = export_onnx(weights, onnx_path, args.cache)
     import torchvision
 

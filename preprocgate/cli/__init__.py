@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from preprocgate.cli.baseline import baseline
+from preprocgate.cli.ci import ci
+from preprocgate.cli.demo import demo
 from preprocgate.cli.post import post
 from preprocgate.cli.run import merge, run
 from preprocgate.cli.schema import schema
@@ -55,11 +57,13 @@ def cli() -> None:
 
 cli.add_command(run)
 cli.add_command(merge)
+cli.add_command(demo)
 cli.add_command(baseline)
 cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(variants)
 cli.add_command(post)
+cli.add_command(ci)
 
 
 def main() -> None:

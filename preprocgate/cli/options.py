@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -36,6 +37,19 @@ device_option = click.option("--device", callback=_device, help="Override the sp
 output_dir_option = click.option(
     "--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go."
 )
+
+
+def progress_option(command: Callable) -> Callable:
+    """``--progress/--no-progress`` and ``--quiet``, shared by ``run`` and ``demo``."""
+    command = click.option("--quiet", "-q", is_flag=True, help="No progress output; the verdict line still prints.")(
+        command
+    )
+    return click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Progress on stderr: bars on a terminal, a line per stage and every 10 s elsewhere (default: on).",
+    )(command)
+
 
 post_option = click.option(
     "--post", is_flag=True, help="Post the report to the pull request this CI job runs for (see `post`)."

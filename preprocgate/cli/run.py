@@ -14,6 +14,7 @@ from preprocgate.cli.options import (
     load,
     output_dir_option,
     post_option,
+    progress_option,
 )
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED, PreprocgateError
@@ -97,12 +98,7 @@ def _shard(value: str | None) -> Shard | None:
 @gate_argument
 @device_option
 @output_dir_option
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress on stderr: bars on a terminal, a line per stage and every 10 s elsewhere (default: on).",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress output; the verdict line still prints.")
+@progress_option
 @click.option("--progress-events", is_flag=True, hidden=True, help="A shard of --processes: progress to the parent.")
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
 @post_option

@@ -38,7 +38,7 @@ def write_gate(folder: Path, spec: dict[str, Any] | str, name: str = "gate.yaml"
     return path
 
 
-DEMO_MODEL = Path(__file__).resolve().parents[2] / "models" / "demo" / "maskrcnn_mbv3.onnx"
+DEMO_MODEL = Path(__file__).resolve().parents[2] / "preprocgate" / "demo" / "maskrcnn_mbv3.onnx"
 
 
 def detection_gate(dataset: dict[str, Any], **overrides: Any) -> dict[str, Any]:
