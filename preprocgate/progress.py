@@ -13,6 +13,7 @@ import click
 class Progress:
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._tenths = 0
 
     @contextmanager
     def step(self, label: str) -> Iterator[None]:
@@ -24,3 +25,11 @@ class Progress:
         start = time.perf_counter()
         yield
         click.echo(f" {time.perf_counter() - start:.1f} s", err=True)
+
+    def images_done(self, computed: int, total: int) -> None:
+        """Images of the current step finished so far, wherever they were computed (called once per batch);
+        shown at each tenth."""
+        tenths = 10 * computed // max(total, 1)
+        if self.enabled and tenths != self._tenths:
+            click.echo(f" {computed}/{total}", err=True, nl=False)
+        self._tenths = tenths if computed < total else 0

@@ -21,7 +21,7 @@ from preprocgate.results import CheckResult, DatasetSummary, DiffResult, DumpSum
 from preprocgate.spec import Gate, ParityPair, env_variables
 from preprocgate.stages.compare import map_checks, matched_check, usable_check
 from preprocgate.stages.diff import DiffStage
-from preprocgate.stages.dump import Dump, DumpStage, Shard
+from preprocgate.stages.dump import Dump, DumpStage, Executor, Recipe, Shard
 from preprocgate.stages.evaluate import EvaluateStage
 from preprocgate.stages.stored import StoredBaselineStage
 from preprocgate.timing import StageTimes
@@ -89,7 +89,7 @@ class DetectionStage:
     ``identities``: each variant's :func:`preprocgate.keys.variant_identity`. ``shard``: only that shard's dumps
     are computed (nothing is evaluated). ``merge``: every dump must already be in the cache. ``update``: the
     stored baseline is about to be rewritten, so it is neither required nor compared; every dump is saved as an
-    artifact.
+    artifact. ``executor``: what computes missing dumps (default: this process).
     """
 
     def __init__(
@@ -103,8 +103,10 @@ class DetectionStage:
         shard: Shard | None = None,
         merge: bool = False,
         update: bool = False,
+        executor: Executor | None = None,
     ) -> None:
         self.gate, self.spec, self.device = gate, gate.spec, device
+        self.executor = executor
         self.variants, self.identities = variants, identities
         self.progress = progress
         self.shard, self.merge, self.update_baseline = shard, merge, update
@@ -174,7 +176,24 @@ class DetectionStage:
             update = f"preprocgate baseline update {gate.path}"
             stored = StoredBaselineStage(spec.baselines, gate.baseline_path, store, update)
             self.part.checks += stored.check(self.part.environment)
-        dumper = DumpStage(self.cache, self.adapter, self.dataset, spec.model.batch_size, self.key_base, spec.input)
+        recipe = Recipe(
+            spec.model.adapter,
+            gate.path_to(spec.model.file),
+            spec.model.precision,
+            spec.model.params,
+            self.device.type,
+            {name: (spec.variants[name].impl, spec.variants[name].params) for name in self.variants},
+        )
+        dumper = DumpStage(
+            self.cache,
+            self.adapter,
+            self.dataset,
+            spec.model.batch_size,
+            self.key_base,
+            spec.input,
+            executor=self.executor,
+            recipe=recipe,
+        )
         return dumper, store, stored
 
     def _dumps(self, dumper: DumpStage, stored: StoredBaselineStage | None) -> dict[str, Dump]:
@@ -185,7 +204,7 @@ class DetectionStage:
             reused = stored.reusable(name, dumper.key(identity)) if stored and name == self.spec.baseline else None
             with self.progress.step(f"dump: {name}" + (" (stored baseline)" if reused else "")):
                 dumps[name] = reused or dumper.run(
-                    name, self.variants[name], identity, self.shard, compute=not self.merge
+                    name, self.variants[name], identity, self.shard, not self.merge, self.progress.images_done
                 )
             self.part.dumps.append(dumps[name].summary())
             self.times.add(f"dump {name}", dumps[name].seconds)
