@@ -31,6 +31,7 @@ from preprocgate.stages.dump import DumpJob, DumpStage, Recipe, batches, infer_b
 from preprocgate.timing import StageTimes
 from preprocgate.variants import Preprocessor, build_variant
 
+STARTUP = "ray: join, start workers, load models"  # inside the first computed dump's seconds
 _RESTARTS = 3  # per actor, and retries per batch: a node lost now and then, not a batch that always kills it
 
 
@@ -139,13 +140,16 @@ class RayExecutor:
         if stage.recipe is None:
             raise RunError("the ray executor needs a recipe to rebuild the model and variants on its workers")
         if not self.actors:
-            self._start(stage, stage.recipe)
+            with stage.times.measure(STARTUP):
+                self._start(stage, stage.recipe)
         refs = self._refs(stage, job.todo)
         fresh = [i for i in job.todo if i not in self.holder]
         if fresh:  # unusable images change the batches: find them all first, as the local executor does
             slices = np.array_split(np.array(fresh), len(self.actors))
             calls = [a.decode.remote([refs[i] for i in s]) for a, s in zip(self.actors, slices, strict=True)]
-            for n, (piece, corrupt) in enumerate(zip(slices, self._get(calls), strict=True)):
+            with stage.times.measure("decode (workers, wall)"):
+                found = self._get(calls)
+            for n, (piece, corrupt) in enumerate(zip(slices, found, strict=True)):
                 self.holder.update(dict.fromkeys(piece.tolist(), n))
                 stage.dataset.corrupt.update(corrupt)
         todo = [i for i in job.todo if i not in stage.dataset.corrupt]
