@@ -92,8 +92,10 @@ def computed(folder: Path) -> dict[str, int]:
 def scaled(tmp_path_factory: pytest.TempPathFactory, cluster: str, dataset: demo.CocoPaths) -> Path:
     """A run on the cluster's two workers, as a user joins one: ``--executor ray --ray-address ADDR``."""
     folder = tmp_path_factory.mktemp("ray-run")
-    result = invoke("run", str(gate(folder, dataset)), "--executor", "ray", "--ray-address", cluster)
+    result = invoke("run", str(gate(folder, dataset)), "--executor", "ray", "--ray-address", cluster, "--progress")
     assert result.exit_code == 0, result.output
+    # the workers' batches reach the driver's progress display (stderr, mixed into the output here)
+    assert result.output.count(f" {IMAGES}/{IMAGES}") == 2 and f" {BATCH}/{IMAGES}" in result.output
     return folder
 
 
@@ -130,3 +132,12 @@ def test_a_dump_missing_a_batch_resumes_to_the_same_result(
     assert result.exit_code == 0, result.output
     assert sorted(computed(tmp_path).values()) == [0, BATCH]
     assert outcome(tmp_path) == local
+
+
+def test_an_error_on_a_worker_is_one_line_and_exit_3(tmp_path: Path, cluster: str, dataset: demo.CocoPaths) -> None:
+    marker = tmp_path / "no-such-folder" / "killed"  # writing it raises on the worker, before any kill
+    path = gate(tmp_path, dataset, adapter="tests.helpers.models:DiesOnce", params={"marker": str(marker), "at": 1})
+    result = invoke("run", str(path), "--executor", "ray", "--ray-address", cluster)
+    assert result.exit_code == 3, result.output
+    assert "a Ray worker raised FileNotFoundError:" in result.output and "no-such-folder" in result.output
+    assert "Traceback" not in result.output

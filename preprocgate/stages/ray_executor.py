@@ -23,7 +23,7 @@ import torch
 
 from preprocgate import provenance
 from preprocgate.data.coco import ImageRecord, decode_image
-from preprocgate.errors import MissingDependencyError, RunError
+from preprocgate.errors import MissingDependencyError, PreprocgateError, RunError
 from preprocgate.functional.coco import to_results
 from preprocgate.plugins import MODELS, VARIANTS
 from preprocgate.spec import InputSpec
@@ -172,14 +172,18 @@ class RayExecutor:
         return {i: ImageRef(records[i], stage.dataset.sha256(i)) for i in ids}
 
     def _get(self, refs: Any) -> Any:
+        """``ray.get``, with a worker's failure as one line: preprocgate's own errors as they were raised there."""
         try:
             return self.ray.get(refs)
         except self.ray.exceptions.RayTaskError as exc:
-            cause = exc.cause if isinstance(exc.cause, RunError) else None
-            raise (cause or RunError(f"a Ray worker failed: {exc}")) from None
+            cause = exc.cause
+            if isinstance(cause, PreprocgateError):
+                raise cause from None
+            raise RunError(f"a Ray worker raised {type(cause).__name__}: {_last_line(str(cause))}") from None
         except self.ray.exceptions.RayActorError as exc:
             raise RunError(
-                f"a Ray worker died {_RESTARTS + 1} times ({exc}); the parts written so far are kept: rerun to resume"
+                f"a Ray worker could not start or died more than {_RESTARTS} times ({_last_line(str(exc))}); "
+                "the parts written so far are kept: rerun to resume"
             ) from None
 
     def _start(self, stage: DumpStage, recipe: Recipe) -> None:
@@ -217,3 +221,9 @@ class RayExecutor:
         if self.connected:
             self.ray.shutdown()
         self.actors, self.holder, self.connected = [], {}, False
+
+
+def _last_line(text: str) -> str:
+    """The message under a remote traceback: its last non-empty line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
