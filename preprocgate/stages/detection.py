@@ -260,7 +260,15 @@ class DetectionStage:
         with self.progress.step(f"noise floor: {name} again at batch size {batch_size}"):
             base = {**self.key_base, "batch_size": batch_size}
             again_stage = DumpStage(
-                self.cache, self.adapter, self.dataset, batch_size, base, spec.input, dumper.corrupt
+                self.cache,
+                self.adapter,
+                self.dataset,
+                batch_size,
+                base,
+                spec.input,
+                dumper.corrupt,
+                executor=self.executor,
+                recipe=dumper.recipe,
             )
             again = evaluate.run(again_stage.run(name, self.variants[name], self.identities[name]), valid)
         first = self.part.metrics[name]

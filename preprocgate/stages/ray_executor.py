@@ -188,11 +188,12 @@ class RayExecutor:
 
     def _start(self, stage: DumpStage, recipe: Recipe) -> None:
         ray = self.ray
-        try:
-            ray.init(address=self.address, logging_level="WARNING", include_dashboard=False)
-        except ConnectionError as exc:
-            raise RunError(f"executor: cannot reach the Ray cluster at {self.address!r}: {exc}") from None
-        self.connected = True
+        if not ray.is_initialized():  # else: run_gate called inside a Ray driver, whose connection stays its own
+            try:
+                ray.init(address=self.address, logging_level="WARNING", include_dashboard=False)
+            except ConnectionError as exc:
+                raise RunError(f"executor: cannot reach the Ray cluster at {self.address!r}: {exc}") from None
+            self.connected = True
         device = torch.device(recipe.device)
         resources: dict[str, Any] = {"num_cpus": self.cpus_per_worker}
         if device.type == "cuda":
