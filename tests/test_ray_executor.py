@@ -141,3 +141,12 @@ def test_an_error_on_a_worker_is_one_line_and_exit_3(tmp_path: Path, cluster: st
     assert result.exit_code == 3, result.output
     assert "a Ray worker raised FileNotFoundError:" in result.output and "no-such-folder" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_unreachable_address_is_one_line_and_exit_3(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = invoke("run", str(gate(tmp_path, dataset)), "--ray-address", f"127.0.0.1:{port}")
+    assert result.exit_code == 3, result.output
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in result.output and "Traceback" not in result.output

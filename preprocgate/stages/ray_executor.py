@@ -12,6 +12,7 @@ driver resumes from the parts written, a killed actor is restarted by Ray and it
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -189,6 +190,7 @@ class RayExecutor:
     def _start(self, stage: DumpStage, recipe: Recipe) -> None:
         ray = self.ray
         if not ray.is_initialized():  # else: run_gate called inside a Ray driver, whose connection stays its own
+            _check_reachable(self.address)
             try:
                 ray.init(address=self.address, logging_level="WARNING", include_dashboard=False)
             except ConnectionError as exc:
@@ -228,3 +230,16 @@ def _last_line(text: str) -> str:
     """The message under a remote traceback: its last non-empty line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else text
+
+
+def _check_reachable(address: str | None) -> None:
+    """A ``host:port`` nothing listens on is an error now: ``ray.init`` would retry it for minutes."""
+    if address is None or "://" in address:
+        return  # start Ray here, or a ray:// client address: Ray's own checks apply
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # auto
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RunError(f"executor: cannot reach the Ray cluster at {address}: {exc}") from None
