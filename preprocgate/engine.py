@@ -10,15 +10,15 @@ import torch
 
 from preprocgate import keys, provenance
 from preprocgate.cache import ParityCache
-from preprocgate.errors import PreprocgateError, RunError
-from preprocgate.plugins import VARIANTS
+from preprocgate.errors import PreprocgateError, RunError, UserError
+from preprocgate.plugins import EXECUTORS, VARIANTS
 from preprocgate.progress import Progress
 from preprocgate.results import GateResult
 from preprocgate.scaleout import run_shards
-from preprocgate.spec import Gate, GateSpec
+from preprocgate.spec import ExecutorSpec, Gate, GateSpec
 from preprocgate.stages.compare import parity_checks, speed_check
 from preprocgate.stages.detection import DetectionPart, DetectionStage
-from preprocgate.stages.dump import Shard
+from preprocgate.stages.dump import Executor, Shard
 from preprocgate.stages.pictures import PicturesStage
 from preprocgate.stages.probe import ParityProbeStage, probe_images
 from preprocgate.stages.speed import SpeedProbeStage
@@ -29,12 +29,13 @@ from preprocgate.variants import Preprocessor, build_variant
 @dataclass(frozen=True)
 class RunMode:
     """How much of the gate this process does: all of it, one shard's dumps, or the merge of shards (computed
-    by ``processes`` child processes first, or by earlier ``--shard`` runs)."""
+    by ``processes`` child processes first, or by earlier ``--shard`` runs). ``executor`` overrides the spec's."""
 
     update_baseline: bool = False
     shard: Shard | None = None
     merge: bool = False
     processes: int | None = None
+    executor: ExecutorSpec | None = None
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -73,12 +74,24 @@ def build_variants(gate: Gate, device: torch.device, names: set[str]) -> dict[st
     return variants
 
 
+def build_executor(choice: ExecutorSpec) -> Executor:
+    """The executor that computes missing dumps; a missing extra or a bad param is one line (exit 3 or 2)."""
+    factory = EXECUTORS.resolve(choice.kind)
+    try:
+        return factory(**choice.params)
+    except TypeError as exc:
+        raise UserError(f"executor.params: {exc}") from exc
+
+
 def run_gate(
     gate: Gate, device: str | None = None, progress: Progress | None = None, mode: RunMode | None = None
 ) -> GateResult:
     """Run every configured stage; the result says whether the gate passed and keeps every measurement."""
     start = time.perf_counter()
     mode, progress, spec, times = mode or RunMode(), progress or Progress(enabled=False), gate.spec, StageTimes()
+    merge, update = mode.merge or bool(mode.processes), mode.update_baseline
+    computes = spec.dataset is not None and not merge  # checked first: a missing extra should not wait for probes
+    executor = build_executor(mode.executor or spec.executor) if computes else None
     if mode.processes:
         seconds = run_shards(str(gate.path), mode.processes, device, progress)
         times.add(f"dump ({mode.processes} processes, wall)", seconds)
@@ -106,9 +119,14 @@ def run_gate(
         _probe_parity(result, run, pictures)
         _probe_speed(result, run)
     if spec.dataset is not None:
-        merge, update = mode.merge or bool(mode.processes), mode.update_baseline
-        stage = DetectionStage(gate, dev, variants, identities, progress, shard=mode.shard, merge=merge, update=update)
-        part = stage.run()
+        stage = DetectionStage(
+            gate, dev, variants, identities, progress, shard=mode.shard, merge=merge, update=update, executor=executor
+        )
+        try:
+            part = stage.run()
+        finally:
+            if executor is not None:
+                executor.close()
         _write_detection(result, part)
         if pictures is not None and part.coco is not None and result.diffs:
             with times.measure("pictures: detections"), progress.step("pictures: detections"):

@@ -29,6 +29,10 @@ EVALUATORS: Registry[Callable[..., Any]] = Registry("evaluator", "preprocgate.ev
 EVALUATORS.register("pycocotools", "preprocgate.evaluators.cocoeval:PycocotoolsEvaluator")
 EVALUATORS.register("faster_coco_eval", "preprocgate.evaluators.cocoeval:FasterCocoEvaluator")
 
+EXECUTORS: Registry[Callable[..., Any]] = Registry("executor", "preprocgate.executors")
+EXECUTORS.register("local", "preprocgate.stages.dump:LocalExecutor")
+EXECUTORS.register("ray", "preprocgate.stages.ray_executor:RayExecutor")
+
 FORGES: Registry[Any] = Registry("forge", "preprocgate.forges")
 FORGES.register("github", "preprocgate.publish.github:GitHub")
 FORGES.register("gitlab", "preprocgate.publish.gitlab:GitLab")

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from preprocgate import yamlsafe
 from preprocgate.errors import PreprocgateError, SpecError, SpecIssue
 from preprocgate.fileio import unusable_folder
-from preprocgate.plugins import EVALUATORS, MODELS, VARIANTS, check_params
+from preprocgate.plugins import EVALUATORS, EXECUTORS, MODELS, VARIANTS, check_params
 from preprocgate.redact import redact
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -374,6 +374,20 @@ class Thresholds(StrictModel):
     )
 
 
+class ExecutorSpec(StrictModel):
+    """What computes detection dumps: this process, or a Ray cluster (docs/scale-out.md)."""
+
+    kind: str = Field("local", description="local (this process), ray (extra preprocgate[ray]), or a plug-in.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="ray: address (default: start Ray here), workers, cpus_per_worker."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
+
+
 class LimitsSpec(StrictModel):
     """Upper bounds checked when the spec loads, so that a typo like 100000x100000 is a one-line error, not a
     28 GiB allocation halfway through a run. The defaults fit 8K frames."""
@@ -415,6 +429,7 @@ class GateSpec(StrictModel):
     cache_dir: str | None = Field(None, description="Default: $PREPROCGATE_CACHE or ~/.cache/preprocgate.")
     report: ReportSpec = ReportSpec()
     limits: LimitsSpec = LimitsSpec()
+    executor: ExecutorSpec = ExecutorSpec()
 
     @model_validator(mode="after")
     def _dataset_needs_model(self) -> GateSpec:
@@ -587,7 +602,7 @@ def _parity_problems(spec: GateSpec) -> Problems:
 
 
 def _plugin_problems(spec: GateSpec) -> Problems:
-    """The model adapter and the evaluator backend are registered or importable."""
+    """The model adapter, the evaluator backend and the executor are registered or importable."""
     problems: Problems = []
     if spec.model:
         problem = MODELS.is_resolvable(spec.model.adapter)
@@ -596,6 +611,9 @@ def _plugin_problems(spec: GateSpec) -> Problems:
     problem = EVALUATORS.is_resolvable(spec.evaluation.backend)
     if problem:
         problems.append((("evaluation", "backend"), problem))
+    problem = EXECUTORS.is_resolvable(spec.executor.kind)
+    if problem:
+        problems.append((("executor", "kind"), problem))
     return problems
 
 

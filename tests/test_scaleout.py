@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,36 @@ def test_shards_split_whole_batches_and_cover_every_image_once(images: int, coun
     assert [i for part in parts for i in part] == ids
     sharded_batches = [part[i : i + batch] for part in parts for i in range(0, len(part), batch)]
     assert sharded_batches == single_batches
+
+
+def test_ray_executor_without_ray_names_the_extra(
+    tmp_path: Path, dataset: demo.CocoPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails, as where the extra is not installed
+    result = invoke("run", str(gate(tmp_path, dataset)), "--executor", "ray")
+    assert result.exit_code == 3, result.output
+    assert "ray is not installed; run: pip install 'preprocgate[ray]'" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executor", "rya"], "did you mean 'ray'?"),
+        (["--executor", "local", "--ray-address", "auto"], "needs --executor ray"),
+        (["--processes", "2", "--executor", "ray"], "not both"),
+    ],
+)
+def test_executor_option_mistakes_exit_2(tmp_path: Path, dataset: demo.CocoPaths, args: list, message: str) -> None:
+    result = invoke("run", str(gate(tmp_path, dataset)), *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_spec_executor_is_checked(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    path = gate(tmp_path, dataset)
+    text = path.read_text()
+    path.write_text(text + "executor: ray\n")
+    assert invoke("validate", str(path)).exit_code == 0
+    path.write_text(text + "executor: {kind: rya, params: {address: auto}}\n")
+    result = invoke("validate", str(path))
+    assert result.exit_code == 2 and "executor.kind" in result.output and "'ray'" in result.output, result.output

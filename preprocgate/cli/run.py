@@ -18,6 +18,7 @@ from preprocgate.cli.options import (
 )
 from preprocgate.engine import RunMode, run_gate
 from preprocgate.errors import EXIT_GATE_FAILED, EXIT_PASSED, PreprocgateError
+from preprocgate.plugins import EXECUTORS
 from preprocgate.progress import Progress, shard_sink
 from preprocgate.publish import write_junit
 from preprocgate.publish.post import publish_report
@@ -25,7 +26,7 @@ from preprocgate.redact import redact
 from preprocgate.report import write_reports
 from preprocgate.results import GateResult
 from preprocgate.scaleout import parse_shard
-from preprocgate.spec import Gate
+from preprocgate.spec import ExecutorSpec, Gate
 from preprocgate.stages.dump import Shard
 
 
@@ -94,6 +95,23 @@ def _shard(value: str | None) -> Shard | None:
         raise click.BadParameter(str(exc), param_hint="--shard") from exc
 
 
+def _executor(spec: ExecutorSpec, kind: str | None, address: str | None) -> ExecutorSpec | None:
+    """The spec's executor with the command line's overrides: ``--ray-address`` implies ``--executor ray``; the
+    spec's params are kept when the kind stays the same."""
+    kind = kind or ("ray" if address else None)
+    if kind is None:
+        return None
+    problem = EXECUTORS.is_resolvable(kind)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--executor")
+    if address and kind != "ray":
+        raise click.BadParameter(f"a Ray address needs --executor ray, not {kind!r}", param_hint="--ray-address")
+    params = dict(spec.params) if kind == spec.kind else {}
+    if address:
+        params["address"] = address
+    return ExecutorSpec(kind=kind, params=params)
+
+
 @click.command()
 @gate_argument
 @device_option
@@ -103,7 +121,13 @@ def _shard(value: str | None) -> Shard | None:
 @click.option("--update-baseline", is_flag=True, help="Rewrite the stored baseline from this run (all variants).")
 @post_option
 @click.option("--shard", help="Compute only shard i/N of the dumps into the cache; finish with `merge`.")
-@click.option("--processes", type=click.IntRange(min=1), help="Dump in N processes (one per GPU), then merge.")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    help="Dump in N child processes (one per GPU), then merge; no Ray needed.",
+)
+@click.option("--executor", help="What computes dumps: local (this process) or ray (docs/scale-out.md). Default: spec.")
+@click.option("--ray-address", help="Join this Ray cluster (e.g. 10.0.0.1:6379, auto); implies --executor ray.")
 @junit_option
 @link_option
 def run(
@@ -117,6 +141,8 @@ def run(
     post: bool,
     shard: str | None,
     processes: int | None,
+    executor: str | None,
+    ray_address: str | None,
     junit: Path | None,
     links: dict[str, str],
 ) -> None:
@@ -124,8 +150,11 @@ def run(
     part = _shard(shard)
     if part and (processes or update_baseline or post):
         raise click.BadParameter("a shard only fills the cache: combine it with nothing else", param_hint="--shard")
+    if processes and (executor or ray_address):
+        raise click.BadParameter("child processes or an executor, not both", param_hint="--processes")
     loaded = load(gate)
-    mode = RunMode(update_baseline=update_baseline, shard=part, processes=processes)
+    choice = _executor(loaded.spec.executor, executor, ray_address)
+    mode = RunMode(update_baseline=update_baseline, shard=part, processes=processes, executor=choice)
     shown = Progress(sink=shard_sink()) if progress_events else Progress(False if quiet else progress)
     if part:  # a shard only fills the cache: it has no report to write
         run_gate(loaded, device=device, progress=shown, mode=mode)

@@ -46,36 +46,37 @@ class CocoDataset:
     def decode(self, ids: Sequence[int], workers: int = 4) -> dict[int, np.ndarray]:
         """BGR uint8 images by id; ids that fail are recorded in ``corrupt`` and left out."""
         by_id = {r.id: r for r in self.records}
-
-        def one(image_id: int) -> tuple[int, np.ndarray | None, str]:
-            data = self._bytes.get(image_id)
-            if data is None:
-                return image_id, None, "file missing or unreadable"
-            if not data:
-                return image_id, None, "empty file"
-            try:
-                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            except cv2.error:
-                image = None
-            if image is None:
-                return image_id, None, "cannot decode"
-            rec = by_id[image_id]
-            if image.shape[:2] != (rec.height, rec.width):
-                return (
-                    image_id,
-                    None,
-                    f"decoded {image.shape[1]}×{image.shape[0]}, annotations say {rec.width}×{rec.height}",
-                )
-            return image_id, image, ""
-
         out: dict[int, np.ndarray] = {}
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for image_id, image, reason in pool.map(one, ids):
+            decoded = pool.map(lambda i: (i, *decode_image(self._bytes.get(i), by_id[i])), ids)
+            for image_id, image, reason in decoded:
                 if image is None:
                     self.corrupt[image_id] = reason
                 else:
                     out[image_id] = image
         return out
+
+    def sha256(self, image_id: int) -> str | None:
+        """The digest of the bytes read for the manifest: another process reading the file again checks it."""
+        data = self._bytes.get(image_id)
+        return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def decode_image(data: bytes | None, rec: ImageRecord) -> tuple[np.ndarray | None, str]:
+    """(image, "") or (None, why it is unusable): the one decoding rule, wherever an image is decoded."""
+    if data is None:
+        return None, "file missing or unreadable"
+    if not data:
+        return None, "empty file"
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None:
+        return None, "cannot decode"
+    if image.shape[:2] != (rec.height, rec.width):
+        return None, f"decoded {image.shape[1]}×{image.shape[0]}, annotations say {rec.width}×{rec.height}"
+    return image, ""
 
 
 def load_coco(

@@ -21,7 +21,7 @@ from preprocgate.results import CheckResult, DatasetSummary, DiffResult, DumpSum
 from preprocgate.spec import Gate, ParityPair, env_variables
 from preprocgate.stages.compare import map_checks, matched_check, usable_check
 from preprocgate.stages.diff import DiffStage
-from preprocgate.stages.dump import Dump, DumpStage, Shard
+from preprocgate.stages.dump import Dump, DumpStage, Executor, Recipe, Shard
 from preprocgate.stages.evaluate import EvaluateStage
 from preprocgate.stages.stored import StoredBaselineStage
 from preprocgate.timing import StageTimes
@@ -93,7 +93,7 @@ class DetectionStage:
     ``identities``: each variant's :func:`preprocgate.keys.variant_identity`. ``shard``: only that shard's dumps
     are computed (nothing is evaluated). ``merge``: every dump must already be in the cache. ``update``: the
     stored baseline is about to be rewritten, so it is neither required nor compared; every dump is saved as an
-    artifact.
+    artifact. ``executor``: what computes missing dumps (default: this process).
     """
 
     def __init__(
@@ -107,8 +107,10 @@ class DetectionStage:
         shard: Shard | None = None,
         merge: bool = False,
         update: bool = False,
+        executor: Executor | None = None,
     ) -> None:
         self.gate, self.spec, self.device = gate, gate.spec, device
+        self.executor = executor
         self.variants, self.identities = variants, identities
         self.progress = progress
         self.shard, self.merge, self.update_baseline = shard, merge, update
@@ -179,7 +181,24 @@ class DetectionStage:
             update = f"preprocgate baseline update {gate.path}"
             stored = StoredBaselineStage(spec.baselines, gate.baseline_path, store, update)
             self.part.checks += stored.check(self.part.environment)
-        dumper = DumpStage(self.cache, self.adapter, self.dataset, spec.model.batch_size, self.key_base, spec.input)
+        recipe = Recipe(
+            spec.model.adapter,
+            gate.path_to(spec.model.file),
+            spec.model.precision,
+            spec.model.params,
+            self.device.type,
+            {name: (spec.variants[name].impl, spec.variants[name].params) for name in self.variants},
+        )
+        dumper = DumpStage(
+            self.cache,
+            self.adapter,
+            self.dataset,
+            spec.model.batch_size,
+            self.key_base,
+            spec.input,
+            executor=self.executor,
+            recipe=recipe,
+        )
         return dumper, store, stored
 
     def _dumps(self, dumper: DumpStage, stored: StoredBaselineStage | None) -> dict[str, Dump]:
@@ -253,7 +272,15 @@ class DetectionStage:
         with self.progress.step(label, total=len(dumper.valid)) as task:
             base = {**self.key_base, "batch_size": batch_size}
             again_stage = DumpStage(
-                self.cache, self.adapter, self.dataset, batch_size, base, spec.input, dumper.corrupt
+                self.cache,
+                self.adapter,
+                self.dataset,
+                batch_size,
+                base,
+                spec.input,
+                dumper.corrupt,
+                executor=self.executor,
+                recipe=dumper.recipe,
             )
             again_dump = again_stage.run(name, self.variants[name], self.identities[name], on_progress=task.update)
             again = evaluate.run(again_dump, valid)

@@ -1,15 +1,19 @@
 """Detection dumps: every variant's preprocessing, then the same model, on the same decoded images.
 
 An unchanged variant is read from the cache instead of recomputed (its adapter is never called); a
-partially written dump resumes from its finished parts.
+partially written dump resumes from its finished parts. What the cache lacks is computed by an executor
+(``EXECUTORS`` in plugins.py): :class:`LocalExecutor` in this process, or ``ray`` (stages/ray_executor.py)
+on the workers of a Ray cluster. Every executor infers the same batches and the driver writes every part.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -82,15 +86,107 @@ class Shard:
         return f"s{self.index}of{self.count}"
 
 
-class DumpStage:
-    """Computes what the cache lacks, batch by batch; a writer thread encodes and writes while the next batch
-    is inferred. The inferring thread hands it host-only detections (:func:`portable`): masks on a GPU are
-    compressed to COCO RLE there, so only their strings cross to the host and the device memory is freed at once.
+def batches(ids: list[int], batch_size: int) -> list[list[int]]:
+    """The batches a dump infers: consecutive, whole, in id order. Every executor uses these and no others, so
+    that models whose kernels depend on batch composition (GPU convolutions may) give identical dumps."""
+    return [ids[lo : lo + batch_size] for lo in range(0, len(ids), batch_size)]
+
+
+def infer_batch(
+    variant: Preprocessor, adapter: ModelAdapter, input_spec: InputSpec, batch: Sequence[np.ndarray], times: StageTimes
+) -> list[Detections]:
+    """One batch through preprocessing and the model, to host-only detections (:func:`portable`)."""
+    with torch.inference_mode():
+        with times.measure("preprocess"):
+            tensor = variant(list(batch))
+            variant.synchronize()
+        with times.measure("infer+postprocess"):
+            plan = geometry.plan_batch([im.shape[:2] for im in batch], input_spec.size, input_spec.resize)
+            return portable(adapter(tensor, plan))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How another process rebuilds this run's model and variants (a remote executor's workers): registry names
+    or ``module:attr`` references and their params, the model file and the device type (never an index: each
+    worker uses the device its scheduler gave it)."""
+
+    adapter: str
+    model_file: Path
+    precision: str
+    params: dict[str, Any]
+    device: str
+    variants: dict[str, tuple[str, dict[str, Any]]]
+
+
+@dataclass
+class DumpJob:
+    """The images of one variant's dump that the cache lacks, handed to an executor. ``tag`` prefixes the part
+    files (the shard); :meth:`finished` records a written part and reports progress."""
+
+    name: str
+    key: str
+    tag: str
+    variant: Preprocessor
+    todo: list[int]
+    done: dict[int, list[dict]]
+    on_batch: Callable[[int, int], None] | None = None
+    computed: int = field(default=0, init=False)
+
+    def finished(self, part: dict[int, list[dict]]) -> None:
+        self.done.update(part)
+        self.computed += len(part)
+        if self.on_batch is not None:
+            self.on_batch(self.computed, len(self.todo))
+
+
+class Executor(Protocol):
+    """Computes a :class:`DumpJob`: decodes its images (recording unusable ones in ``stage.dataset.corrupt``),
+    infers :func:`batches` of the usable ones, and writes each part to ``stage.cache`` from this process."""
+
+    def compute(self, stage: DumpStage, job: DumpJob) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """This process: a writer thread encodes and writes while the next batch is inferred. The inferring thread
+    hands it host-only detections (:func:`portable`): masks on a GPU are compressed to COCO RLE there, so only
+    their strings cross to the host and the device memory is freed at once.
 
     Measured on an H100 and dropped (benchmarks/RESULTS.md): preprocessing the next batch in a third thread
     (it contends for the GIL with a forward bound by Python) and a writer process instead of the thread (the
     same inference time per image, plus seconds of process start per variant).
     """
+
+    def compute(self, stage: DumpStage, job: DumpJob) -> None:
+        images = stage.images(job.todo)
+        todo = [i for i in job.todo if i in images]
+        first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
+        parts: list[Future] = []
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            for n, chunk in enumerate(batches(todo, stage.batch_size)):
+                detections = infer_batch(
+                    job.variant, stage.adapter, stage.input_spec, [images[i] for i in chunk], stage.times
+                )
+                name = f"{job.tag}-{first + n:06d}"
+                parts.append(writer.submit(encode_and_write, stage.cache, job.key, name, chunk, detections))
+                while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
+                    self._collect(stage, job, parts.pop(0))
+            for future in parts:
+                self._collect(stage, job, future)
+
+    def _collect(self, stage: DumpStage, job: DumpJob, future: Future) -> None:
+        part, seconds = future.result()
+        job.finished(part)
+        stage.times.add("encode+write (overlapped)", seconds)
+
+    def close(self) -> None:
+        pass
+
+
+class DumpStage:
+    """Computes what the cache lacks through its executor (default: :class:`LocalExecutor`)."""
 
     def __init__(
         self,
@@ -101,9 +197,14 @@ class DumpStage:
         key_base: dict,
         input_spec: InputSpec,
         excluded: dict[int, str] | None = None,
+        executor: Executor | None = None,
+        recipe: Recipe | None = None,
     ) -> None:
         """``key_base``: :func:`preprocgate.keys.dump_base`. ``excluded``: images already known unusable (another
-        stage's :attr:`corrupt`), left out as they were there."""
+        stage's :attr:`corrupt`), left out as they were there. ``recipe``: for executors that infer in other
+        processes."""
+        self.executor = executor or LocalExecutor()
+        self.recipe = recipe
         self.cache = cache
         self.input_spec = input_spec
         self.adapter = adapter
@@ -174,15 +275,16 @@ class DumpStage:
                     "run the missing shards first (preprocgate run --shard i/N)"
                 )
             if todo:
-                mine = set(shard.select(wanted, self.batch_size) if shard else wanted)
-                ready = len(mine) - len(todo)
+                tag = shard.tag if shard else "all"
+                mine = len(shard.select(wanted, self.batch_size)) if shard else len(wanted)
+                ready = mine - len(todo)
 
-                def report(done_now: int) -> None:
+                def report(computed: int, _todo: int) -> None:
                     if on_progress is not None:
-                        on_progress(ready + done_now, len(mine))
+                        on_progress(ready + computed, mine)
 
-                report(0)
-                self._compute(key, variant, todo, done, shard, report)
+                report(0, len(todo))
+                self.executor.compute(self, DumpJob(name, key, tag, variant, todo, done, report))
             if shard is None or all(i in done for i in self.valid):
                 corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
                 self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
@@ -196,46 +298,6 @@ class DumpStage:
             computed_images=len(results) - min(cached, len(results)),
             seconds=time.perf_counter() - start,
         )
-
-    def _compute(
-        self,
-        key: str,
-        variant: Preprocessor,
-        todo: list[int],
-        done: dict[int, list[dict]],
-        shard: Shard | None,
-        report: Callable[[int], None],
-    ) -> None:
-        images = self.images(todo)
-        todo = [i for i in todo if i in images]
-        tag = shard.tag if shard else "all"
-        first = len(list(self.cache.folder(key).glob(f"part-{tag}-*.json")))
-
-        parts: list[Future] = []
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            for n, lo in enumerate(range(0, len(todo), self.batch_size)):
-                chunk = todo[lo : lo + self.batch_size]
-                batch = [images[i] for i in chunk]
-                with torch.inference_mode():
-                    with self.times.measure("preprocess"):
-                        tensor = variant(batch)
-                        variant.synchronize()
-                    with self.times.measure("infer+postprocess"):
-                        spec = self.input_spec
-                        plan = geometry.plan_batch([im.shape[:2] for im in batch], spec.size, spec.resize)
-                        detections = portable(self.adapter(tensor, plan))
-                name = f"{tag}-{first + n:06d}"
-                parts.append(writer.submit(encode_and_write, self.cache, key, name, chunk, detections))
-                while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
-                    self._collect(parts.pop(0), done)
-                report(lo + len(chunk))
-            for future in parts:
-                self._collect(future, done)
-
-    def _collect(self, future: Future, done: dict[int, list[dict]]) -> None:
-        part, seconds = future.result()
-        done.update(part)
-        self.times.add("encode+write (overlapped)", seconds)
 
 
 def encode_and_write(

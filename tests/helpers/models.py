@@ -1,7 +1,10 @@
-"""Adapters for tests: count calls (cache hits must not call the model) and fail on demand (resume)."""
+"""Adapters for tests: count calls (cache hits must not call the model), fail on demand (resume), kill their
+process (a lost Ray worker)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,3 +58,19 @@ class BrightestBlock(ModelAdapter):
             score = np.array([1 / (1 + np.exp(-means[best]))], np.float32)
             out.append(Detections(box.astype(np.float32), score, np.array([self.category], np.int64)))
         return out
+
+
+class DiesOnce(OnnxRuntimeAdapter):
+    """The ONNX Runtime adapter in a process that kills itself (SIGKILL, as a lost node or the OOM killer would)
+    on its ``at``-th batch, once per ``marker`` file: the Ray executor must restart the worker and retry the batch."""
+
+    def __init__(self, device: torch.device, precision: str = "fp32", *, file: Path, marker: str, at: int = 2) -> None:
+        super().__init__(device, precision, file=file)
+        self.marker, self.at, self.calls = Path(marker), at, 0
+
+    def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
+        self.calls += 1
+        if self.calls == self.at and not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().__call__(batch, geometries)

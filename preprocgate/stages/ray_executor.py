@@ -1,0 +1,245 @@
+"""The ``ray`` executor: a dump's batches inferred by actors on a Ray cluster, one per GPU (or per N CPUs).
+
+Each actor loads the model once and reads and decodes its images itself, from the path every node sees: the
+driver sends image ids, file names and digests, never pixels. The driver composes the batches exactly as a local
+run does (:func:`preprocgate.stages.dump.batches`), so dumps are bit-identical on the same hardware class, and it
+writes each returned part (COCO records, masks as RLE) into the content-addressed cache as it arrives: a killed
+driver resumes from the parts written, a killed actor is restarted by Ray and its batches retried.
+
+``ray`` imports only when this executor is chosen (the ``preprocgate[ray]`` extra).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from preprocgate import provenance
+from preprocgate.data.coco import ImageRecord, decode_image
+from preprocgate.errors import MissingDependencyError, PreprocgateError, RunError
+from preprocgate.functional.coco import to_results
+from preprocgate.plugins import MODELS, VARIANTS
+from preprocgate.spec import InputSpec
+from preprocgate.stages.dump import DumpJob, DumpStage, Recipe, batches, infer_batch
+from preprocgate.timing import StageTimes
+from preprocgate.variants import Preprocessor, build_variant
+
+STARTUP = "ray: join, start workers, load models"  # inside the first computed dump's seconds
+_RESTARTS = 3  # per actor, and retries per batch: a node lost now and then, not a batch that always kills it
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What an actor needs to build the run's model and variants where it runs (everything but pixels)."""
+
+    recipe: Recipe
+    input_spec: InputSpec
+    threads: int
+    images_dir: str
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as a worker reads it: the file and the digest of the bytes the driver hashed for the manifest."""
+
+    record: ImageRecord
+    sha256: str | None
+
+
+class DumpWorker:
+    """One Ray actor: the model, the variants built so far, and the images it decoded (kept for the next
+    variant's dump, as the local executor keeps its own). Two calls may run at once: one infers while the
+    other encodes its finished batch, as the local executor's writer thread does; inference is serialised."""
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        torch.set_num_threads(setup.threads)  # the driver's: CPU results and the cache key's device class use it
+        self.setup, recipe = setup, setup.recipe
+        self.device = torch.device(recipe.device)  # a type only: Ray sets which GPU this actor sees
+        self.adapter = MODELS.resolve(recipe.adapter)(
+            self.device, recipe.precision, file=recipe.model_file, **recipe.params
+        )
+        self.variants: dict[str, Preprocessor] = {}
+        self.images: dict[int, np.ndarray] = {}
+        self.infer_lock = threading.Lock()
+        self.decode_lock = threading.Lock()
+
+    def device_class(self) -> str:
+        return provenance.device_class(self.device)
+
+    def decode(self, refs: list[ImageRef]) -> dict[int, str]:
+        """Decode and keep these images; return the unusable ones with the reason."""
+        missing = [r for r in refs if r.record.id not in self.images]
+        with self.decode_lock, ThreadPoolExecutor(max_workers=4) as pool:
+            decoded = list(pool.map(self._read, missing))
+        corrupt = {}
+        for ref, (image, reason) in zip(missing, decoded, strict=True):
+            if image is None:
+                corrupt[ref.record.id] = reason
+            else:
+                self.images[ref.record.id] = image
+        return corrupt
+
+    def _read(self, ref: ImageRef) -> tuple[np.ndarray | None, str]:
+        try:
+            data: bytes | None = (Path(self.setup.images_dir) / ref.record.file_name).read_bytes()
+        except OSError:
+            data = None
+        if data is not None and hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise RunError(
+                f"{ref.record.file_name}: this worker reads other bytes than the driver hashed; "
+                "every node must see the same dataset"
+            )
+        return decode_image(data, ref.record)
+
+    def dump(self, variant: str, refs: list[ImageRef]) -> tuple[dict[int, list[dict]], dict[str, float]]:
+        """One batch's COCO records by image id, and the seconds per step spent on it here."""
+        times = StageTimes()
+        with times.measure("decode"):
+            corrupt = self.decode(refs)  # nothing after a restart: the images this actor held are gone
+        if corrupt:
+            raise RunError(f"images {sorted(corrupt)} decoded before but not now: {corrupt}")
+        with self.infer_lock:
+            if variant not in self.variants:
+                impl, params = self.setup.recipe.variants[variant]
+                self.variants[variant] = build_variant(
+                    VARIANTS.resolve(impl), self.setup.input_spec, self.device, params
+                )
+            batch = [self.images[r.record.id] for r in refs]
+            detections = infer_batch(self.variants[variant], self.adapter, self.setup.input_spec, batch, times)
+        with times.measure("encode"):
+            part = {r.record.id: to_results(r.record.id, d) for r, d in zip(refs, detections, strict=True)}
+        return part, times.seconds
+
+
+class RayExecutor:
+    """Runs dumps on a Ray cluster: ``address`` joins one (``ray start --head`` printed it; ``auto`` finds the
+    local one), None starts Ray on this machine. ``workers``: actors (default: one per GPU of the cluster when
+    the run's device is CUDA, else one per ``cpus_per_worker`` CPUs)."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None, cpus_per_worker: int = 1) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise MissingDependencyError("ray", "ray") from None
+        if workers is not None and workers < 1:
+            raise RunError(f"executor: workers must be at least 1, got {workers}")
+        self.ray = ray
+        self.address, self.workers, self.cpus_per_worker = address, workers, cpus_per_worker
+        self.actors: list[Any] = []
+        self.holder: dict[int, int] = {}  # image id → the actor that decoded it
+        self.connected = False
+
+    def compute(self, stage: DumpStage, job: DumpJob) -> None:
+        if stage.recipe is None:
+            raise RunError("the ray executor needs a recipe to rebuild the model and variants on its workers")
+        if not self.actors:
+            with stage.times.measure(STARTUP):
+                self._start(stage, stage.recipe)
+        refs = self._refs(stage, job.todo)
+        fresh = [i for i in job.todo if i not in self.holder]
+        if fresh:  # unusable images change the batches: find them all first, as the local executor does
+            slices = np.array_split(np.array(fresh), len(self.actors))
+            calls = [a.decode.remote([refs[i] for i in s]) for a, s in zip(self.actors, slices, strict=True)]
+            with stage.times.measure("decode (workers, wall)"):
+                found = self._get(calls)
+            for n, (piece, corrupt) in enumerate(zip(slices, found, strict=True)):
+                self.holder.update(dict.fromkeys(piece.tolist(), n))
+                stage.dataset.corrupt.update(corrupt)
+        todo = [i for i in job.todo if i not in stage.dataset.corrupt]
+        pending = {
+            self.actors[self.holder[chunk[0]]].dump.remote(job.name, [refs[i] for i in chunk]): chunk
+            for chunk in batches(todo, stage.batch_size)
+        }
+        while pending:
+            ready, _ = self.ray.wait(list(pending), num_returns=1)
+            chunk = pending.pop(ready[0])
+            part, seconds = self._get(ready[0])
+            # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
+            stage.cache.write_part(job.key, f"{job.tag}-i{chunk[0]:012d}", part)
+            job.finished(part)
+            for step, s in seconds.items():
+                stage.times.add(f"{step} (workers)", s)
+
+    def _refs(self, stage: DumpStage, ids: list[int]) -> dict[int, ImageRef]:
+        records = {r.id: r for r in stage.dataset.records}
+        return {i: ImageRef(records[i], stage.dataset.sha256(i)) for i in ids}
+
+    def _get(self, refs: Any) -> Any:
+        """``ray.get``, with a worker's failure as one line: preprocgate's own errors as they were raised there."""
+        try:
+            return self.ray.get(refs)
+        except self.ray.exceptions.RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, PreprocgateError):
+                raise cause from None
+            raise RunError(f"a Ray worker raised {type(cause).__name__}: {_last_line(str(cause))}") from None
+        except self.ray.exceptions.RayActorError as exc:
+            raise RunError(
+                f"a Ray worker could not start or died more than {_RESTARTS} times ({_last_line(str(exc))}); "
+                "the parts written so far are kept: rerun to resume"
+            ) from None
+
+    def _start(self, stage: DumpStage, recipe: Recipe) -> None:
+        ray = self.ray
+        if not ray.is_initialized():  # else: run_gate called inside a Ray driver, whose connection stays its own
+            _check_reachable(self.address)
+            try:
+                ray.init(address=self.address, logging_level="WARNING", include_dashboard=False)
+            except ConnectionError as exc:
+                raise RunError(f"executor: cannot reach the Ray cluster at {self.address!r}: {exc}") from None
+            self.connected = True
+        device = torch.device(recipe.device)
+        resources: dict[str, Any] = {"num_cpus": self.cpus_per_worker}
+        if device.type == "cuda":
+            resources["num_gpus"] = 1
+        total = ray.cluster_resources().get("GPU" if device.type == "cuda" else "CPU", 0)
+        count = self.workers or int(total // (1 if device.type == "cuda" else self.cpus_per_worker))
+        if count < 1:
+            raise RunError(f"executor: the Ray cluster has no {'GPU' if device.type == 'cuda' else 'CPU'} to run on")
+        images_dir = str(stage.dataset.images_dir.resolve())
+        setup = WorkerSetup(recipe, stage.input_spec, torch.get_num_threads(), images_dir)
+        actor = ray.remote(max_restarts=_RESTARTS, max_task_retries=_RESTARTS, max_concurrency=2, **resources)(
+            DumpWorker
+        )
+        self.actors = [actor.remote(setup) for _ in range(count)]
+        classes = set(self._get([a.device_class.remote() for a in self.actors]))
+        if classes != {stage.key_base["device"]}:
+            raise RunError(
+                f"executor: the Ray workers run on {', '.join(sorted(classes))} but this run's dumps are keyed "
+                f"for {stage.key_base['device']}: run the driver on a node of the workers' hardware class"
+            )
+
+    def close(self) -> None:
+        """Ends the actors and leaves the cluster (a Ray runtime this process started stops with it)."""
+        for actor in self.actors:
+            self.ray.kill(actor)
+        if self.connected:
+            self.ray.shutdown()
+        self.actors, self.holder, self.connected = [], {}, False
+
+
+def _last_line(text: str) -> str:
+    """The message under a remote traceback: its last non-empty line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
+def _check_reachable(address: str | None) -> None:
+    """A ``host:port`` nothing listens on is an error now: ``ray.init`` would retry it for minutes."""
+    if address is None or "://" in address:
+        return  # start Ray here, or a ray:// client address: Ray's own checks apply
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # auto
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RunError(f"executor: cannot reach the Ray cluster at {address}: {exc}") from None

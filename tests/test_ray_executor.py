@@ -1,0 +1,153 @@
+"""The ray executor on a real Ray cluster, started as users start one (``ray start --head``): its dumps, digests and
+metrics equal a local run's, also when a worker is killed mid-run or a dump resumes with a batch missing.
+
+Needs the ``ray`` extra: skipped without it, unless PREPROCGATE_REQUIRE_RAY=1 (CI's Ray step) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from preprocgate.data import demo
+from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
+
+if os.environ.get("PREPROCGATE_REQUIRE_RAY") != "1":
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'preprocgate[ray]')")
+
+IMAGES, BATCH = 8, 2  # four batches a dump: two for each worker
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A two-CPU head node (two one-CPU workers), stopped with ``ray stop`` at the end. Token authentication is
+    off on both sides: Ray turns it on for a new cluster when ~/.ray/auth_token exists (an earlier local
+    ``ray.init()`` writes one), but a driver only sends the token with RAY_AUTH_MODE=token (docs/scale-out.md)."""
+    ray = Path(sys.executable).with_name("ray")
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tmp_path_factory.mktemp("ray")
+    start = [str(ray), "start", "--head", "--num-cpus", "2", "--port", str(port), "--node-ip-address", "127.0.0.1"]
+    start += ["--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(temp)]
+    subprocess.run(start, check=True, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(ray), "stop"], check=True, capture_output=True)
+        if saved is None:
+            del os.environ["RAY_AUTH_MODE"]
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> demo.CocoPaths:
+    return demo.generate(tmp_path_factory.mktemp("demo"), "val", IMAGES, seed=2)
+
+
+def gate(folder: Path, data: demo.CocoPaths, **model: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = detection_gate(
+        coco_dataset(data), name="scaled", probes={"speed": None}, thresholds={"map": {"max_abs_delta": 1.0}}
+    )
+    spec["model"].update({"adapter": "onnxruntime", "batch_size": BATCH, **model})
+    return write_gate(folder, spec)
+
+
+def outcome(folder: Path) -> tuple[dict, dict, dict]:
+    """Metrics, dump digests, and every detection record by variant."""
+    data = json.loads((folder / "out" / "scaled.json").read_text())
+    records = {}
+    for d in data["dumps"]:
+        parts = sorted((folder / "cache" / "dumps" / d["key"][:2] / d["key"]).glob("part-*.json"))
+        records[d["variant"]] = {k: v for p in parts for k, v in json.loads(p.read_text())["results"].items()}
+    return data["metrics"], {d["variant"]: d["digest"] for d in data["dumps"]}, records
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory, dataset: demo.CocoPaths) -> tuple[dict, dict, dict]:
+    folder = tmp_path_factory.mktemp("local")
+    result = invoke("run", str(gate(folder, dataset)))
+    assert result.exit_code == 0, result.output
+    return outcome(folder)
+
+
+def computed(folder: Path) -> dict[str, int]:
+    data = json.loads((folder / "out" / "scaled.json").read_text())
+    return {d["variant"]: d["computed_images"] for d in data["dumps"]}
+
+
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory: pytest.TempPathFactory, cluster: str, dataset: demo.CocoPaths) -> Path:
+    """A run on the cluster's two workers, as a user joins one: ``--executor ray --ray-address ADDR``."""
+    folder = tmp_path_factory.mktemp("ray-run")
+    result = invoke("run", str(gate(folder, dataset)), "--executor", "ray", "--ray-address", cluster, "--progress")
+    assert result.exit_code == 0, result.output
+    # the workers' batches reach the driver's progress display (stderr, mixed into the output here): each dump's
+    # count is only advanced by the parts the workers return
+    assert result.output.count(f": done {IMAGES} in ") == 2, result.output
+    return folder
+
+
+def test_two_workers_equal_a_local_run(scaled: Path, local: tuple) -> None:
+    assert outcome(scaled) == local
+    assert computed(scaled) == {"cv2": IMAGES, "torch": IMAGES}
+    # the driver wrote one part per batch, named by its first image (batches may finish in any order)
+    parts = [p.name for p in scaled.glob("cache/dumps/*/*/part-*.json")]
+    assert len(parts) == 2 * IMAGES // BATCH and all(name.startswith("part-all-i") for name in parts)
+
+
+def test_a_killed_worker_is_restarted_and_the_run_completes(
+    tmp_path: Path, cluster: str, dataset: demo.CocoPaths, local: tuple
+) -> None:
+    marker = tmp_path / "killed"
+    model = {"adapter": "tests.helpers.models:DiesOnce", "params": {"marker": str(marker), "at": 2}}
+    path = gate(tmp_path, dataset, **model)
+    result = invoke("run", str(path), "--executor", "ray", "--ray-address", cluster)
+    assert result.exit_code == 0, result.output
+    assert marker.exists()  # a worker process really died (SIGKILL) mid-run
+    assert outcome(tmp_path) == local
+
+
+def test_a_dump_missing_a_batch_resumes_to_the_same_result(
+    tmp_path: Path, cluster: str, scaled: Path, local: tuple
+) -> None:
+    """A driver killed while parts arrive out of order leaves holes: the rerun recomputes exactly those batches."""
+    shutil.copytree(scaled / "cache", tmp_path / "cache")
+    path = shutil.copy(scaled / "gate.yaml", tmp_path / "gate.yaml")
+    folder = next(p.parent for p in (tmp_path / "cache").glob("dumps/*/*/complete.json"))
+    (folder / "complete.json").unlink()
+    sorted(folder.glob("part-*.json"))[1].unlink()
+    result = invoke("run", str(path), "--executor", "ray", "--ray-address", cluster)
+    assert result.exit_code == 0, result.output
+    assert sorted(computed(tmp_path).values()) == [0, BATCH]
+    assert outcome(tmp_path) == local
+
+
+def test_an_error_on_a_worker_is_one_line_and_exit_3(tmp_path: Path, cluster: str, dataset: demo.CocoPaths) -> None:
+    marker = tmp_path / "no-such-folder" / "killed"  # writing it raises on the worker, before any kill
+    path = gate(tmp_path, dataset, adapter="tests.helpers.models:DiesOnce", params={"marker": str(marker), "at": 1})
+    result = invoke("run", str(path), "--executor", "ray", "--ray-address", cluster)
+    assert result.exit_code == 3, result.output
+    assert "a Ray worker raised FileNotFoundError:" in result.output and "no-such-folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_address_is_one_line_and_exit_3(tmp_path: Path, dataset: demo.CocoPaths) -> None:
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = invoke("run", str(gate(tmp_path, dataset)), "--ray-address", f"127.0.0.1:{port}")
+    assert result.exit_code == 3, result.output
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in result.output and "Traceback" not in result.output
