@@ -32,8 +32,7 @@ _CLOSEST = {
 
 
 class OpenCVResize(Preprocessor):
-    """cv2.resize on uint8 (the flag closest to input.interpolation), pasted on the pad colour → target order →
-    / pixel_scale → (x − mean) / std."""
+    """cv2.resize (closest flag) on uint8, pasted on the pad colour → target order → / scale → (x − mean) / std."""
 
     version = "1"
     interpolations = INTERPOLATIONS

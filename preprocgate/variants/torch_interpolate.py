@@ -20,8 +20,7 @@ MODES = {
 
 
 class TorchInterpolate(Preprocessor):
-    """F.interpolate (input.interpolation's mode, align_corners=False) on float NCHW, pasted on the pad →
-    / scale → (x − mean) / std."""
+    """F.interpolate (the mode; align_corners=False) on float NCHW, pasted on the pad → / scale → (x − mean) / std."""
 
     version = "1"
     interpolations = tuple(MODES)
