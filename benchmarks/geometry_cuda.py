@@ -414,10 +414,21 @@ def gathered_bytes(fused: TritonFused, geometry: Geometry, n: int) -> int:
     return int(n * 3 * taps[0].sum() * taps[1].sum())
 
 
+INTERP_LAUNCHES: list[dict[str, Any]] = [
+    {},
+    {"block": 128, "num_warps": 4},
+    {"block": 256, "num_warps": 4},
+    {"block": 512, "num_warps": 4},
+    {"block": 1024, "num_warps": 8},
+]
+
+
 def interpolation_timings(device: torch.device, quick: bool, copy_gbs: float) -> list[dict[str, Any]]:
-    """Each interpolation's kernel on 64 × 480×640 → 512² (stretch and letterbox), exactness re-checked against
-    its reference chain on the first image."""
+    """Each interpolation's kernel on 64 × 480×640 → 512² (stretch and letterbox) under a few launch
+    configurations on CUDA (the default first), exactness re-checked against its reference chain on the first
+    image."""
     n, source, size = QUICK_INTERP_TIMED if quick else INTERP_TIMED
+    launches = INTERP_LAUNCHES if device.type == "cuda" else [{}]
     measure = bench(device)
     src = torch.randint(0, 256, (n, *source, 3), dtype=torch.uint8, device=device)
     probe = [src[0].cpu().numpy()]
@@ -426,36 +437,36 @@ def interpolation_timings(device: torch.device, quick: bool, copy_gbs: float) ->
         for geometry_name in ("stretch", "letterbox"):
             spec = {"resize": "letterbox"} if geometry_name == "letterbox" else {}
             config = config_for({**spec, "interpolation": interpolation}, size)
-            fused = TritonFused(config, device)
-            geometry = fused.plan(probe)[0]
-            dst = torch.empty((n, 3, *geometry.canvas), dtype=torch.float32, device=device)
-            with torch.inference_mode():
-                exact = bool(
-                    torch.equal(
-                        fused(probe).view(torch.int32), interpolation_reference(config, device)(probe).view(torch.int32)
+            expected = interpolation_reference(config, device)(probe)
+            for launch in launches:
+                fused = TritonFused(config, device, **launch)
+                geometry = fused.plan(probe)[0]
+                dst = torch.empty((n, 3, *geometry.canvas), dtype=torch.float32, device=device)
+                with torch.inference_mode():
+                    exact = bool(torch.equal(fused(probe).view(torch.int32), expected.view(torch.int32)))
+                    ms = statistics.median(
+                        measure(lambda f=fused, d=dst, g=geometry: f.launch(src, d, g))
+                        for _ in range(1 if quick else 3)
                     )
+                unique = src.numel() + dst.numel() * 4
+                gathered = gathered_bytes(fused, geometry, n)
+                rows.append(
+                    {
+                        "interpolation": interpolation,
+                        "geometry": geometry_name,
+                        "launch": launch or "default",
+                        "batch": n,
+                        "source": f"{source[0]}x{source[1]}",
+                        "output": f"{size[0]}x{size[1]}",
+                        "bit_exact_vs_reference": exact,
+                        "triton_us": ms * 1e3,
+                        "unique_bytes": unique,
+                        "gathered_source_bytes": gathered,
+                        "gathered_per_source_byte": gathered / src.numel(),
+                        "triton_GB/s": unique / ms / 1e6,
+                        "fraction_of_copy": unique / ms / 1e6 / copy_gbs,
+                    }
                 )
-                ms = statistics.median(
-                    measure(lambda f=fused, d=dst, g=geometry: f.launch(src, d, g)) for _ in range(1 if quick else 3)
-                )
-            unique = src.numel() + dst.numel() * 4
-            gathered = gathered_bytes(fused, geometry, n)
-            rows.append(
-                {
-                    "interpolation": interpolation,
-                    "geometry": geometry_name,
-                    "batch": n,
-                    "source": f"{source[0]}x{source[1]}",
-                    "output": f"{size[0]}x{size[1]}",
-                    "bit_exact_vs_reference": exact,
-                    "triton_us": ms * 1e3,
-                    "unique_bytes": unique,
-                    "gathered_source_bytes": gathered,
-                    "gathered_per_source_byte": gathered / src.numel(),
-                    "triton_GB/s": unique / ms / 1e6,
-                    "fraction_of_copy": unique / ms / 1e6 / copy_gbs,
-                }
-            )
     return rows
 
 
@@ -512,10 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TRITON_INTERPRET", "1")
     result = run(device, args.quick)
     atomic_write_text(Path(args.out), json.dumps(result, indent=2) + "\n")
-    speed = [
-        {k: row[k] for k in ("interpolation", "geometry", "triton_us", "fraction_of_copy", "gathered_per_source_byte")}
-        for row in result["timings"]["interpolations"]
-    ]
+    keys = ("interpolation", "geometry", "launch", "triton_us", "fraction_of_copy", "gathered_per_source_byte")
+    speed = [{k: row[k] for k in keys} for row in result["timings"]["interpolations"]]
     brief = {
         "passed": result["passed"],
         "summary": result["summary"],

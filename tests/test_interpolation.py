@@ -136,3 +136,20 @@ def test_cv2_takes_the_closest_flag_and_an_explicit_one_wins() -> None:
         assert np.array_equal(_variant("cv2", config)([image])[0].numpy(), expected)
         linear = cv2.resize(image, (20, 15), interpolation=cv2.INTER_LINEAR)[..., ::-1].transpose(2, 0, 1)
         assert np.array_equal(_variant("cv2", config, interpolation="linear")([image])[0].numpy(), linear)
+
+
+def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from preprocgate.cli import cli
+    from preprocgate.spec import load_gate
+
+    path = Path(__file__).resolve().parents[1] / "gates" / "coco128-pillow.yaml"
+    result = CliRunner().invoke(cli, ["validate", "--spec-only", str(path)])
+    assert result.exit_code == 0, result.output
+    spec = load_gate(path, check_inputs=False).spec
+    assert spec.input.interpolation == "pillow_bilinear" and spec.baseline == "cv2"
+    pair = spec.probes.parity.pairs[0]
+    assert (pair.candidate, pair.reference, pair.thresholds.max_ulp) == ("triton", "pil", 0)
