@@ -69,8 +69,14 @@ def load_kernel(device: torch.device) -> ModuleType:
     return triton_kernel
 
 
-# input.interpolation → the kernel's INTERP constexpr (triton_kernel.py's constants)
-_INTERP = {"bilinear": 0, "nearest": 1, "nearest-exact": 2, "bilinear_antialias": 3, "pillow_bilinear": 4}
+# input.interpolation → the name of the kernel's INTERP value (triton_kernel.py)
+_INTERP = {
+    "bilinear": "BILINEAR",
+    "nearest": "NEAREST",
+    "nearest-exact": "NEAREST_EXACT",
+    "bilinear_antialias": "SEPARABLE_FLOAT",
+    "pillow_bilinear": "SEPARABLE_FIXED",
+}
 
 
 class TritonFused(Preprocessor):
@@ -118,15 +124,15 @@ class TritonFused(Preprocessor):
             mode += "; this Triton's interpreter rounds tl.fma twice (fixed in 3.9): not bit-exact with torch"
         return f"{super().description} ({interpolation}; {mode}; {arith}; division {self.division})"
 
-    def tables(self, geometry: Geometry, acc: int) -> tuple[torch.Tensor, ...]:
+    def tables(self, geometry: Geometry, cpu_fma_split: bool) -> tuple[torch.Tensor, ...]:
         """The separable modes' (tab_x, tab_y, idx_x, idx_y) on the device: weights, and per output index its
-        first source index and first FMA tap (for ``acc``, the kernel's ACC); see filters.py. A placeholder for
-        the other modes, whose kernel never reads them."""
+        first source index and its first FMA tap (torch's CPU split when ``cpu_fma_split``, else 0; see
+        filters.py). A placeholder for the other modes, whose kernel never reads them."""
         interpolation = self.config.interpolation
         if interpolation not in ("bilinear_antialias", "pillow_bilinear"):
             key: tuple[object, ...] = ("none",)
         else:
-            key = (interpolation, geometry.source, geometry.content, acc)
+            key = (interpolation, geometry.source, geometry.content, cpu_fma_split)
         if key not in self._tables:
             if key == ("none",):
                 dummy = torch.zeros(2, dtype=torch.int32, device=self.device)
@@ -139,7 +145,7 @@ class TritonFused(Preprocessor):
                         first, weights, counts = filters.pillow_bilinear(size_in, size_out)
                     else:
                         first, weights, counts = filters.torch_antialias(size_in, size_out, flavour)
-                    fma_from = filters.cpu_fma_from(counts) if acc == 2 else np.zeros_like(counts)
+                    fma_from = filters.cpu_fma_from(counts) if cpu_fma_split else np.zeros_like(counts)
                     arrays.append((weights, np.stack([first, fma_from], axis=1)))
                 (tab_y, idx_y), (tab_x, idx_x) = arrays
                 self._tables[key] = tuple(
@@ -179,13 +185,18 @@ class TritonFused(Preprocessor):
             launch["enable_fp_fusion"] = False
             launch["num_warps"] = self.num_warps or (4 if self.block else 2)  # 4: Triton's own default
         scale = f32(self.config.pixel_scale)
-        interp = _INTERP[self.config.interpolation]
+        k = self.kernel
+        interp = getattr(k, _INTERP[self.config.interpolation])
         # torch's antialias accumulation: nvcc contracts every tap into an FMA; x86 CPU builds with FMA code
         # paths only the remainder of a loop vectorised by 4 (filters.cpu_fma_from); others none
-        acc = 1 if self.device.type == "cuda" else 2 if arith.taps != "unfused" else 0
-        tab_x, tab_y, idx_x, idx_y = self.tables(geometry, acc)
+        if self.device.type == "cuda":
+            acc = k.ACC_FMA
+        else:
+            acc = k.ACC_FMA_REMAINDER if arith.taps != "unfused" else k.ACC_ROUNDED
+        tab_x, tab_y, idx_x, idx_y = self.tables(geometry, acc == k.ACC_FMA_REMAINDER)
+        pillow = interp == k.SEPARABLE_FIXED
         # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device
-        recip_scale = arith.reciprocal_scale and interp != _INTERP["pillow_bilinear"]
+        recip_scale = arith.reciprocal_scale and not pillow
         if geometry.is_stretch:
             pad = self.kernel.PAD_NONE
         else:
@@ -223,8 +234,7 @@ class TritonFused(Preprocessor):
             DIV_FMA=self.division == "reciprocal_fma",
             INTERP=interp,
             ACC=acc,
-            V_FIRST=interp == _INTERP["pillow_bilinear"]
-            and filters.pillow_vertical_first(geometry.source, geometry.content),
+            V_FIRST=pillow and filters.pillow_vertical_first(geometry.source, geometry.content),
             BLOCK=block,
             **launch,
         )

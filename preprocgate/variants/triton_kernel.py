@@ -29,6 +29,9 @@ NEAREST = 1  # F.interpolate(mode="nearest"): floor(dst · scale)
 NEAREST_EXACT = 2  # F.interpolate(mode="nearest-exact"): floor((dst + 0.5) · scale)
 SEPARABLE_FLOAT = 3  # float32 taps and weights from tables, horizontal pass then vertical (torch's antialias)
 SEPARABLE_FIXED = 4  # int32 weights with 22 fraction bits, uint8 after each pass (Pillow's Resample.c)
+ACC_ROUNDED = 0  # separable float: every product rounded, then added (CPU builds without FMA code paths)
+ACC_FMA = 1  # one FMA per tap (nvcc contracts torch's CUDA loop)
+ACC_FMA_REMAINDER = 2  # FMAs from the tap idx_*[c, 1] on: torch's x86 CPU loop (filters.cpu_fma_from)
 PILLOW_PRECISION_BITS = tl.constexpr(22)  # Resample.c: PRECISION_BITS = 32 − 8 − 2
 PILLOW_HALF = tl.constexpr(1 << 21)  # its rounding: each sum starts at half a unit
 
@@ -121,7 +124,7 @@ def _clip8(acc):
 @triton.jit
 def _accumulate(acc, p, w, t, fma_from, FIXED: tl.constexpr, ACC: tl.constexpr):
     """acc + p·w, rounded as the reference does for tap ``t``: integers (``FIXED``), or float32 with a rounded
-    product (ACC 0), one FMA (ACC 1), or an FMA from tap ``fma_from`` on (ACC 2: torch's CPU loop)."""
+    product (ACC_ROUNDED), one FMA (ACC_FMA), or FMAs from tap ``fma_from`` on (ACC_FMA_REMAINDER)."""
     if FIXED:
         acc = acc + p.to(tl.int32) * w
     elif ACC == 0:
