@@ -11,6 +11,13 @@ warps, division), each counted element by element against the torch variant; fp1
 torch output ``.half()``; a control with the wrong tap arithmetic must show mismatches. Timings: the letterbox
 kernel on 64 × 480×640 → 512² and 32 × 1080×1920 → 640², against the stretch kernel, torch's chain and a
 device-to-device copy, plus the launch configurations on the first shape.
+
+``input.interpolation`` (``interpolation`` in the JSON): nearest, nearest-exact and bilinear_antialias against the
+torch variant, pillow_bilinear against the pillow variant (Pillow on the CPU), each in stretch, letterbox and
+keep_ratio over sources from 1×1 to 4000×3000 (→ 320²: a 12.5× downscale); Pillow's uint8 values are also
+compared before normalisation (mean 0, std 1, pixel_scale 1). Their timings: 64 × 480×640 → 512² (stretch and
+letterbox), with the bytes the kernel gathers (taps × 3 per output pixel: antialias and Pillow read more than
+the image) next to the unique bytes (source + output) that the fraction of the copy bandwidth is computed on.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from preprocgate.data.synthetic import make
 from preprocgate.fileio import atomic_write_text
 from preprocgate.geometry import Geometry
 from preprocgate.spec import InputSpec
+from preprocgate.variants import filters
+from preprocgate.variants.pillow import PillowResize
 from preprocgate.variants.torch_interpolate import TorchInterpolate
 from preprocgate.variants.triton_fused import TritonFused
 
@@ -104,6 +113,39 @@ LAUNCHES: list[dict[str, Any]] = [
 QUICK_LAUNCHES: list[dict[str, Any]] = [{}, {"block": 1024, "division": "reciprocal_fma"}]
 TIMED = [(64, (480, 640), (512, 512)), (32, (1080, 1920), (640, 640))]
 QUICK_TIMED = [(2, (48, 64), (32, 32))]
+
+INTERPOLATIONS = ["nearest", "nearest-exact", "bilinear_antialias", "pillow_bilinear"]
+# geometry name → (input spec without size and interpolation, output size)
+INTERP_GEOMETRIES: dict[str, tuple[dict[str, Any], Size]] = {
+    "stretch": ({}, (320, 320)),
+    "letterbox": ({"resize": "letterbox"}, (512, 512)),
+    "letterbox_yolox": (
+        {"resize": {"mode": "letterbox", "align": "top_left", "content_rounding": "floor"}, **YOLOX},
+        (416, 416),
+    ),
+    "keep_ratio": ({"resize": {"mode": "keep_ratio", "short_side": 320, "max_size": 512, "stride": 32}}, (1, 1)),
+}
+INTERP_SOURCES: list[Size] = [
+    (1, 1),
+    (7, 13),
+    (37, 53),
+    (101, 37),
+    (320, 320),
+    (333, 500),
+    (480, 640),
+    (1000, 64),
+    (64, 1000),
+    (1080, 1920),
+    (3000, 4000),
+    (4000, 3000),
+]
+QUICK_INTERP_GEOMETRIES = {  # letterbox: in the quick timings
+    "stretch": ({}, (12, 9)),
+    "keep_ratio": ({"resize": {"mode": "keep_ratio", "short_side": 12, "max_size": 20, "stride": 8}}, (1, 1)),
+}
+QUICK_INTERP_SOURCES: list[Size] = [(37, 53), (60, 45)]
+INTERP_TIMED = (64, (480, 640), (512, 512))
+QUICK_INTERP_TIMED = (2, (48, 64), (32, 32))
 
 
 def probe_images(source: Size, quick: bool = False) -> list[np.ndarray]:
@@ -301,6 +343,133 @@ def tuning(device: torch.device, shape: tuple[int, Size, Size], copy_gbs: float)
     return sorted(rows, key=lambda r: r["us"])
 
 
+def interpolation_reference(config: InputSpec, device: torch.device) -> TorchInterpolate | PillowResize:
+    if config.interpolation == "pillow_bilinear":
+        return PillowResize(config, device)
+    return TorchInterpolate(config, device)
+
+
+def interpolation_sweep(device: torch.device, quick: bool) -> list[dict[str, Any]]:
+    """Every new interpolation × geometry × source, default launch, against its reference; for Pillow also the
+    uint8 values before normalisation (a mean-0, std-1, 0–255 spec: the output is the resized value)."""
+    geometries, sources = (
+        (QUICK_INTERP_GEOMETRIES, QUICK_INTERP_SOURCES) if quick else (INTERP_GEOMETRIES, INTERP_SOURCES)
+    )
+    images = {source: probe_images(source, quick=True) for source in sources}
+    rows = []
+    for interpolation in INTERPOLATIONS:
+        print(f"sweep: {interpolation}", file=sys.stderr, flush=True)
+        for geometry_name, (spec, size) in geometries.items():
+            configs = {"normalised": config_for({**spec, "interpolation": interpolation}, size)}
+            if interpolation == "pillow_bilinear":
+                raw = {**spec, **YOLOX, "target_order": "RGB", "interpolation": interpolation}
+                configs["uint8"] = config_for(raw, size)
+            for kind, config in configs.items():
+                reference, fused = interpolation_reference(config, device), TritonFused(config, device)
+                for source, batch in images.items():
+                    with torch.inference_mode():
+                        expected = reference(batch)
+                        geometry = reference.plan(batch)[0]
+                        row = {
+                            "interpolation": interpolation,
+                            "geometry": geometry_name,
+                            "compared": kind,
+                            "source": f"{source[0]}x{source[1]}",
+                            "content": list(geometry.content),
+                            "vertical_first": interpolation == "pillow_bilinear"
+                            and filters.pillow_vertical_first(geometry.source, geometry.content),
+                            **compare(fused(batch), expected),
+                        }
+                    rows.append(row)
+    return rows
+
+
+def interpolation_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for row in rows:
+        key = row["interpolation"] + ("" if row["compared"] == "normalised" else " (uint8 values)")
+        entry = out.setdefault(key, {"cases": 0, "elements": 0, "mismatching_elements": 0})
+        entry["cases"] += 1
+        entry["elements"] += row.get("elements", 0)
+        entry["mismatching_elements"] += abs(row["mismatching_elements"])
+    return out
+
+
+def gathered_bytes(fused: TritonFused, geometry: Geometry, n: int) -> int:
+    """Source bytes the kernel loads (all taps, 3 channels, in-image loads only) for ``n`` images: 1 tap per
+    output pixel for nearest, 4 for bilinear, the table width product for the separable modes."""
+    ch, cw = geometry.content
+    interpolation = fused.config.interpolation
+    if interpolation in ("nearest", "nearest-exact"):
+        return n * ch * cw * 3
+    if interpolation == "bilinear":
+        return n * ch * cw * 3 * 4
+    make_table = filters.pillow_bilinear if interpolation == "pillow_bilinear" else filters.torch_antialias
+    args = () if interpolation == "pillow_bilinear" else ("cuda" if fused.device.type == "cuda" else "cpu",)
+    taps = []
+    for size_in, size_out in zip(geometry.source, geometry.content, strict=True):
+        first, weights, _ = make_table(size_in, size_out, *args)
+        # the kernel loops over the table width; loads past the image edge are masked off
+        taps.append(np.minimum(weights.shape[1], size_in - first.astype(np.int64)))
+    return int(n * 3 * taps[0].sum() * taps[1].sum())
+
+
+INTERP_LAUNCHES: list[dict[str, Any]] = [
+    {},
+    {"block": 128, "num_warps": 4},
+    {"block": 256, "num_warps": 4},
+    {"block": 512, "num_warps": 4},
+    {"block": 1024, "num_warps": 8},
+]
+
+
+def interpolation_timings(device: torch.device, quick: bool, copy_gbs: float) -> list[dict[str, Any]]:
+    """Each interpolation's kernel on 64 × 480×640 → 512² (stretch and letterbox) under a few launch
+    configurations on CUDA (the default first), exactness re-checked against its reference chain on the first
+    image."""
+    n, source, size = QUICK_INTERP_TIMED if quick else INTERP_TIMED
+    launches = INTERP_LAUNCHES if device.type == "cuda" else [{}]
+    measure = bench(device)
+    src = torch.randint(0, 256, (n, *source, 3), dtype=torch.uint8, device=device)
+    probe = [src[0].cpu().numpy()]
+    rows = []
+    for interpolation in ["bilinear", *INTERPOLATIONS]:
+        for geometry_name in ("stretch", "letterbox"):
+            spec = {"resize": "letterbox"} if geometry_name == "letterbox" else {}
+            config = config_for({**spec, "interpolation": interpolation}, size)
+            expected = interpolation_reference(config, device)(probe)
+            for launch in launches:
+                fused = TritonFused(config, device, **launch)
+                geometry = fused.plan(probe)[0]
+                dst = torch.empty((n, 3, *geometry.canvas), dtype=torch.float32, device=device)
+                with torch.inference_mode():
+                    exact = bool(torch.equal(fused(probe).view(torch.int32), expected.view(torch.int32)))
+                    ms = statistics.median(
+                        measure(lambda f=fused, d=dst, g=geometry: f.launch(src, d, g))
+                        for _ in range(1 if quick else 3)
+                    )
+                unique = src.numel() + dst.numel() * 4
+                gathered = gathered_bytes(fused, geometry, n)
+                rows.append(
+                    {
+                        "interpolation": interpolation,
+                        "geometry": geometry_name,
+                        "launch": launch or "default",
+                        "batch": n,
+                        "source": f"{source[0]}x{source[1]}",
+                        "output": f"{size[0]}x{size[1]}",
+                        "bit_exact_vs_reference": exact,
+                        "triton_us": ms * 1e3,
+                        "unique_bytes": unique,
+                        "gathered_source_bytes": gathered,
+                        "gathered_per_source_byte": gathered / src.numel(),
+                        "triton_GB/s": unique / ms / 1e6,
+                        "fraction_of_copy": unique / ms / 1e6 / copy_gbs,
+                    }
+                )
+    return rows
+
+
 def versions() -> dict[str, str]:
     import triton
 
@@ -310,11 +479,13 @@ def versions() -> dict[str, str]:
         "cuda": str(torch.version.cuda),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "pillow": __import__("PIL").__version__,
     }
 
 
 def run(device: torch.device, quick: bool) -> dict[str, Any]:
     rows = sweep(device, quick)
+    interp_rows = interpolation_sweep(device, quick)
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (Triton interpreter)",
         "quick": quick,
@@ -322,14 +493,18 @@ def run(device: torch.device, quick: bool) -> dict[str, Any]:
         "summary": summary(rows),
         "control": control(device),
         "timings": timings(device, quick),
+        "interpolation": {"summary": interpolation_summary(interp_rows), "sweep": interp_rows},
         "sweep": rows,
     }
     timed = result["timings"]
+    timed["interpolations"] = interpolation_timings(device, quick, timed["copy_GB/s"])
     result["passed"] = (
         all(v["mismatching_elements"] == 0 and v["fp16"] == 0 for v in result["summary"].values())
         and result["control"]["mismatching_elements"] > 0
         and all(k["bit_exact_vs_torch_chain"] for k in timed["kernels"])
         and all(t["bit_exact"] for t in timed["tuning"])
+        and all(v["mismatching_elements"] == 0 for v in result["interpolation"]["summary"].values())
+        and all(k["bit_exact_vs_reference"] for k in timed["interpolations"])
     )
     return result
 
@@ -348,9 +523,16 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TRITON_INTERPRET", "1")
     result = run(device, args.quick)
     atomic_write_text(Path(args.out), json.dumps(result, indent=2) + "\n")
-    print(
-        json.dumps({"passed": result["passed"], "summary": result["summary"], "control": result["control"]}, indent=2)
-    )
+    keys = ("interpolation", "geometry", "launch", "triton_us", "fraction_of_copy", "gathered_per_source_byte")
+    speed = [{k: row[k] for k in keys} for row in result["timings"]["interpolations"]]
+    brief = {
+        "passed": result["passed"],
+        "summary": result["summary"],
+        "control": result["control"],
+        "interpolation": result["interpolation"]["summary"],
+        "interpolation_speed": speed,
+    }
+    print(json.dumps(brief, indent=2))
     return 0 if result["passed"] else 1
 
 

@@ -15,6 +15,7 @@ from preprocgate.registry import Registry
 
 VARIANTS: Registry[Callable[..., Any]] = Registry("variant", "preprocgate.variants")
 VARIANTS.register("cv2", "preprocgate.variants.opencv:OpenCVResize")
+VARIANTS.register("pillow", "preprocgate.variants.pillow:PillowResize")
 VARIANTS.register("torch", "preprocgate.variants.torch_interpolate:TorchInterpolate")
 VARIANTS.register("triton", "preprocgate.variants.triton_fused:TritonFused")
 

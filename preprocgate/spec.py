@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,6 +35,9 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 Size = tuple[Annotated[int, Field(gt=0)], Annotated[int, Field(gt=0)]]
 PadValue = Annotated[int, Field(ge=0, le=255, strict=True)]
+# input.interpolation; a variant lists the ones it can do in its ``interpolations`` attribute
+Interpolation = Literal["bilinear", "bilinear_antialias", "nearest", "nearest-exact", "pillow_bilinear"]
+INTERPOLATIONS: tuple[str, ...] = get_args(Interpolation)
 
 
 def parse_size(value: Any) -> Any:
@@ -136,6 +139,12 @@ class InputSpec(StrictModel):
         description="Output height and width: [H, W] or 'HxW'. keep_ratio ignores it (its canvas follows the batch)."
     )
     resize: ResizeSpec = Field(default_factory=ResizeSpec, description="stretch (default), letterbox or keep_ratio.")
+    interpolation: Interpolation = Field(
+        "bilinear",
+        description="How the content is resampled, named after the reference: torch's F.interpolate modes "
+        "(bilinear, bilinear_antialias, nearest, nearest-exact) or Pillow's Image.resize(BILINEAR) on uint8 "
+        "(pillow_bilinear). Each variant declares the modes it can do (docs/arithmetic.md).",
+    )
     mean: tuple[float, float, float] = Field(
         (0.485, 0.456, 0.406), description="Per output channel, in target_order (unlike pad, which is RGB)."
     )
@@ -153,13 +162,13 @@ class InputSpec(StrictModel):
     def identity(self) -> dict[str, Any]:
         """The section as cache keys and the stored baseline's spec digest see it.
 
-        Keys added after the first release (``resize``, ``pixel_scale``) appear only when not at their default,
-        so a spec that does not use them keeps its digests: its outputs did not change, and neither do its
-        cached dumps or stored baselines.
+        Keys added after the first release (``resize``, ``pixel_scale``, ``interpolation``) appear only when not
+        at their default, so a spec that does not use them keeps its digests: its outputs did not change, and
+        neither do its cached dumps or stored baselines.
         """
         data = self.model_dump(mode="json")
         defaults = _INPUT_DEFAULTS.model_dump(mode="json")
-        for key in ("resize", "pixel_scale"):
+        for key in ("resize", "pixel_scale", "interpolation"):
             if data[key] == defaults[key]:
                 del data[key]
         return data
@@ -581,7 +590,20 @@ def _variant_problems(spec: GateSpec) -> Problems:
             continue
         if problem:
             problems.append((("variants", vname, "params"), problem))
+            continue
+        problem = _interpolation_problem(VARIANTS.resolve(variant.impl), variant.impl, spec.input.interpolation)
+        if problem:
+            problems.append((("variants", vname, "impl"), problem))
     return problems
+
+
+def _interpolation_problem(factory: Any, impl: str, mode: str) -> str | None:
+    """A variant that declares its modes (``interpolations``) must list ``input.interpolation``; one that
+    declares none (a plain callable) is trusted, as its params are."""
+    modes = getattr(factory, "interpolations", None)
+    if modes is None or mode in modes:
+        return None
+    return f"the {impl} variant cannot do input.interpolation {mode!r} (it does: {', '.join(modes)})"
 
 
 def _parity_problems(spec: GateSpec) -> Problems:

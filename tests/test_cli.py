@@ -126,8 +126,9 @@ def test_bad_device_option_is_usage_error(tmp_path: Path) -> None:
 def test_variants_lists_builtins() -> None:
     result = _invoke("variants")
     assert result.exit_code == 0
-    for name in ("cv2", "torch", "triton"):
+    for name in ("cv2", "pillow", "torch", "triton"):
         assert f"\n{name} " in "\n" + result.output
+    assert "input.interpolation: pillow_bilinear\n" in result.output  # the pillow variant's only mode
 
 
 def test_demo_gate_validates() -> None:

@@ -29,3 +29,14 @@ def test_geometry_sweep_quick_mode_writes_a_passing_result(tmp_path: Path) -> No
         k["bit_exact_vs_torch_chain"] for k in kernels
     )
     assert data["timings"]["copy_GB/s"] > 0 and data["timings"]["tuning"]
+    # every new interpolation, and Pillow's uint8 values, counted (and zero) in the geometries of the quick sweep
+    interp = data["interpolation"]
+    assert set(interp["summary"]) == {*module.INTERPOLATIONS, "pillow_bilinear (uint8 values)"}
+    assert all(m["elements"] > 0 and m["mismatching_elements"] == 0 for m in interp["summary"].values())
+    assert {row["geometry"] for row in interp["sweep"]} == set(module.QUICK_INTERP_GEOMETRIES)
+    speed = {(k["interpolation"], k["geometry"]): k for k in data["timings"]["interpolations"]}
+    assert len(speed) == 2 * (len(module.INTERPOLATIONS) + 1)
+    assert all(k["bit_exact_vs_reference"] for k in speed.values())
+    # a 1.33× downscale: the separable filters gather more source bytes than nearest's one tap per output pixel
+    nearest, antialias = speed[("nearest", "stretch")], speed[("bilinear_antialias", "stretch")]
+    assert antialias["gathered_source_bytes"] > 4 * nearest["gathered_source_bytes"] > 0

@@ -1,4 +1,5 @@
-"""The compiled (CUDA) kernel builds for every pad mode on this GPU-less machine, and padding adds no arithmetic.
+"""The compiled (CUDA) kernel builds for every pad mode and interpolation on this GPU-less machine, and padding adds
+no arithmetic.
 
 The interpreter runs the kernel's Python; the compiler accepts less (older Triton versions reject tuples and
 starred arguments, for instance). Compiling to PTX for sm_90 needs no GPU, so CI catches what the interpreter
@@ -23,21 +24,38 @@ from preprocgate.variants import triton_kernel as k
 
 fn = k.preprocess_kernel
 names = fn.arg_names
-ints = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w"}
-signature = {
-    n: "*u8" if n == "src_ptr" else "*fp32" if n == "dst_ptr" else "i32" if n in ints
-    else "constexpr" if n.isupper() else "fp32"
-    for n in names
-}
+ints = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w", "taps_x", "taps_y"}
+
+
+def signature(weights):
+    return {
+        n: "*u8" if n == "src_ptr" else "*fp32" if n == "dst_ptr" else "i32" if n in ints
+        else weights if n.startswith("tab_") else "*i32" if n.startswith("idx_")
+        else "constexpr" if n.isupper() else "fp32"
+        for n in names
+    }
+
+
+def ptx(interp, pad, acc=0, v_first=False):
+    recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
+    const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
+             "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "BLOCK": 256}
+    weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
+    source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
+    options = {"num_warps": 2, "enable_fp_fusion": False}
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
+
+
 OPS = ("fma.rn.f32", "mul.rn.f32", "mul.f32", "add.f32", "sub.f32", "div.rn.f32", "div.full.f32", "div.approx.f32",
        "rcp.", "ld.global", "st.global", "selp")
 counts = {}
 for pad in (k.PAD_NONE, k.PAD_PIXEL, k.PAD_ZERO):
-    const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": True, "DIV_FMA": True, "BLOCK": 256}
-    source = ASTSource(fn=fn, signature=signature, constexprs={(names.index(c),): v for c, v in const.items()})
-    options = {"num_warps": 2, "enable_fp_fusion": False}
-    ptx = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
-    counts[pad] = {op: ptx.count(op) for op in OPS}
+    code = ptx(k.BILINEAR, pad)
+    counts[pad] = {op: code.count(op) for op in OPS}
+# every other interpolation, as the CUDA launch configures it: FMA accumulation, Pillow in both pass orders
+modes = [(k.NEAREST, 1, False), (k.NEAREST_EXACT, 1, False), (k.SEPARABLE_FLOAT, 1, False),
+         (k.SEPARABLE_FIXED, 0, False), (k.SEPARABLE_FIXED, 0, True)]
+counts["modes"] = [{op: ptx(i, k.PAD_PIXEL, a, v).count(op) for op in OPS} for i, a, v in modes]
 print(json.dumps(counts))
 """
 
@@ -50,6 +68,12 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     none, pixel, zero = counts["0"], counts["1"], counts["2"]
+    nearest, nearest_exact, antialias, pillow, pillow_v = counts["modes"]
+    # nearest copies a pixel: no interpolation FMA beyond the normalisation's; the separable modes loop over taps
+    assert nearest["fma.rn.f32"] < pixel["fma.rn.f32"] and nearest_exact["fma.rn.f32"] < pixel["fma.rn.f32"]
+    assert antialias["fma.rn.f32"] > nearest["fma.rn.f32"]
+    # Pillow's uint8 result over pixel_scale: a true division, where torch's CUDA chain multiplies by 1/scale
+    assert pillow["div.rn.f32"] > 0 and pillow_v["div.rn.f32"] > 0 and antialias["div.rn.f32"] == 0
     for op in none:
         if op != "selp":
             assert pixel[op] == zero[op] == none[op], (op, counts)

@@ -99,6 +99,17 @@ BAD = [
     ),
     ("bad target order", _with(("input", "target_order"), "GBR"), ["input.target_order", "'RGB' or 'BGR'"]),
     ("bad pixel scale", _with(("input", "pixel_scale"), 128), ["input.pixel_scale", "255 or 1"]),
+    ("unknown interpolation", _with(("input", "interpolation"), "bicubic"), ["input.interpolation", "'nearest-exact'"]),
+    (  # a variant that cannot compute the mode says so before anything runs
+        "interpolation a variant cannot do",
+        _with(("input", "interpolation"), "pillow_bilinear"),
+        ["variants.torch.impl", "the torch variant cannot do input.interpolation 'pillow_bilinear'", "gate.yaml:"],
+    ),
+    (
+        "pillow variant on a torch mode",
+        {**_with(("input", "interpolation"), "nearest"), "variants": {"cv2": "cv2", "pil": "pillow"}},
+        ["variants.pil.impl", "cannot do input.interpolation 'nearest' (it does: pillow_bilinear)"],
+    ),
     (
         "missing template",
         _with(("report",), {"template": "missing.j2", "output_dir": "out"}),
@@ -185,3 +196,19 @@ def test_input_identity_keeps_digests_of_specs_without_the_later_keys() -> None:
     for changed in (InputSpec(size=(8, 8), resize="letterbox"), InputSpec(size=(8, 8), pixel_scale=1)):
         assert changed.identity() != plain.identity()
     assert InputSpec(size=(8, 8), target_order="BGR").identity() != plain.identity()
+    assert InputSpec(size=(8, 8), interpolation="bilinear").identity() == plain.identity()
+    assert InputSpec(size=(8, 8), interpolation="nearest").identity() != plain.identity()
+
+
+def test_every_interpolation_validates_for_the_variants_that_compute_it(tmp_path: Path) -> None:
+    spec = small_gate()
+    for mode in ("bilinear", "bilinear_antialias", "nearest", "nearest-exact"):
+        spec["input"]["interpolation"] = mode
+        spec["variants"] = {"cv2": "cv2", "torch": "torch", "triton": "triton"}
+        code, output = _run(["validate", "--spec-only", str(write_gate(tmp_path, spec))])
+        assert code == 0, (mode, output)
+    spec["input"]["interpolation"] = "pillow_bilinear"
+    spec["variants"] = {"cv2": "cv2", "pil": "pillow", "triton": "triton"}
+    spec["probes"]["parity"]["pairs"] = [{"candidate": "triton", "reference": "pil", "thresholds": {"max_ulp": 0}}]
+    code, output = _run(["validate", "--spec-only", str(write_gate(tmp_path, spec))])
+    assert code == 0, output

@@ -23,9 +23,12 @@ class Preprocessor(ABC):
     image lands (:func:`preprocgate.geometry.plan_batch`, from ``config.resize``) and groups a list of images of
     any shapes into such stacks, so every implementation batches as much as the data allows and all of them draw
     the same canvas. ``version`` names the arithmetic: bump it whenever outputs may change, since caches key on it.
+    ``interpolations`` lists the ``input.interpolation`` modes the path implements (``config.interpolation``).
     """
 
     version: ClassVar[str] = "1"
+    # the input.interpolation modes this path computes; the spec refuses the others at validate time (exit 2)
+    interpolations: ClassVar[tuple[str, ...]] = ("bilinear",)
 
     def __init__(self, config: InputSpec, device: torch.device) -> None:
         self.config = config

@@ -1,4 +1,9 @@
-"""The production numpy path: cv2.resize on uint8, pasted on the padded canvas, then float normalisation."""
+"""The production numpy path: cv2.resize on uint8, pasted on the padded canvas, then float normalisation.
+
+cv2 has no flag equal to torch's antialiasing or to Pillow's resize: for those modes the variant takes the closest
+one (INTER_AREA when the content shrinks, INTER_LINEAR otherwise) and is *not* exact; it is what a production
+cv2 path would run, which is the point of comparing it with the training-time reference.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,48 @@ import numpy as np
 import torch
 
 from preprocgate.geometry import Geometry
-from preprocgate.spec import InputSpec
+from preprocgate.spec import INTERPOLATIONS, InputSpec
 from preprocgate.variants.base import Preprocessor
+
+FLAGS = {
+    "linear": cv2.INTER_LINEAR,
+    "nearest": cv2.INTER_NEAREST,
+    "nearest_exact": cv2.INTER_NEAREST_EXACT,
+    "area": cv2.INTER_AREA,
+}
+# input.interpolation → cv2 flag; None: INTER_AREA on a downscale, INTER_LINEAR otherwise (not exact)
+_CLOSEST = {
+    "bilinear": cv2.INTER_LINEAR,  # cv2's fixed-point bilinear: within one uint8 level of torch's
+    "nearest": cv2.INTER_NEAREST,  # floor(dst · in/out), as torch's "nearest"
+    "nearest-exact": cv2.INTER_NEAREST_EXACT,  # floor((dst + 0.5) · in/out), as torch's "nearest-exact"
+    "bilinear_antialias": None,
+    "pillow_bilinear": None,
+}
 
 
 class OpenCVResize(Preprocessor):
-    """cv2.resize INTER_LINEAR on uint8, pasted on the pad colour → target order → / pixel_scale → (x − mean) / std."""
+    """cv2.resize (closest flag) on uint8, pasted on the pad colour → target order → / scale → (x − mean) / std."""
 
     version = "1"
+    interpolations = INTERPOLATIONS
 
-    def __init__(self, config: InputSpec, device: torch.device, interpolation: str = "linear") -> None:
+    def __init__(self, config: InputSpec, device: torch.device, interpolation: str | None = None) -> None:
+        """``interpolation``: a cv2 flag name (linear, nearest, nearest_exact, area) that overrides the one chosen
+        from ``input.interpolation``: a production path that resizes differently from the reference."""
         super().__init__(config, device)
-        flags = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "area": cv2.INTER_AREA}
-        if interpolation not in flags:
-            raise ValueError(f"interpolation must be one of {sorted(flags)}")
-        self.interpolation = flags[interpolation]
+        if interpolation is not None and interpolation not in FLAGS:
+            raise ValueError(f"interpolation must be one of {sorted(FLAGS)}")
+        self.interpolation = FLAGS[interpolation] if interpolation else _CLOSEST[config.interpolation]
+
+    def flag(self, source: tuple[int, int], content: tuple[int, int]) -> int:
+        if self.interpolation is not None:
+            return self.interpolation
+        shrinks = content[0] < source[0] or content[1] < source[1]
+        return cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR
+
+    def resize(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """uint8 H×W×3 → uint8 ``size`` (height, width)×3."""
+        return cv2.resize(image, size[::-1], interpolation=self.flag(image.shape[:2], size))
 
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         height, width = geometry.canvas
@@ -34,7 +66,7 @@ class OpenCVResize(Preprocessor):
         for i, image in enumerate(batch):
             # as Ultralytics' LetterBox: no resize call when the content keeps the source size
             if image.shape[:2] != (ch, cw):
-                image = cv2.resize(image, (cw, ch), interpolation=self.interpolation)
+                image = self.resize(image, (ch, cw))
             zero_pad = not geometry.is_stretch and pad is None  # pad: mean, 0 after normalising (Detectron2)
             if not geometry.is_stretch and pad is not None:  # paste on the pad colour, then normalise all
                 canvas = np.empty((height, width, 3), dtype=np.uint8)

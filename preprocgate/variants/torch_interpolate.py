@@ -10,15 +10,29 @@ from preprocgate.geometry import Geometry
 from preprocgate.spec import InputSpec
 from preprocgate.variants.base import Preprocessor
 
+# input.interpolation → F.interpolate's mode and antialias flag
+MODES = {
+    "bilinear": ("bilinear", False),
+    "bilinear_antialias": ("bilinear", True),
+    "nearest": ("nearest", False),
+    "nearest-exact": ("nearest-exact", False),
+}
+
 
 class TorchInterpolate(Preprocessor):
-    """F.interpolate bilinear (align_corners=False) on float NCHW, pasted on the pad → / scale → (x − mean) / std."""
+    """F.interpolate (the mode; align_corners=False) on float NCHW, pasted on the pad → / scale → (x − mean) / std."""
 
     version = "1"
+    interpolations = tuple(MODES)
 
     def __init__(self, config: InputSpec, device: torch.device, antialias: bool = False) -> None:
+        """``antialias``: force torch's antialiasing kernel with ``interpolation: bilinear`` (the older spelling
+        of ``bilinear_antialias``)."""
         super().__init__(config, device)
-        self.antialias = bool(antialias)
+        self.mode, mode_antialias = MODES[config.interpolation]
+        if antialias and self.mode != "bilinear":
+            raise ValueError(f"antialias applies to bilinear only, not to {config.interpolation}")
+        self.antialias = bool(antialias) or mode_antialias
         shape = (1, 3, 1, 1)
         self.mean_t = torch.tensor(self.mean, device=device).reshape(shape)
         self.std_t = torch.tensor(self.std, device=device).reshape(shape)
@@ -35,6 +49,8 @@ class TorchInterpolate(Preprocessor):
         return x.float().contiguous()
 
     def resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if self.mode != "bilinear":  # torch refuses align_corners for the nearest modes
+            return F.interpolate(x, size=size, mode=self.mode)
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.antialias)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

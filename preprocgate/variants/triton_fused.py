@@ -12,7 +12,8 @@ import torch
 
 from preprocgate.errors import MissingDependencyError, RunError
 from preprocgate.geometry import Geometry, stretch
-from preprocgate.spec import InputSpec
+from preprocgate.spec import INTERPOLATIONS, InputSpec
+from preprocgate.variants import filters
 from preprocgate.variants.base import Preprocessor, Size
 
 Arithmetic = Literal["auto", "generic", "channels_last", "unfused"]
@@ -68,10 +69,21 @@ def load_kernel(device: torch.device) -> ModuleType:
     return triton_kernel
 
 
+# input.interpolation → the name of the kernel's INTERP value (triton_kernel.py)
+_INTERP = {
+    "bilinear": "BILINEAR",
+    "nearest": "NEAREST",
+    "nearest-exact": "NEAREST_EXACT",
+    "bilinear_antialias": "SEPARABLE_FLOAT",
+    "pillow_bilinear": "SEPARABLE_FIXED",
+}
+
+
 class TritonFused(Preprocessor):
-    """One fused Triton kernel: uint8 HWC → bilinear (content) or pad → target order → / scale → (x − mean)/std."""
+    """One fused Triton kernel: uint8 HWC → resize (content) or pad → target order → / scale → (x − mean)/std."""
 
     version = "2"
+    interpolations = INTERPOLATIONS
 
     def __init__(
         self,
@@ -94,6 +106,7 @@ class TritonFused(Preprocessor):
         self.block = block
         self.num_warps = num_warps
         self.kernel = load_kernel(device)
+        self._tables: dict[tuple[object, ...], tuple[torch.Tensor, ...]] = {}
 
     @property
     def description(self) -> str:
@@ -101,10 +114,44 @@ class TritonFused(Preprocessor):
         if self.device.type != "cuda" and self.arithmetic == "auto" and self.config.resize.mode != "stretch":
             # torch's CPU kernel follows the size it interpolates to: each image's content size, not input.size
             arith = f"taps as torch's for each content size, {str(arith).split(', ', 1)[1]}"
+        interpolation = self.config.interpolation
+        if interpolation == "pillow_bilinear":
+            arith = "Pillow's fixed point, then x/scale"
+        elif interpolation != "bilinear":
+            arith = f"torch's {interpolation} on {self.device.type}, {str(arith).split(', ', 2)[2]}"
         mode = "interpreted on the CPU" if self.device.type != "cuda" else "compiled"
         if self.device.type != "cuda" and not interpreter_fma_is_exact():
             mode += "; this Triton's interpreter rounds tl.fma twice (fixed in 3.9): not bit-exact with torch"
-        return f"{super().description} ({mode}; {arith}; division {self.division})"
+        return f"{super().description} ({interpolation}; {mode}; {arith}; division {self.division})"
+
+    def tables(self, geometry: Geometry, cpu_fma_split: bool) -> tuple[torch.Tensor, ...]:
+        """The separable modes' (tab_x, tab_y, idx_x, idx_y) on the device: weights, and per output index its
+        first source index and its first FMA tap (torch's CPU split when ``cpu_fma_split``, else 0; see
+        filters.py). A placeholder for the other modes, whose kernel never reads them."""
+        interpolation = self.config.interpolation
+        if interpolation not in ("bilinear_antialias", "pillow_bilinear"):
+            key: tuple[object, ...] = ("none",)
+        else:
+            key = (interpolation, geometry.source, geometry.content, cpu_fma_split)
+        if key not in self._tables:
+            if key == ("none",):
+                dummy = torch.zeros(2, dtype=torch.int32, device=self.device)
+                self._tables[key] = (dummy, dummy, dummy, dummy)
+            else:
+                flavour = "cuda" if self.device.type == "cuda" else "cpu"
+                arrays = []
+                for size_in, size_out in zip(geometry.source, geometry.content, strict=True):
+                    if interpolation == "pillow_bilinear":
+                        first, weights, counts = filters.pillow_bilinear(size_in, size_out)
+                    else:
+                        first, weights, counts = filters.torch_antialias(size_in, size_out, flavour)
+                    fma_from = filters.cpu_fma_from(counts) if cpu_fma_split else np.zeros_like(counts)
+                    arrays.append((weights, np.stack([first, fma_from], axis=1)))
+                (tab_y, idx_y), (tab_x, idx_x) = arrays
+                self._tables[key] = tuple(
+                    torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in (tab_x, tab_y, idx_x, idx_y)
+                )
+        return self._tables[key]
 
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         src = torch.from_numpy(batch).to(self.device)
@@ -138,6 +185,18 @@ class TritonFused(Preprocessor):
             launch["enable_fp_fusion"] = False
             launch["num_warps"] = self.num_warps or (4 if self.block else 2)  # 4: Triton's own default
         scale = f32(self.config.pixel_scale)
+        k = self.kernel
+        interp = getattr(k, _INTERP[self.config.interpolation])
+        # torch's antialias accumulation: nvcc contracts every tap into an FMA; x86 CPU builds with FMA code
+        # paths only the remainder of a loop vectorised by 4 (filters.cpu_fma_from); others none
+        if self.device.type == "cuda":
+            acc = k.ACC_FMA
+        else:
+            acc = k.ACC_FMA_REMAINDER if arith.taps != "unfused" else k.ACC_ROUNDED
+        tab_x, tab_y, idx_x, idx_y = self.tables(geometry, acc == k.ACC_FMA_REMAINDER)
+        pillow = interp == k.SEPARABLE_FIXED
+        # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device
+        recip_scale = arith.reciprocal_scale and not pillow
         if geometry.is_stretch:
             pad = self.kernel.PAD_NONE
         else:
@@ -161,12 +220,21 @@ class TritonFused(Preprocessor):
             *(float(v) for v in self.mean),
             *(float(v) for v in self.std),
             *(float(f32(1) / f32(v)) for v in self.std),
+            tab_x,
+            tab_y,
+            idx_x,
+            idx_y,
+            tab_x.shape[-1] if tab_x.dim() == 2 else 1,
+            tab_y.shape[-1] if tab_y.dim() == 2 else 1,
             SWAP=self.swap_channels,
             PAD=pad,
             TAPS=_TAPS[arith.taps],
             INDEX_FMA=arith.index_fma,
-            RECIP_SCALE=arith.reciprocal_scale,
+            RECIP_SCALE=recip_scale,
             DIV_FMA=self.division == "reciprocal_fma",
+            INTERP=interp,
+            ACC=acc,
+            V_FIRST=pillow and filters.pillow_vertical_first(geometry.source, geometry.content),
             BLOCK=block,
             **launch,
         )

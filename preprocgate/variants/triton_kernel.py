@@ -1,5 +1,10 @@
-"""The fused preprocessing kernel: uint8 N×H×W×3 → bilinear resize into the content region, pad value around it
+"""The fused preprocessing kernel: uint8 N×H×W×3 → resize into the content region, pad value around it
 → target channel order → (x / pixel_scale − mean) / std → N×3×H×W, in one pass.
+
+The resize is ``INTERP`` (values below): torch's bilinear, nearest or nearest-exact computed in the kernel, or a
+separable filter whose per-output-index taps (first source index, weights) come from host tables, as torch's
+and Pillow's own kernels precompute them (preprocgate/variants/filters.py): torch's antialiased bilinear in
+float32, or Pillow's bilinear in fixed point with its uint8 rounding after each pass.
 
 The output is float32, or float16 when the destination is (stores round to nearest-even, as ``.half()`` does).
 
@@ -18,6 +23,17 @@ import triton.language as tl
 PAD_NONE = 0  # stretch: the content is the whole output
 PAD_PIXEL = 1  # pad pixels hold a colour, normalised like the image (Ultralytics, YOLOX)
 PAD_ZERO = 2  # pad pixels are 0 after normalising (Detectron2, torchvision, MMDetection)
+
+BILINEAR = 0  # F.interpolate(mode="bilinear", align_corners=False), TAPS and INDEX_FMA pick the rounding
+NEAREST = 1  # F.interpolate(mode="nearest"): floor(dst · scale)
+NEAREST_EXACT = 2  # F.interpolate(mode="nearest-exact"): floor((dst + 0.5) · scale)
+SEPARABLE_FLOAT = 3  # float32 taps and weights from tables, horizontal pass then vertical (torch's antialias)
+SEPARABLE_FIXED = 4  # int32 weights with 22 fraction bits, uint8 after each pass (Pillow's Resample.c)
+ACC_ROUNDED = 0  # separable float: every product rounded, then added (CPU builds without FMA code paths)
+ACC_FMA = 1  # one FMA per tap (nvcc contracts torch's CUDA loop)
+ACC_FMA_REMAINDER = 2  # FMAs from the tap idx_*[c, 1] on: torch's x86 CPU loop (filters.cpu_fma_from)
+PILLOW_PRECISION_BITS = tl.constexpr(22)  # Resample.c: PRECISION_BITS = 32 − 8 − 2
+PILLOW_HALF = tl.constexpr(1 << 21)  # its rounding: each sum starts at half a unit
 
 
 @triton.jit
@@ -76,37 +92,127 @@ def _normalize(v, mean, std, inv_std, scale, inv_scale, RECIP_SCALE: tl.constexp
 
 
 @triton.jit
-def _channel(
-    base,
-    row0,
-    row1,
-    col0,
-    col1,
-    h0,
-    h1,
-    w0,
-    w1,
-    load,
-    inside,
-    pixel_scale,
-    inv_pixel_scale,
-    pad,
-    mean,
-    std,
-    inv_std,
-    TAPS: tl.constexpr,
-    PAD: tl.constexpr,
-    RECIP_SCALE: tl.constexpr,
-    DIV_FMA: tl.constexpr,
-):
-    """One output channel: the bilinear sample inside the content, the pad outside (see ``preprocess_kernel``)."""
-    v = _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
+def _finish(
+    v, inside, pixel_scale, inv_pixel_scale, pad, mean, std, inv_std,
+    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr,
+):  # fmt: skip
+    """One output channel from its resampled value: the pad outside the content (see ``preprocess_kernel``)."""
     if PAD == 1:  # PAD_PIXEL: the pad colour goes through the same normalisation as a sample
         v = tl.where(inside, v, pad)
     v = _normalize(v, mean, std, inv_std, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA)
     if PAD == 2:  # PAD_ZERO
         v = tl.where(inside, v, 0.0)
     return v
+
+
+@triton.jit
+def _nearest_index(dst, scale, in_size, EXACT: tl.constexpr):
+    """torch's nearest_idx / nearest_exact_idx: float32 product, then floor (truncation: it is never negative
+    where it is used), clamped to the last index."""
+    d = dst.to(tl.float32)
+    if EXACT:
+        d = d + 0.5
+    return tl.minimum((d * scale).to(tl.int32), in_size - 1)
+
+
+@triton.jit
+def _clip8(acc):
+    """Resample.c's clip8: the fixed-point sum (its rounding half already added) → uint8, saturated."""
+    return tl.minimum(tl.maximum(acc >> PILLOW_PRECISION_BITS, 0), 255)
+
+
+@triton.jit
+def _accumulate(acc, p, w, t, fma_from, FIXED: tl.constexpr, ACC: tl.constexpr):
+    """acc + p·w, rounded as the reference does for tap ``t``: integers (``FIXED``), or float32 with a rounded
+    product (ACC_ROUNDED), one FMA (ACC_FMA), or FMAs from tap ``fma_from`` on (ACC_FMA_REMAINDER)."""
+    if FIXED:
+        acc = acc + p.to(tl.int32) * w
+    elif ACC == 0:
+        acc = acc + p.to(tl.float32) * w
+    elif ACC == 1:
+        acc = tl.fma(p.to(tl.float32), w, acc)
+    else:
+        acc = tl.where(t >= fma_from, tl.fma(p.to(tl.float32), w, acc), acc + p.to(tl.float32) * w)
+    return acc
+
+
+@triton.jit
+def _separable(
+    b0, b1, b2, in_h, in_w, cy, cx, tab_x, tab_y, idx_x, idx_y, taps_x, taps_y, load,
+    FIXED: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr,
+):  # fmt: skip
+    """Three channels of a separable filter. Per axis, ``idx_*[c]`` holds the first source index and the first
+    FMA tap of output index ``c`` (see :func:`_accumulate`), ``tab_*[c, :]`` its weights. The first pass runs
+    along x (or y when ``V_FIRST``) for each of the other axis' taps, the second combines those. Weights past an
+    index's own tap count are 0 in the tables, which adds exactly nothing, so every lane runs the same loops.
+    Accumulation runs tap by tap from the first, as the references do. ``FIXED``: Pillow's integers, each pass
+    starting at half a unit and ending in :func:`_clip8`."""
+    if V_FIRST:  # outer: columns, inner: rows
+        o_idx = idx_x + cx * 2
+        i_idx = idx_y + cy * 2
+        o_w = tab_x + cx * taps_x
+        i_w = tab_y + cy * taps_y
+        o_taps = taps_x
+        i_taps = taps_y
+        o_size = in_w
+        i_size = in_h
+        o_stride = 3
+        i_stride = in_w * 3
+    else:  # outer: rows, inner: columns
+        o_idx = idx_y + cy * 2
+        i_idx = idx_x + cx * 2
+        o_w = tab_y + cy * taps_y
+        i_w = tab_x + cx * taps_x
+        o_taps = taps_y
+        i_taps = taps_x
+        o_size = in_h
+        i_size = in_w
+        o_stride = in_w * 3
+        i_stride = 3
+    o0 = tl.load(o_idx, mask=load, other=0)
+    o_fma = tl.load(o_idx + 1, mask=load, other=0)
+    i0 = tl.load(i_idx, mask=load, other=0)
+    i_fma = tl.load(i_idx + 1, mask=load, other=0)
+    if FIXED:
+        a0 = tl.zeros_like(o0) + PILLOW_HALF
+    else:
+        a0 = tl.zeros_like(o0).to(tl.float32)
+    a1 = a0
+    a2 = a0
+    for r in range(0, o_taps):
+        wo = tl.load(o_w + r, mask=load, other=0)
+        o = o0 + r
+        o_ok = load & (o < o_size)
+        o_off = o.to(tl.int64) * o_stride
+        h0 = a0 * 0
+        if FIXED:
+            h0 += PILLOW_HALF
+        h1 = h0
+        h2 = h0
+        for t in range(0, i_taps):
+            wi = tl.load(i_w + t, mask=load, other=0)
+            i = i0 + t
+            ok = o_ok & (i < i_size)
+            off = o_off + i.to(tl.int64) * i_stride
+            h0 = _accumulate(h0, tl.load(b0 + off, mask=ok, other=0), wi, t, i_fma, FIXED, ACC)
+            h1 = _accumulate(h1, tl.load(b1 + off, mask=ok, other=0), wi, t, i_fma, FIXED, ACC)
+            h2 = _accumulate(h2, tl.load(b2 + off, mask=ok, other=0), wi, t, i_fma, FIXED, ACC)
+        if FIXED:
+            h0 = _clip8(h0)
+            h1 = _clip8(h1)
+            h2 = _clip8(h2)
+        a0 = _accumulate(a0, h0, wo, r, o_fma, FIXED, ACC)
+        a1 = _accumulate(a1, h1, wo, r, o_fma, FIXED, ACC)
+        a2 = _accumulate(a2, h2, wo, r, o_fma, FIXED, ACC)
+    if FIXED:
+        v0 = _clip8(a0).to(tl.float32)
+        v1 = _clip8(a1).to(tl.float32)
+        v2 = _clip8(a2).to(tl.float32)
+    else:
+        v0 = a0
+        v1 = a1
+        v2 = a2
+    return v0, v1, v2
 
 
 @triton.jit
@@ -137,19 +243,30 @@ def preprocess_kernel(
     inv_std_r,
     inv_std_g,
     inv_std_b,
+    tab_x,
+    tab_y,
+    idx_x,
+    idx_y,
+    taps_x,
+    taps_y,
     SWAP: tl.constexpr,
     PAD: tl.constexpr,
     TAPS: tl.constexpr,
     INDEX_FMA: tl.constexpr,
     RECIP_SCALE: tl.constexpr,
     DIV_FMA: tl.constexpr,
+    INTERP: tl.constexpr,
+    ACC: tl.constexpr,
+    V_FIRST: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """Output channels 0, 1, 2 read source channels 2, 1, 0 when ``SWAP`` (source order ≠ target order), and the
     pad values ``pad_*`` are in output channel order. ``PAD``: whether and how pixels outside the content
     (``content_h``×``content_w`` at ``top``, ``left``) are padded: ``PAD_NONE`` (stretch),
     ``PAD_PIXEL`` (the value ``pad_*``, normalised with the same arithmetic as a sample, as torch normalises its
-    padded canvas) or ``PAD_ZERO`` (0 in the output, as Detectron2 pads the normalised tensor)."""
+    padded canvas) or ``PAD_ZERO`` (0 in the output, as Detectron2 pads the normalised tensor). ``INTERP``: the
+    resize (module constants); ``tab_*``, ``idx_*``, ``taps_*``: the separable modes' tables (unused otherwise),
+    ``ACC`` and ``V_FIRST``: their accumulation and pass order (see :func:`_separable`)."""
     n = tl.program_id(1).to(tl.int64)
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     plane = out_h * out_w
@@ -165,31 +282,38 @@ def preprocess_kernel(
         cx = ox - left
         inside = (cy >= 0) & (cy < content_h) & (cx >= 0) & (cx < content_w)
     load = mask & inside
-    y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
-    x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
     base = src_ptr + n * in_h * in_w * 3
-    row0 = y0.to(tl.int64) * in_w * 3
-    row1 = y1.to(tl.int64) * in_w * 3
-    col0 = x0 * 3
-    col1 = x1 * 3
     first = 2 if SWAP else 0
     last = 0 if SWAP else 2
+    # written out per channel: no tuple or starred arguments, which older Triton compilers reject
+    if INTERP == 0:  # BILINEAR
+        y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
+        x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
+        row0 = y0.to(tl.int64) * in_w * 3
+        row1 = y1.to(tl.int64) * in_w * 3
+        col0 = x0 * 3
+        col1 = x1 * 3
+        v0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
+        v1 = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
+        v2 = _bilinear(base + last, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
+    elif INTERP <= 2:  # NEAREST, NEAREST_EXACT: a copy of one source pixel
+        sy = _nearest_index(cy, scale_h, in_h, INTERP == 2)
+        sx = _nearest_index(cx, scale_w, in_w, INTERP == 2)
+        at = base + sy.to(tl.int64) * in_w * 3 + sx * 3
+        v0 = tl.load(at + first, mask=load, other=0).to(tl.float32)
+        v1 = tl.load(at + 1, mask=load, other=0).to(tl.float32)
+        v2 = tl.load(at + last, mask=load, other=0).to(tl.float32)
+    else:  # SEPARABLE_FLOAT, SEPARABLE_FIXED
+        v0, v1, v2 = _separable(
+            base + first, base + 1, base + last, in_h, in_w, cy, cx, tab_x, tab_y, idx_x, idx_y, taps_x, taps_y,
+            load, INTERP == 4, ACC, V_FIRST,
+        )  # fmt: skip
     out = dst_ptr + n * 3 * plane + offs
-    # written out per channel: no tuples or starred arguments, which older Triton compilers reject
-    c0 = _channel(
-        base + first, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
-        pad_r, mean_r, std_r, inv_std_r, TAPS, PAD, RECIP_SCALE, DIV_FMA,
-    )  # fmt: skip
+    c0 = _finish(v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA)
     tl.store(out, c0, mask=mask)
-    c1 = _channel(
-        base + 1, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
-        pad_g, mean_g, std_g, inv_std_g, TAPS, PAD, RECIP_SCALE, DIV_FMA,
-    )  # fmt: skip
+    c1 = _finish(v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA)
     tl.store(out + plane, c1, mask=mask)
-    c2 = _channel(
-        base + last, row0, row1, col0, col1, h0, h1, w0, w1, load, inside, pixel_scale, inv_pixel_scale,
-        pad_b, mean_b, std_b, inv_std_b, TAPS, PAD, RECIP_SCALE, DIV_FMA,
-    )  # fmt: skip
+    c2 = _finish(v2, inside, pixel_scale, inv_pixel_scale, pad_b, mean_b, std_b, inv_std_b, PAD, RECIP_SCALE, DIV_FMA)
     tl.store(out + 2 * plane, c2, mask=mask)
 
 

@@ -1,0 +1,155 @@
+"""input.interpolation: every mode of the fused kernel equals its reference bit for bit in the interpreter, in
+every resize geometry; Pillow's uint8 values are reproduced before normalisation too. Images stay small (the
+interpreter runs the kernel's Python), ratios do not: strong downscales, upscales, odd and mixed ratios."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from preprocgate.data.synthetic import make
+from preprocgate.spec import InputSpec
+from preprocgate.variants import VARIANTS, build_variant, filters
+
+Image = pytest.importorskip("PIL.Image")
+CPU = torch.device("cpu")
+# (source, output): 13× and 8× downscales, upscales, mixed (one axis down, one up), odd ratios, same size, 1×1
+SWEEP = [
+    ((160, 120), (12, 9)),
+    ((96, 200), (12, 25)),
+    ((37, 53), (64, 48)),
+    ((200, 41), (30, 90)),
+    ((41, 101), (57, 33)),
+    ((7, 13), (29, 31)),
+    ((24, 24), (24, 24)),
+    ((1, 1), (5, 4)),
+]
+IMAGENET_255 = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)}
+GEOMETRIES = [
+    ("stretch", {"size": (20, 20)}),
+    ("letterbox", {"size": (40, 32), "resize": "letterbox"}),
+    (
+        "letterbox-yolox-bgr",
+        {
+            "size": (24, 40),
+            "resize": {"mode": "letterbox", "align": "top_left", "content_rounding": "floor", "pad": [7, 114, 250]},
+            "target_order": "BGR",
+            "pixel_scale": 1,
+            **IMAGENET_255,
+        },
+    ),
+    ("keep_ratio", {"size": (1, 1), "resize": {"mode": "keep_ratio", "short_side": 20, "max_size": 36}}),
+]
+GEOMETRY_SHAPES = [(150, 110), (23, 61), (61, 23), (2, 3)]
+
+
+def _variant(name: str, config: InputSpec, **params: object):
+    return build_variant(VARIANTS.get(name), config, CPU, dict(params))
+
+
+def _mismatches(a: torch.Tensor, b: torch.Tensor) -> int:
+    assert a.shape == b.shape and torch.isfinite(a).all()
+    return int((a.view(torch.int32) != b.view(torch.int32)).sum())
+
+
+def _images(shape: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
+    return [make("natural", seed, *shape), make("noise", seed + 1, *shape)]
+
+
+def _reference(mode: str) -> str:
+    return "pillow" if mode == "pillow_bilinear" else "torch"
+
+
+MODES = ["nearest", "nearest-exact", "bilinear_antialias", "pillow_bilinear"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_triton_equals_the_reference_over_the_sweep(mode: str) -> None:
+    """torch picks these kernels whatever its thread count (unlike bilinear's), so one count covers them."""
+    config = InputSpec(size=(16, 16), interpolation=mode)
+    fused, reference = _variant("triton", config), _variant(_reference(mode), config)
+    for source, size in SWEEP:
+        images = _images(source)
+        bad = _mismatches(fused(images, size), reference(images, size))
+        assert bad == 0, f"{mode}: {source}->{size}: {bad} elements differ"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("case", "config"), GEOMETRIES, ids=[g[0] for g in GEOMETRIES])
+def test_triton_equals_the_reference_in_every_resize_geometry(mode: str, case: str, config: dict) -> None:
+    config = InputSpec.model_validate({**config, "interpolation": mode})
+    images = [make(("natural", "noise", "edges")[i % 3], i, *s) for i, s in enumerate(GEOMETRY_SHAPES)]
+    expected = _variant(_reference(mode), config)(images)
+    for division in ("auto", "reciprocal_fma") if case == "letterbox-yolox-bgr" else ("auto",):
+        got = _variant("triton", config, division=division)(images)
+        assert _mismatches(got, expected) == 0, f"{mode}, {case}, {division} division"
+
+
+def test_the_nearest_modes_differ_as_torch_names_them() -> None:
+    """nearest is floor(dst·scale) (OpenCV's INTER_NEAREST), nearest-exact floor((dst + 0.5)·scale): on a 3×
+    downscale they pick different source pixels, and each equals its cv2 flag."""
+    image = make("noise", 3, 30, 30)
+    outputs = {}
+    for mode, flag in (("nearest", cv2.INTER_NEAREST), ("nearest-exact", cv2.INTER_NEAREST_EXACT)):
+        config = InputSpec(size=(10, 10), interpolation=mode, mean=(0, 0, 0), std=(1, 1, 1), pixel_scale=1)
+        outputs[mode] = _variant("triton", config)([image])
+        assert torch.equal(outputs[mode], _variant("cv2", config)([image]))
+        expected = cv2.resize(image, (10, 10), interpolation=flag)[..., ::-1].transpose(2, 0, 1).astype(np.float32)
+        assert np.array_equal(outputs[mode][0].numpy(), expected)
+    assert not torch.equal(outputs["nearest"], outputs["nearest-exact"])
+
+
+@pytest.mark.parametrize(("source", "size"), [((160, 120), (12, 9)), ((200, 41), (30, 90)), ((41, 200), (90, 30))])
+def test_pillow_uint8_values_are_reproduced_before_normalisation(source, size) -> None:
+    """With mean 0, std 1 and pixel_scale 1 the output is the resized uint8 value itself: the kernel's equals
+    Pillow's Image.resize, in both of Pillow's pass orders (the middle case runs its vertical pass first)."""
+    config = InputSpec(size=size, interpolation="pillow_bilinear", mean=(0, 0, 0), std=(1, 1, 1), pixel_scale=1)
+    image = make("noise", 5, *source)
+    got = _variant("triton", config)([image])[0].numpy().transpose(1, 2, 0)[..., ::-1]
+    expected = np.asarray(Image.fromarray(image).resize(size[::-1], Image.Resampling.BILINEAR))
+    assert np.array_equal(got, expected.astype(np.float32))
+    # the two pass orders differ here, so the order is part of what is reproduced
+    vertical_first = filters.pillow_vertical_first(source, size)
+    assert np.array_equal(filters.pillow_reference(image, size, vertical_first), expected)
+    assert not np.array_equal(filters.pillow_reference(image, size, not vertical_first), expected)
+
+
+def test_torch_antialias_weights_are_torch_cpu_weights() -> None:
+    """One-hot rows through torch's CPU antialias kernel give its weights exactly (1·w plus zeros): the table
+    equals them (the CUDA formula's table is checked on a GPU: benchmarks/geometry_cuda.py)."""
+    for n_in, n_out in [(640, 48), (427, 64), (41, 90), (300, 23), (999, 37), (5, 3)]:
+        eye = torch.eye(n_in).reshape(1, n_in, 1, n_in)
+        weights = F.interpolate(eye, size=(1, n_out), mode="bilinear", antialias=True, align_corners=False)
+        first, table, counts = filters.torch_antialias(n_in, n_out, "cpu")
+        mine = np.zeros((n_out, n_in), dtype=np.float32)
+        for i in range(n_out):
+            mine[i, first[i] : first[i] + counts[i]] = table[i, : counts[i]]
+        assert np.array_equal(mine.view(np.int32), weights[0, :, 0, :].T.numpy().view(np.int32)), (n_in, n_out)
+
+
+def test_cv2_takes_the_closest_flag_and_an_explicit_one_wins() -> None:
+    image = make("natural", 2, 60, 80)
+    for mode, flag in (("bilinear_antialias", cv2.INTER_AREA), ("pillow_bilinear", cv2.INTER_AREA)):
+        config = InputSpec(size=(15, 20), interpolation=mode, mean=(0, 0, 0), std=(1, 1, 1), pixel_scale=1)
+        expected = cv2.resize(image, (20, 15), interpolation=flag)[..., ::-1].transpose(2, 0, 1).astype(np.float32)
+        assert np.array_equal(_variant("cv2", config)([image])[0].numpy(), expected)
+        linear = cv2.resize(image, (20, 15), interpolation=cv2.INTER_LINEAR)[..., ::-1].transpose(2, 0, 1)
+        assert np.array_equal(_variant("cv2", config, interpolation="linear")([image])[0].numpy(), linear)
+
+
+def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from preprocgate.cli import cli
+    from preprocgate.spec import load_gate
+
+    path = Path(__file__).resolve().parents[1] / "gates" / "coco128-pillow.yaml"
+    result = CliRunner().invoke(cli, ["validate", "--spec-only", str(path)])
+    assert result.exit_code == 0, result.output
+    spec = load_gate(path, check_inputs=False).spec
+    assert spec.input.interpolation == "pillow_bilinear" and spec.baseline == "cv2"
+    pair = spec.probes.parity.pairs[0]
+    assert (pair.candidate, pair.reference, pair.thresholds.max_ulp) == ("triton", "pil", 0)
