@@ -153,3 +153,19 @@ def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
     assert spec.input.interpolation == "pillow_bilinear" and spec.baseline == "cv2"
     pair = spec.probes.parity.pairs[0]
     assert (pair.candidate, pair.reference, pair.thresholds.max_ulp) == ("triton", "pil", 0)
+
+
+def test_triton_refuses_antialias_on_cuda_where_it_is_not_yet_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The H200 sweep found bilinear_antialias off torch's CUDA kernel (docs/arithmetic.md): the variant says so
+    before touching the GPU rather than letting a parity gate fail on it; ``inexact`` lets a benchmark time it."""
+    from preprocgate.errors import RunError
+    from preprocgate.variants.triton_fused import TritonFused
+
+    config = InputSpec(size=(32, 32), interpolation="bilinear_antialias")
+    with pytest.raises(RunError, match="not yet on CUDA"):
+        TritonFused(config, torch.device("cuda"))
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # the other modes get as far as loading the kernel, refused here
+    for mode in ("nearest", "nearest-exact", "pillow_bilinear"):
+        with pytest.raises(RunError) as caught:
+            TritonFused(InputSpec(size=(32, 32), interpolation=mode), torch.device("cuda"))
+        assert "not yet on CUDA" not in str(caught.value)

@@ -77,6 +77,7 @@ def ci(
     device: str | None,
     output_dir: Path | None,
     progress: bool | None,
+    quiet: bool,
     post: bool,
     junit_pattern: str | None,
     fail_on_gate: bool,
@@ -110,7 +111,7 @@ def ci(
                 loaded,
                 output_dir,
                 junit,
-                functools.partial(run_gate, loaded, device=device, progress=Progress(progress)),
+                functools.partial(run_gate, loaded, device=device, progress=Progress(False if quiet else progress)),
             )
             finish(loaded, result, output_dir, False, False, junit)
         except SystemExit as done:

@@ -69,6 +69,8 @@ def load_kernel(device: torch.device) -> ModuleType:
     return triton_kernel
 
 
+# modes whose CUDA weights or accumulation order differ from torch's in measured outputs (the H200 sweep)
+_CUDA_INEXACT = frozenset({"bilinear_antialias"})
 # input.interpolation → the name of the kernel's INTERP value (triton_kernel.py)
 _INTERP = {
     "bilinear": "BILINEAR",
@@ -93,8 +95,16 @@ class TritonFused(Preprocessor):
         block: int | None = None,
         num_warps: int | None = None,
         division: Division = "auto",
+        inexact: bool = False,
     ) -> None:
+        """``inexact``: run a mode whose CUDA arithmetic does not yet match torch's (``bilinear_antialias``:
+        benchmarks/RESULTS.md) instead of refusing it; for measuring the kernel, never for a parity gate."""
         super().__init__(config, device)
+        if device.type == "cuda" and config.interpolation in _CUDA_INEXACT and not inexact:
+            raise RunError(
+                f"the triton variant's {config.interpolation} is bit-exact with torch in Triton's interpreter but not "
+                "yet on CUDA (docs/arithmetic.md); use the torch variant there, or params: {inexact: true} to time it"
+            )
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
         if division not in get_args(Division):
