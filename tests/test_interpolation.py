@@ -128,6 +128,34 @@ def test_torch_antialias_weights_are_torch_cpu_weights() -> None:
         assert np.array_equal(mine.view(np.int32), weights[0, :, 0, :].T.numpy().view(np.int32)), (n_in, n_out)
 
 
+def test_fma_f32_rounds_once() -> None:
+    """The CUDA tables' FMAs: a·b + c rounded once to float32, where rounding through float64 first would differ
+    (a value just above a float32 midpoint), and ties go to even."""
+    from fractions import Fraction
+
+    one, ulp = np.float32(1), 2.0**-23
+    above_midpoint = Fraction(1) + Fraction(1, 2**24) + Fraction(1, 2**60)
+    assert np.float32(float(above_midpoint)) == one  # the double-rounding trap
+    assert filters.round_f32(above_midpoint) == np.float32(1 + ulp)
+    assert filters.round_f32(Fraction(1) + Fraction(1, 2**24)) == one  # tie → even
+    assert filters.round_f32(Fraction(1) + Fraction(3, 2**24)) == np.float32(1 + 2 * ulp)
+    # 1 + 2⁻¹² squared minus 1: the product's 2⁻²⁴ term survives only without rounding it first
+    a = np.float32(1 + 2.0**-12)
+    assert filters.fma_f32(a, a, np.float32(-1)) == np.float32(2.0**-11 + 2.0**-24)
+    assert a * a - one == np.float32(2.0**-11)
+
+
+def test_cuda_weights_differ_from_a_rounded_center_exactly_where_it_is_inexact() -> None:
+    """nvcc keeps ``scale·(i + 0.5)`` unrounded inside its FMAs: on a dyadic ratio (500 → 320: 1.5625, products
+    exact) the CUDA table equals the one with a rounded center, on 333 → 320 it does not."""
+    fused = filters.torch_antialias(500, 320, "cuda")
+    rounded = filters.torch_antialias_cuda(500, 320, center_fma=False, filter_fma=False)
+    assert all(np.array_equal(a, b) for a, b in zip(fused, rounded, strict=True))
+    fused = filters.torch_antialias(333, 320, "cuda")
+    rounded = filters.torch_antialias_cuda(333, 320, center_fma=False, filter_fma=False)
+    assert np.array_equal(fused[0], rounded[0]) and not np.array_equal(fused[1], rounded[1])
+
+
 def test_cv2_takes_the_closest_flag_and_an_explicit_one_wins() -> None:
     image = make("natural", 2, 60, 80)
     for mode, flag in (("bilinear_antialias", cv2.INTER_AREA), ("pillow_bilinear", cv2.INTER_AREA)):

@@ -16,6 +16,7 @@ result).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import lru_cache
 from typing import Literal
 
@@ -26,6 +27,11 @@ PILLOW_PRECISION_BITS = 22  # Resample.c: 32 − 8 − 2
 Table = tuple[np.ndarray, np.ndarray, np.ndarray]
 CPU_UNROLL = 4  # torch's CPU antialias loop: products rounded in groups of 4 taps, FMAs in the remainder
 Device = Literal["cpu", "cuda"]
+# Which of torch's CUDA weight expressions nvcc contracts into FMAs (see torch_antialias_cuda): center's product
+# into xmin, xsize and xmin − center; and the filter's 1 − |x·invscale|. benchmarks/antialias_cuda_probe.py
+# measures every combination against torch's weights on a GPU.
+CUDA_CENTER_FMA = True
+CUDA_FILTER_FMA = False
 
 
 def _identity(size: int, one: float | int, dtype: type) -> Table:
@@ -126,16 +132,31 @@ def pillow_bilinear(in_size: int, out_size: int) -> Table:
     return _pack(rows, np.int32)
 
 
+def round_f32(x: Fraction) -> np.float32:
+    """``x`` rounded once to float32, to nearest, ties to even: a float32 FMA's result, where numpy's
+    float64-then-float32 would round twice."""
+    f = f32(float(x))  # within one float32 step of the correctly rounded value
+    candidates = (np.nextafter(f, f32(-np.inf)), f, np.nextafter(f, f32(np.inf)))
+    return min(candidates, key=lambda c: (abs(Fraction(float(c)) - x), int(np.asarray(c).view(np.int32)) & 1))
+
+
+def fma_f32(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
+    """IEEE float32 fused multiply-add: a·b + c rounded once (what nvcc emits for a contracted ``a * b + c``)."""
+    return round_f32(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)))
+
+
 @lru_cache(maxsize=256)
 def torch_antialias(in_size: int, out_size: int, device: Device) -> Table:
     """torch's ``F.interpolate(mode="bilinear", antialias=True)`` weights for float input on ``device``.
 
     CPU (UpSampleKernel.cpp ``_compute_indices_min_size_weights_aa`` with ``scalar_t = float``): float32 variables
     fed by double expressions (``scale * (i + 0.5)``, ``(j + xmin − center + 0.5) * invscale``), the tap count
-    clamped to the table width. CUDA (UpSample.cuh ``_compute_weights_span`` / ``_compute_weights``): every step
-    in float32, with ``xmin − center`` rounded first. Both: a triangle of support ``scale`` on a downscale (1 on an
-    upscale), normalised by the float32 sum of the weights with one float32 division each.
+    clamped to the table width. CUDA: :func:`torch_antialias_cuda` with the contractions nvcc applies. Both: a
+    triangle of support ``scale`` on a downscale (1 on an upscale), normalised by the float32 sum of the weights
+    with one float32 division each.
     """
+    if device == "cuda":
+        return torch_antialias_cuda(in_size, out_size, CUDA_CENTER_FMA, CUDA_FILTER_FMA)
     if in_size == out_size:
         return _identity(out_size, 1.0, np.float32)
     scale = f32(in_size) / f32(out_size)  # area_pixel_compute_scale<float>
@@ -144,22 +165,58 @@ def torch_antialias(in_size: int, out_size: int, device: Device) -> Table:
     max_taps = math.ceil(support) * 2 + 1
     rows = []
     for i in range(out_size):
-        if device == "cpu":
-            center = f32(float(scale) * (i + 0.5))
-            xmin = max(int(float(center - support) + 0.5), 0)
-            xsize = min(max(min(int(float(center + support) + 0.5), in_size) - xmin, 0), max_taps)
-            args = [f32((float(f32(j + xmin) - center) + 0.5) * float(invscale)) for j in range(xsize)]
-        else:
-            center = scale * (f32(i) + f32(0.5))
-            xmin = max(int((center - support) + f32(0.5)), 0)
-            xsize = min(int((center + support) + f32(0.5)), in_size) - xmin
-            xmin_m_center = f32(xmin) - center
-            args = [((f32(j) + xmin_m_center) + f32(0.5)) * invscale for j in range(xsize)]
-        w = [f32(1.0) - abs(x) if abs(x) < 1.0 else f32(0.0) for x in args]
-        total = f32(0.0)
-        for v in w:
-            total = total + v
-        if total != 0.0:
-            w = [v / total for v in w]
-        rows.append((xmin, w))
+        center = f32(float(scale) * (i + 0.5))
+        xmin = max(int(float(center - support) + 0.5), 0)
+        xsize = min(max(min(int(float(center + support) + 0.5), in_size) - xmin, 0), max_taps)
+        args = [f32((float(f32(j + xmin) - center) + 0.5) * float(invscale)) for j in range(xsize)]
+        rows.append((xmin, _normalised([f32(1.0) - abs(x) if abs(x) < 1.0 else f32(0.0) for x in args])))
     return _pack(rows, np.float32)
+
+
+@lru_cache(maxsize=1024)
+def torch_antialias_cuda(in_size: int, out_size: int, center_fma: bool, filter_fma: bool) -> Table:
+    """torch's CUDA weights (UpSample.cuh ``_compute_weights_span`` and ``_compute_weights``, inlined into
+    UpSampleBilinear2d.cu ``upsample_gen2d_aa_out_frame``; ``accscalar_t`` is float for float input), every step
+    in float32: ``center = scale·(i + 0.5f)``, ``xmin = int(center − support + 0.5f)``, ``xsize = int(center +
+    support + 0.5f) − xmin`` (no clamp), ``w = filter(((j + (xmin − center)) + 0.5f)·invscale)``.
+
+    nvcc contracts ``a*b + c`` into an FMA by default (``-fmad=true``), across statements once inlined:
+    ``center_fma`` fuses center's product into its three uses (``center ∓ support`` and ``xmin − center``), so
+    ``center`` is never rounded, which changes the weights wherever ``scale·(i + 0.5)`` is inexact (every
+    non-dyadic ratio); ``filter_fma`` fuses ``1 − |x|`` with the product that makes ``x``.
+    """
+    if in_size == out_size:  # CUDA computes [1, 0] (or [1]) here: the same result
+        return _identity(out_size, 1.0, np.float32)
+    scale = f32(in_size) / f32(out_size)  # area_pixel_compute_scale<float>, on the host
+    support = scale if scale >= 1.0 else f32(1.0)  # (size · 0.5f) · scale
+    invscale = f32(1.0 / float(scale)) if scale >= 1.0 else f32(1.0)  # 1.0 / scale in double, stored as float
+    half = f32(0.5)
+    rows = []
+    for i in range(out_size):
+        at = f32(i) + half
+        if center_fma:
+            lo, hi = fma_f32(scale, at, -support), fma_f32(scale, at, support)
+        else:
+            center = scale * at
+            lo, hi = center - support, center + support
+        xmin = max(int(lo + half), 0)
+        xsize = min(int(hi + half), in_size) - xmin
+        xmin_m_center = fma_f32(-scale, at, f32(xmin)) if center_fma else f32(xmin) - scale * at
+        w = []
+        for j in range(xsize):
+            a = (f32(j) + xmin_m_center) + half
+            x = abs(a * invscale)
+            if x >= 1.0:
+                w.append(f32(0.0))
+            else:
+                w.append(fma_f32(-abs(a), invscale, f32(1.0)) if filter_fma else f32(1.0) - x)
+        rows.append((xmin, _normalised(w)))
+    return _pack(rows, np.float32)
+
+
+def _normalised(w: list[np.float32]) -> list[np.float32]:
+    """Both devices: a float32 sum in tap order, then one float32 division per weight (none if the sum is 0)."""
+    total = f32(0.0)
+    for v in w:
+        total = total + v
+    return [v / total for v in w] if total != 0.0 else w
