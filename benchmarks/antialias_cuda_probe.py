@@ -3,15 +3,17 @@
     python benchmarks/antialias_cuda_probe.py --out probe.json               # on a machine with an NVIDIA GPU
     python benchmarks/antialias_cuda_probe.py --device cpu --out probe.json  # smoke test: CPU tables, interpreter
 
-Weights: a one-hot input (``eye(n)`` as n channels of one row, or of one column) through ``F.interpolate(mode=
+Weights: a one-hot input (``eye(n)`` as n channels of two rows, or of two columns) through ``F.interpolate(mode=
 "bilinear", antialias=True)`` gives torch's effective weights exactly: each output is 1·w plus zeros, and the other
 axis keeps its size (weights [1, 0]). They are compared bit for bit with the device's table
 (``filters.torch_antialias``) and, on CUDA, with every contraction hypothesis of ``filters.torch_antialias_cuda``
 (which of torch's float32 expressions nvcc fuses into FMAs), so one run says which one torch's build follows.
 Outputs: random uint8 images through the torch variant (F.interpolate on their float32 values) and through the
 fused kernel (``TritonFused(..., inexact=True)``), mean 0, std 1, pixel_scale 1 so the values compared are the
-resized ones; mismatching elements are counted bit for bit. Exit 0 when the device's tables equal torch's weights
-and the kernel's outputs equal torch's everywhere, else 1.
+resized ones; mismatching elements are counted bit for bit. A host model of torch CUDA's loop (:func:`emulate_cuda`)
+runs on the same tables, to tell a weight error from a kernel one (on the CPU, whose loop differs, it is only
+exercised). Exit 0 when the device's tables equal torch's weights and the kernel's outputs equal torch's
+everywhere, else 1.
 """
 
 from __future__ import annotations
@@ -147,6 +149,32 @@ def weight_rows(device: torch.device) -> list[dict[str, Any]]:
     return rows
 
 
+def fma_chain(values: np.ndarray, first: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """One pass of torch CUDA's ``interpolate_aa_single_dim`` along the last axis of float32 ``values``: per
+    output index, ``t₀·w₀`` rounded, then one float32 FMA per further tap (float64 products are exact; the
+    float64 sum rounded to float32 differs from a true FMA only on exact float32 midpoints, vanishingly rare)."""
+    n = values.shape[-1]
+    acc = np.zeros((*values.shape[:-1], len(first)), dtype=np.float32)
+    for t in range(weights.shape[1]):
+        taps = values[..., np.minimum(first + t, n - 1)].astype(np.float64)  # past the window: weight 0
+        acc = (taps * weights[:, t].astype(np.float64) + acc.astype(np.float64)).astype(np.float32)
+    return acc
+
+
+def emulate_cuda(image: np.ndarray, size: Size, device: torch.device, swap: bool) -> np.ndarray:
+    """torch CUDA's ``upsample_gen2d_aa_out_frame`` on the host with the device's tables: each source row of the
+    window interpolated along x and rounded to float32 (``buffer2``), then those rows combined along y. Tells
+    whether a mismatch is in the weights (this differs too) or in the Triton kernel (this matches torch)."""
+    (h, w), (oh, ow) = image.shape[:2], size
+    first_x, weights_x, _ = filters.torch_antialias(w, ow, device.type)
+    first_y, weights_y, _ = filters.torch_antialias(h, oh, device.type)
+    chw = image.transpose(2, 0, 1).astype(np.float32)
+    if swap:  # the variants' channel order: source → target
+        chw = chw[::-1]
+    rows = fma_chain(chw, first_x, weights_x)  # C×H×OW
+    return fma_chain(rows.transpose(0, 2, 1), first_y, weights_y).transpose(0, 2, 1)  # C×OH×OW
+
+
 def output_rows(device: torch.device) -> list[dict[str, Any]]:
     rows = []
     for n, (source, size) in enumerate(IMAGE_CASES):
@@ -155,21 +183,26 @@ def output_rows(device: torch.device) -> list[dict[str, Any]]:
         config = InputSpec(size=size, interpolation="bilinear_antialias", mean=(0, 0, 0), std=(1, 1, 1), pixel_scale=1)
         rng = np.random.default_rng(n)
         images = [rng.integers(0, 256, (*source, 3), dtype=np.uint8) for _ in range(2)]
+        reference = TorchInterpolate(config, device)
         with torch.inference_mode():
-            expected = TorchInterpolate(config, device)(images)
+            expected = reference(images)
             got = TritonFused(config, device, inexact=True)(images)
         differ = got.view(torch.int32) != expected.view(torch.int32)
+        emulated = np.stack([emulate_cuda(image, size, device, reference.swap_channels) for image in images])
+        host = expected.cpu().numpy()
         row = {
             "source": list(source),
             "output": list(size),
             "elements": expected.numel(),
             "mismatching_elements": int(differ.sum()),
             "max_abs": float((got.double() - expected.double()).abs().max()),
+            "emulated_cuda_model_mismatching": int((emulated.view(np.int32) != host.view(np.int32)).sum()),
         }
         rows.append(row)
         print(
-            f"outputs {source[0]}x{source[1]} -> {size[0]}x{size[1]}: {row['mismatching_elements']} of "
-            f"{row['elements']} mismatching (max |Δ| {row['max_abs']:.3g} in 0–255 units)"
+            f"outputs {source[0]}x{source[1]} -> {size[0]}x{size[1]}: kernel {row['mismatching_elements']} of "
+            f"{row['elements']} mismatching (max |Δ| {row['max_abs']:.3g} in 0–255 units); host model of "
+            f"CUDA's loop with these tables: {row['emulated_cuda_model_mismatching']}"
         )
     return rows
 
