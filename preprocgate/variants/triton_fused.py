@@ -69,8 +69,10 @@ def load_kernel(device: torch.device) -> ModuleType:
     return triton_kernel
 
 
-# modes whose CUDA weights or accumulation order differ from torch's in measured outputs (the H200 sweep)
-_CUDA_INEXACT = frozenset({"bilinear_antialias"})
+# modes whose CUDA weights or accumulation order differed from torch's in measured outputs (the H200 sweep); the
+# antialias tables now follow nvcc's contractions (filters.torch_antialias_cuda): empty this set once
+# benchmarks/antialias_cuda_probe.py shows 0 mismatches on a GPU (the refusal test follows it)
+_CUDA_INEXACT: frozenset[str] = frozenset({"bilinear_antialias"})
 # input.interpolation → the name of the kernel's INTERP value (triton_kernel.py)
 _INTERP = {
     "bilinear": "BILINEAR",
