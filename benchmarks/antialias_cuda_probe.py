@@ -120,9 +120,13 @@ def hypotheses(device: torch.device) -> dict[str, Any]:
     own = {"table": lambda n_in, n_out: filters.torch_antialias(n_in, n_out, device.type)}
     if device.type != "cuda":
         return own
-    for center, filt in itertools.product((True, False), repeat=2):
-        name = f"center_fma={center},filter_fma={filt}"
-        own[name] = lambda n_in, n_out, c=center, f=filt: filters.torch_antialias_cuda(n_in, n_out, c, f)
+    names = filters.CUDA_CONTRACTIONS
+    for n in range(len(names) + 1):
+        for fused in itertools.combinations(names, n):
+            key = frozenset(fused)
+            own["fma:" + ("+".join(fused) or "none")] = lambda n_in, n_out, k=key: filters.torch_antialias_cuda(
+                n_in, n_out, k
+            )
     return own
 
 
@@ -228,7 +232,7 @@ def run(device: torch.device) -> dict[str, Any]:
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (Triton interpreter)",
         "versions": versions(),
-        "contraction_in_use": {"center_fma": filters.CUDA_CENTER_FMA, "filter_fma": filters.CUDA_FILTER_FMA},
+        "contractions_in_use": sorted(filters.CUDA_FMA),
         "hypotheses_matching_every_case": matching,
         "weights": weights,
         "outputs": outputs,

@@ -149,10 +149,10 @@ def test_cuda_weights_differ_from_a_rounded_center_exactly_where_it_is_inexact()
     """nvcc keeps ``scale·(i + 0.5)`` unrounded inside its FMAs: on a dyadic ratio (500 → 320: 1.5625, products
     exact) the CUDA table equals the one with a rounded center, on 333 → 320 it does not."""
     fused = filters.torch_antialias(500, 320, "cuda")
-    rounded = filters.torch_antialias_cuda(500, 320, center_fma=False, filter_fma=False)
+    rounded = filters.torch_antialias_cuda(500, 320, frozenset())
     assert all(np.array_equal(a, b) for a, b in zip(fused, rounded, strict=True))
     fused = filters.torch_antialias(333, 320, "cuda")
-    rounded = filters.torch_antialias_cuda(333, 320, center_fma=False, filter_fma=False)
+    rounded = filters.torch_antialias_cuda(333, 320, frozenset())
     assert np.array_equal(fused[0], rounded[0]) and not np.array_equal(fused[1], rounded[1])
 
 

@@ -27,11 +27,10 @@ PILLOW_PRECISION_BITS = 22  # Resample.c: 32 − 8 − 2
 Table = tuple[np.ndarray, np.ndarray, np.ndarray]
 CPU_UNROLL = 4  # torch's CPU antialias loop: products rounded in groups of 4 taps, FMAs in the remainder
 Device = Literal["cpu", "cuda"]
-# Which of torch's CUDA weight expressions nvcc contracts into FMAs (see torch_antialias_cuda): center's product
-# into xmin, xsize and xmin − center; and the filter's 1 − |x·invscale|. benchmarks/antialias_cuda_probe.py
-# measures every combination against torch's weights on a GPU.
-CUDA_CENTER_FMA = True
-CUDA_FILTER_FMA = False
+# Which of torch's CUDA weight expressions nvcc contracts into FMAs (see torch_antialias_cuda).
+# benchmarks/antialias_cuda_probe.py measures every combination against torch's weights on a GPU.
+CUDA_CONTRACTIONS = ("span", "offset", "filter")
+CUDA_FMA: frozenset[str] = frozenset({"span", "offset"})
 
 
 def _identity(size: int, one: float | int, dtype: type) -> Table:
@@ -156,7 +155,7 @@ def torch_antialias(in_size: int, out_size: int, device: Device) -> Table:
     with one float32 division each.
     """
     if device == "cuda":
-        return torch_antialias_cuda(in_size, out_size, CUDA_CENTER_FMA, CUDA_FILTER_FMA)
+        return torch_antialias_cuda(in_size, out_size, CUDA_FMA)
     if in_size == out_size:
         return _identity(out_size, 1.0, np.float32)
     scale = f32(in_size) / f32(out_size)  # area_pixel_compute_scale<float>
@@ -174,16 +173,17 @@ def torch_antialias(in_size: int, out_size: int, device: Device) -> Table:
 
 
 @lru_cache(maxsize=1024)
-def torch_antialias_cuda(in_size: int, out_size: int, center_fma: bool, filter_fma: bool) -> Table:
+def torch_antialias_cuda(in_size: int, out_size: int, fused: frozenset[str]) -> Table:
     """torch's CUDA weights (UpSample.cuh ``_compute_weights_span`` and ``_compute_weights``, inlined into
     UpSampleBilinear2d.cu ``upsample_gen2d_aa_out_frame``; ``accscalar_t`` is float for float input), every step
     in float32: ``center = scale·(i + 0.5f)``, ``xmin = int(center − support + 0.5f)``, ``xsize = int(center +
     support + 0.5f) − xmin`` (no clamp), ``w = filter(((j + (xmin − center)) + 0.5f)·invscale)``.
 
-    nvcc contracts ``a*b + c`` into an FMA by default (``-fmad=true``), across statements once inlined:
-    ``center_fma`` fuses center's product into its three uses (``center ∓ support`` and ``xmin − center``), so
-    ``center`` is never rounded, which changes the weights wherever ``scale·(i + 0.5)`` is inexact (every
-    non-dyadic ratio); ``filter_fma`` fuses ``1 − |x|`` with the product that makes ``x``.
+    nvcc contracts ``a*b + c`` into an FMA by default (``-fmad=true``), across statements once inlined. ``fused``
+    names the contractions (of :data:`CUDA_CONTRACTIONS`): ``span``: center's product into ``center ∓ support``
+    (``xmin``, ``xsize``); ``offset``: into ``xmin − center`` (with both, ``center`` is never rounded, which changes
+    the weights wherever ``scale·(i + 0.5)`` is inexact: every non-dyadic ratio); ``filter``: ``1 − |x|`` with the
+    product that makes ``x``.
     """
     if in_size == out_size:  # CUDA computes [1, 0] (or [1]) here: the same result
         return _identity(out_size, 1.0, np.float32)
@@ -194,14 +194,14 @@ def torch_antialias_cuda(in_size: int, out_size: int, center_fma: bool, filter_f
     rows = []
     for i in range(out_size):
         at = f32(i) + half
-        if center_fma:
+        if "span" in fused:
             lo, hi = fma_f32(scale, at, -support), fma_f32(scale, at, support)
         else:
             center = scale * at
             lo, hi = center - support, center + support
         xmin = max(int(lo + half), 0)
         xsize = min(int(hi + half), in_size) - xmin
-        xmin_m_center = fma_f32(-scale, at, f32(xmin)) if center_fma else f32(xmin) - scale * at
+        xmin_m_center = fma_f32(-scale, at, f32(xmin)) if "offset" in fused else f32(xmin) - scale * at
         w = []
         for j in range(xsize):
             a = (f32(j) + xmin_m_center) + half
@@ -209,7 +209,7 @@ def torch_antialias_cuda(in_size: int, out_size: int, center_fma: bool, filter_f
             if x >= 1.0:
                 w.append(f32(0.0))
             else:
-                w.append(fma_f32(-abs(a), invscale, f32(1.0)) if filter_fma else f32(1.0) - x)
+                w.append(fma_f32(-abs(a), invscale, f32(1.0)) if "filter" in fused else f32(1.0) - x)
         rows.append((xmin, _normalised(w)))
     return _pack(rows, np.float32)
 
