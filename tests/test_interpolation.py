@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from preprocgate.data.synthetic import make
 from preprocgate.spec import InputSpec
 from preprocgate.variants import VARIANTS, build_variant, filters
+from tests.helpers.realdata import requires_data
 
 Image = pytest.importorskip("PIL.Image")
 CPU = torch.device("cpu")
@@ -166,6 +167,7 @@ def test_cv2_takes_the_closest_flag_and_an_explicit_one_wins() -> None:
         assert np.array_equal(_variant("cv2", config, interpolation="linear")([image])[0].numpy(), linear)
 
 
+@requires_data  # the gate's probe photos are the real ones
 def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
     from pathlib import Path
 
