@@ -288,6 +288,9 @@ class DumpStage:
             if shard is None or all(i in done for i in self.valid):
                 corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
                 self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
+        if on_progress is not None:  # a dump read whole from the cache ends at its full count too
+            mine_ids = shard.select(self.valid, self.batch_size) if shard else self.valid
+            on_progress(sum(1 for i in mine_ids if i in done), len(mine_ids))
         results = {i: done[i] for i in self.valid if i in done}
         return Dump(
             variant=name,
