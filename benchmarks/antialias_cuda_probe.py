@@ -22,7 +22,6 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from geometry_cuda import versions  # the sibling script's: python puts benchmarks/ on sys.path
 
 from preprocgate.fileio import atomic_write_text
 from preprocgate.spec import InputSpec
@@ -209,18 +209,6 @@ def output_rows(device: torch.device) -> list[dict[str, Any]]:
             f"CUDA's loop with these tables: {row['emulated_cuda_model_mismatching']}"
         )
     return rows
-
-
-def versions() -> dict[str, str]:
-    import triton
-
-    return {
-        "torch": torch.__version__,
-        "triton": triton.__version__,
-        "cuda": str(torch.version.cuda),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
 
 
 def run(device: torch.device) -> dict[str, Any]:

@@ -208,7 +208,7 @@ class DetectionStage:
             identity = self.identities[name]
             reused = stored.reusable(name, dumper.key(identity)) if stored and name == self.spec.baseline else None
             label = f"dump: {name}" + (" (stored baseline)" if reused else "")
-            with self.progress.step(label, total=None if reused else len(self._mine(dumper))) as task:
+            with self.progress.step(label, total=None if reused else len(dumper.mine(self.shard))) as task:
                 dumps[name] = reused or dumper.run(
                     name, self.variants[name], identity, self.shard, compute=not self.merge, on_progress=task.update
                 )
@@ -216,11 +216,6 @@ class DetectionStage:
             self.times.add(f"dump {name}", dumps[name].seconds)
         self.times.update(dumper.seconds)
         return dumps
-
-    def _mine(self, dumper: DumpStage) -> list[int]:
-        """The images this process dumps: its shard's, or all."""
-        valid = dumper.valid
-        return self.shard.select(valid, self.spec.model.batch_size) if self.shard else valid
 
     def _dataset_summary(self, dumper: DumpStage, dumps: dict[str, Dump]) -> list[int]:
         """The evaluated images: every dump must cover exactly these, or Δ would compare different sets."""

@@ -234,6 +234,10 @@ class DumpStage:
         """Time per step (decode, preprocess, infer, write) over every dump this stage made."""
         return self.times.seconds
 
+    def mine(self, shard: Shard | None) -> list[int]:
+        """The ids a run with ``shard`` dumps: the shard's whole batches of :attr:`valid`, or all of them."""
+        return shard.select(self.valid, self.batch_size) if shard else self.valid
+
     def images(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Decoded once per run, on first need, shared by every variant."""
         corrupt = self.corrupt
@@ -267,21 +271,20 @@ class DumpStage:
                 self.cache.discard_marker(key, f"{lost} image(s) missing from its parts")
                 complete = None
         if complete is None:
-            wanted = self.valid
-            todo = [i for i in (shard.select(wanted, self.batch_size) if shard else wanted) if i not in done]
+            ids = self.mine(shard)
+            todo = [i for i in ids if i not in done]
             if todo and not compute:
                 raise RunError(
-                    f"{name}: {len(todo)} of {len(wanted)} images have no dump in {self.cache.folder(key)}; "
+                    f"{name}: {len(todo)} of {len(self.valid)} images have no dump in {self.cache.folder(key)}; "
                     "run the missing shards first (preprocgate run --shard i/N)"
                 )
             if todo:
                 tag = shard.tag if shard else "all"
-                mine = len(shard.select(wanted, self.batch_size)) if shard else len(wanted)
-                ready = mine - len(todo)
+                ready = len(ids) - len(todo)
 
                 def report(computed: int, _todo: int) -> None:
                     if on_progress is not None:
-                        on_progress(ready + computed, mine)
+                        on_progress(ready + computed, len(ids))
 
                 report(0, len(todo))
                 self.executor.compute(self, DumpJob(name, key, tag, variant, todo, done, report))
@@ -289,8 +292,8 @@ class DumpStage:
                 corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
                 self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
         if on_progress is not None:  # a dump read whole from the cache ends at its full count too
-            mine_ids = shard.select(self.valid, self.batch_size) if shard else self.valid
-            on_progress(sum(1 for i in mine_ids if i in done), len(mine_ids))
+            finished = self.mine(shard)
+            on_progress(sum(1 for i in finished if i in done), len(finished))
         results = {i: done[i] for i in self.valid if i in done}
         return Dump(
             variant=name,
