@@ -24,7 +24,7 @@ from preprocgate.variants import triton_kernel as k
 
 fn = k.preprocess_kernel
 names = fn.arg_names
-ints = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w", "taps_x", "taps_y"}
+ints = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w"}
 
 
 def signature(weights):
@@ -39,7 +39,7 @@ def signature(weights):
 def ptx(interp, pad, acc=0, v_first=False):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
-             "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "BLOCK": 256}
+             "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": 2, "I_TAPS": 3, "ROWS": 2, "BLOCK": 128}
     weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
     source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
     options = {"num_warps": 2, "enable_fp_fusion": False}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -22,6 +22,8 @@ Division = Literal["auto", "div_rn", "reciprocal_fma"]
 # row, then rows. channels_last: torch's CPU channels-last kernel, four pre-multiplied weights, one FMA chain.
 # unfused: the generic order with every product and sum rounded separately (builds without FMA).
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
+# CUDA tile (output rows × columns per program) and warps: the fastest in the H200 sweep (benchmarks/RESULTS.md)
+_ROWS, _BLOCK, _NUM_WARPS = 2, 128, 2
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
 
@@ -95,12 +97,15 @@ class TritonFused(Preprocessor):
         device: torch.device,
         arithmetic: Arithmetic = "auto",
         block: int | None = None,
+        rows: int | None = None,
         num_warps: int | None = None,
         division: Division = "auto",
         inexact: bool = False,
     ) -> None:
-        """``inexact``: run a mode whose CUDA arithmetic does not yet match torch's (``bilinear_antialias``:
-        benchmarks/RESULTS.md) instead of refusing it; for measuring the kernel, never for a parity gate."""
+        """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
+        ``num_warps``: warps per program on CUDA. ``inexact``: run a mode whose CUDA arithmetic does not yet match
+        torch's (``bilinear_antialias``: benchmarks/RESULTS.md) instead of refusing it; for measuring the kernel,
+        never for a parity gate."""
         super().__init__(config, device)
         if device.type == "cuda" and config.interpolation in _CUDA_INEXACT and not inexact:
             raise RunError(
@@ -116,9 +121,11 @@ class TritonFused(Preprocessor):
         # the interpreter, whose tl.fma rounds twice before Triton 3.9
         self.division = ("reciprocal_fma" if device.type == "cuda" else "div_rn") if division == "auto" else division
         self.block = block
+        self.rows = rows
         self.num_warps = num_warps
         self.kernel = load_kernel(device)
         self._tables: dict[tuple[object, ...], tuple[torch.Tensor, ...]] = {}
+        self._launches: dict[tuple[object, ...], _Launch] = {}
 
     @property
     def description(self) -> str:
@@ -174,7 +181,18 @@ class TritonFused(Preprocessor):
     def launch(self, src: torch.Tensor, dst: torch.Tensor, geometry: Geometry | None = None) -> None:
         """Run the kernel on device tensors: uint8 N×H×W×3 contiguous → N×3×OH×OW contiguous, float32 or
         float16 (the float32 result rounded to nearest-even: equal to the torch chain's output ``.half()``).
-        ``geometry`` places the content on the output; None stretches to the output size."""
+        ``geometry`` places the content on the output; None stretches to the output size.
+
+        Everything but the two tensors is worked out once per shape (:class:`_Launch`); on CUDA the compiled
+        kernel is then called directly, so a small image costs a few microseconds of Python, not Triton's
+        argument binding and cache lookup (about 40 µs a call, measured: benchmarks/RESULTS.md)."""
+        key = (src.shape, dst.shape, dst.dtype, geometry)
+        plan = self._launches.get(key)
+        if plan is None:
+            plan = self._launches[key] = self._plan(src, dst, geometry)
+        plan(src, dst)
+
+    def _plan(self, src: torch.Tensor, dst: torch.Tensor, geometry: Geometry | None) -> _Launch:
         n, in_h, in_w, _ = src.shape
         out_h, out_w = dst.shape[2:]
         if geometry is None:
@@ -184,18 +202,12 @@ class TritonFused(Preprocessor):
         (top, left), (content_h, content_w) = geometry.offset, geometry.content
         # torch resizes to the content size, so its kernel (and arithmetic) is the one for that size
         arith = torch_reference_arithmetic(self.device, geometry.content, self.arithmetic)
-        plane = out_h * out_w
-        if self.block:
-            block = self.block
-        elif self.device.type == "cuda":
-            block = 256  # with 2 warps: the fastest launch in both H100 sweeps (benchmarks/RESULTS.md)
-        else:  # the interpreter runs one program at a time: one program per image is fastest
-            block = 1 << max(plane - 1, 1).bit_length()
+        rows, block = self.tile(out_h, out_w)
         f32 = np.float32
-        launch: dict[str, object] = {}
+        options: dict[str, object] = {}
         if self.device.type == "cuda":
-            launch["enable_fp_fusion"] = False
-            launch["num_warps"] = self.num_warps or (4 if self.block else 2)  # 4: Triton's own default
+            options["enable_fp_fusion"] = False
+            options["num_warps"] = self.num_warps or _NUM_WARPS
         scale = f32(self.config.pixel_scale)
         k = self.kernel
         interp = getattr(k, _INTERP[self.config.interpolation])
@@ -209,13 +221,10 @@ class TritonFused(Preprocessor):
         pillow = interp == k.SEPARABLE_FIXED
         # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device
         recip_scale = arith.reciprocal_scale and not pillow
-        if geometry.is_stretch:
-            pad = self.kernel.PAD_NONE
-        else:
-            pad = self.kernel.PAD_PIXEL if self.pad_value is not None else self.kernel.PAD_ZERO
-        self.kernel.preprocess_kernel[(triton_cdiv(plane, block), n)](
-            src,
-            dst,
+        pad = k.PAD_NONE if geometry.is_stretch else k.PAD_PIXEL if self.pad_value is not None else k.PAD_ZERO
+        v_first = pillow and filters.pillow_vertical_first(geometry.source, geometry.content)
+        taps_x, taps_y = (t.shape[-1] if t.dim() == 2 else 1 for t in (tab_x, tab_y))
+        args = (
             in_h,
             in_w,
             out_h,
@@ -236,20 +245,116 @@ class TritonFused(Preprocessor):
             tab_y,
             idx_x,
             idx_y,
-            tab_x.shape[-1] if tab_x.dim() == 2 else 1,
-            tab_y.shape[-1] if tab_y.dim() == 2 else 1,
-            SWAP=self.swap_channels,
-            PAD=pad,
-            TAPS=_TAPS[arith.taps],
-            INDEX_FMA=arith.index_fma,
-            RECIP_SCALE=recip_scale,
-            DIV_FMA=self.division == "reciprocal_fma",
-            INTERP=interp,
-            ACC=acc,
-            V_FIRST=pillow and filters.pillow_vertical_first(geometry.source, geometry.content),
-            BLOCK=block,
-            **launch,
         )
+        constexprs = {
+            "SWAP": self.swap_channels,
+            "PAD": pad,
+            "TAPS": _TAPS[arith.taps],
+            "INDEX_FMA": arith.index_fma,
+            "RECIP_SCALE": recip_scale,
+            "DIV_FMA": self.division == "reciprocal_fma",
+            "INTERP": interp,
+            "ACC": acc,
+            "V_FIRST": v_first,
+            "O_TAPS": taps_x if v_first else taps_y,
+            "I_TAPS": taps_y if v_first else taps_x,
+            "ROWS": rows,
+            "BLOCK": block,
+        }
+        grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
+        return _Launch(k.preprocess_kernel, grid, args, constexprs, options, self.device.type == "cuda")
+
+    def tile(self, out_h: int, out_w: int) -> tuple[int, int]:
+        """Output rows × columns per program. CUDA: ``rows``/``block`` or the tuned default. The interpreter runs
+        one program at a time, each a handful of numpy calls over the whole tile: one or a few big tiles with
+        little padding are fastest there."""
+        if self.device.type == "cuda":
+            return self.rows or _ROWS, self.block or _BLOCK
+        return _interpreter_tile(out_h, out_w, self.rows, self.block)
+
+
+def _interpreter_tile(out_h: int, out_w: int, rows: int | None, block: int | None) -> tuple[int, int]:
+    """The interpreter's cost of a launch, roughly: per program a fixed overhead (its numpy calls, worth about
+    32k elements of work) plus its tile's elements, padding included. The cheapest powers of two up to 128k
+    elements a tile."""
+    pow2 = [1 << i for i in range(18)]
+    tiles = [
+        (r, b)
+        for r in ([rows] if rows else pow2)
+        for b in ([block] if block else pow2)
+        if r * b <= 1 << 17 or (rows and block)
+    ]
+    return min(
+        tiles,
+        key=lambda t: (triton_cdiv(out_h, t[0]) * triton_cdiv(out_w, t[1]) * ((1 << 15) + t[0] * t[1]), -t[0] * t[1]),
+    )
+
+
+class _Launch:
+    """One shape's launch: the grid, the scalar arguments and the options, fixed; only the tensors change.
+
+    After the first launch through Triton's JIT (which compiles), the next one records the arguments the JIT
+    hands to the compiled kernel's ``run``; from then on that ``run`` is called directly with the new tensors in
+    the recorded places. Whatever this Triton's argument layout, the recording reproduces it; where it cannot be
+    recorded (launch hooks set, e.g. a profiler) every call goes through the JIT."""
+
+    def __init__(
+        self, jit: Any, grid: tuple[int, int, int], args: tuple, constexprs: dict, options: dict, direct: bool
+    ) -> None:
+        self.jit = jit
+        self.grid = grid
+        self.args = args
+        self.constexprs = constexprs
+        self.options = options
+        self.direct = direct
+        self.calls = 0
+        self.fast: tuple[Any, tuple, tuple, int, int] | None = None
+
+    def __call__(self, src: torch.Tensor, dst: torch.Tensor) -> None:
+        if self.fast is not None:
+            run, head, tail, at_src, at_dst = self.fast
+            tail = list(tail)
+            tail[at_src] = src
+            tail[at_dst] = dst
+            run(*self.grid, torch.cuda.current_stream(src.device).cuda_stream, *head, *tail)
+            return
+        self.calls += 1
+        if not self.direct or self.calls == 1:
+            self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
+            return
+        self.fast = self._record(src, dst)
+
+    def _record(self, src: torch.Tensor, dst: torch.Tensor) -> tuple | None:
+        """Launch through the JIT once more, seeing what it passes to the compiled kernel's launcher (``run``: an
+        attribute in older Triton, a property over ``_run`` in newer)."""
+        compiled = self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
+        run = getattr(compiled, "run", None)
+        slot = "_run" if isinstance(getattr(type(compiled), "run", None), property) else "run"
+        if run is None or (slot == "_run" and getattr(compiled, "_run", None) is not run):
+            return None
+        seen: list[tuple] = []
+
+        def spy(*call: Any) -> Any:
+            seen.append(call)
+            return run(*call)
+
+        setattr(compiled, slot, spy)
+        try:
+            self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
+        finally:
+            setattr(compiled, slot, run)
+        if len(seen) != 1:
+            return None
+        call = seen[0]
+        # grid (3), stream, function, packed metadata, launch metadata, enter hook, exit hook, then the arguments
+        head, tail = call[4:9], call[9:]
+        if head[2] is not None or head[3] is not None or head[4] is not None:
+            return None
+        at_src = [i for i, a in enumerate(tail) if a is src]
+        at_dst = [i for i, a in enumerate(tail) if a is dst]
+        if len(at_src) != 1 or len(at_dst) != 1 or tuple(call[:3]) != self.grid:
+            return None
+        return run, head, tail, at_src[0], at_dst[0]
 
 
 def interpreter_fma_is_exact() -> bool:

@@ -37,6 +37,14 @@ PILLOW_HALF = tl.constexpr(1 << 21)  # its rounding: each sum starts at half a u
 
 
 @triton.jit
+def _float(p):
+    """uint8 (or a small non-negative int32) → float32, exactly, without the conversion instruction: the bits of
+    2²³ + p as a float, minus 2²³. On sm_90 an integer-to-float conversion issues at a quarter of the FMA rate,
+    and the bilinear kernel converts 12 samples per output pixel; an OR and an add issue at full rate."""
+    return (p.to(tl.int32) | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
+
+
+@triton.jit
 def _source_index(dst, scale, in_size, INDEX_FMA: tl.constexpr):
     d = dst.to(tl.float32) + 0.5
     if INDEX_FMA:
@@ -53,10 +61,10 @@ def _source_index(dst, scale, in_size, INDEX_FMA: tl.constexpr):
 
 @triton.jit
 def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr, mask):
-    p00 = tl.load(base + row0 + col0, mask=mask, other=0).to(tl.float32)
-    p01 = tl.load(base + row0 + col1, mask=mask, other=0).to(tl.float32)
-    p10 = tl.load(base + row1 + col0, mask=mask, other=0).to(tl.float32)
-    p11 = tl.load(base + row1 + col1, mask=mask, other=0).to(tl.float32)
+    p00 = _float(tl.load(base + row0 + col0, mask=mask, other=0))
+    p01 = _float(tl.load(base + row0 + col1, mask=mask, other=0))
+    p10 = _float(tl.load(base + row1 + col0, mask=mask, other=0))
+    p11 = _float(tl.load(base + row1 + col1, mask=mask, other=0))
     if TAPS == 0:
         t0 = tl.fma(w0, p00, w1 * p01)
         t1 = tl.fma(w0, p10, w1 * p11)
@@ -122,81 +130,97 @@ def _clip8(acc):
 
 
 @triton.jit
-def _accumulate(acc, p, w, t, fma_from, FIXED: tl.constexpr, ACC: tl.constexpr):
-    """acc + p·w, rounded as the reference does for tap ``t``: integers (``FIXED``), or float32 with a rounded
+def _accumulate(acc, x, w, t, fma_from, FIXED: tl.constexpr, ACC: tl.constexpr):
+    """acc + x·w, rounded as the reference does for tap ``t``: integers (``FIXED``), or float32 with a rounded
     product (ACC_ROUNDED), one FMA (ACC_FMA), or FMAs from tap ``fma_from`` on (ACC_FMA_REMAINDER)."""
-    if FIXED:
-        acc = acc + p.to(tl.int32) * w
-    elif ACC == 0:
-        acc = acc + p.to(tl.float32) * w
+    if FIXED or ACC == 0:
+        acc = acc + x * w
     elif ACC == 1:
-        acc = tl.fma(p.to(tl.float32), w, acc)
+        acc = tl.fma(x, w, acc)
     else:
-        acc = tl.where(t >= fma_from, tl.fma(p.to(tl.float32), w, acc), acc + p.to(tl.float32) * w)
+        acc = tl.where(t >= fma_from, tl.fma(x, w, acc), acc + x * w)
     return acc
 
 
 @triton.jit
+def _sample(at, ok, FIXED: tl.constexpr):
+    """One source byte as the filter reads it: int32 for Pillow's integers, else float32."""
+    p = tl.load(at, mask=ok, other=0)
+    if FIXED:
+        x = p.to(tl.int32)
+    else:
+        x = _float(p)
+    return x
+
+
+@triton.jit
 def _separable(
-    b0, b1, b2, in_h, in_w, cy, cx, tab_x, tab_y, idx_x, idx_y, taps_x, taps_y, load,
-    FIXED: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr,
+    b0, b1, b2, in_h, in_w, cy, cx, y_ok, x_ok, tab_x, tab_y, idx_x, idx_y,
+    O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr,
 ):  # fmt: skip
-    """Three channels of a separable filter. Per axis, ``idx_*[c]`` holds the first source index and the first
-    FMA tap of output index ``c`` (see :func:`_accumulate`), ``tab_*[c, :]`` its weights. The first pass runs
-    along x (or y when ``V_FIRST``) for each of the other axis' taps, the second combines those. Weights past an
-    index's own tap count are 0 in the tables, which adds exactly nothing, so every lane runs the same loops.
-    Accumulation runs tap by tap from the first, as the references do. ``FIXED``: Pillow's integers, each pass
-    starting at half a unit and ending in :func:`_clip8`."""
+    """Three channels of a separable filter over a tile: ``cy`` is a column of content rows, ``cx`` a row of
+    content columns (``y_ok``, ``x_ok``: which are inside the content). Per axis, ``idx_*[c]`` holds the first
+    source index and the first FMA tap of output index ``c`` (see :func:`_accumulate`), ``tab_*[c, :]`` its
+    weights (``O_TAPS``, ``I_TAPS`` of them for the outer and inner pass); they are read once per tile row or column.
+    The first pass runs along x (or y when ``V_FIRST``) for
+    each of the other axis' taps, the second combines those. Weights past an index's own tap count are 0 in the
+    tables, which adds exactly nothing, so every lane runs the same loops. Accumulation runs tap by tap from the
+    first, as the references do. ``FIXED``: Pillow's integers, each pass starting at half a unit and ending in
+    :func:`_clip8`."""
+    y0 = tl.load(idx_y + cy * 2, mask=y_ok, other=0)
+    y_fma = tl.load(idx_y + cy * 2 + 1, mask=y_ok, other=0)
+    x0 = tl.load(idx_x + cx * 2, mask=x_ok, other=0)
+    x_fma = tl.load(idx_x + cx * 2 + 1, mask=x_ok, other=0)
     if V_FIRST:  # outer: columns, inner: rows
-        o_idx = idx_x + cx * 2
-        i_idx = idx_y + cy * 2
-        o_w = tab_x + cx * taps_x
-        i_w = tab_y + cy * taps_y
-        o_taps = taps_x
-        i_taps = taps_y
+        o0 = x0
+        o_fma = x_fma
+        i0 = y0
+        i_fma = y_fma
+        o_w = tab_x + cx * O_TAPS
+        i_w = tab_y + cy * I_TAPS
+        o_ok = x_ok
+        i_ok = y_ok
         o_size = in_w
         i_size = in_h
         o_stride = 3
         i_stride = in_w * 3
     else:  # outer: rows, inner: columns
-        o_idx = idx_y + cy * 2
-        i_idx = idx_x + cx * 2
-        o_w = tab_y + cy * taps_y
-        i_w = tab_x + cx * taps_x
-        o_taps = taps_y
-        i_taps = taps_x
+        o0 = y0
+        o_fma = y_fma
+        i0 = x0
+        i_fma = x_fma
+        o_w = tab_y + cy * O_TAPS
+        i_w = tab_x + cx * I_TAPS
+        o_ok = y_ok
+        i_ok = x_ok
         o_size = in_h
         i_size = in_w
         o_stride = in_w * 3
         i_stride = 3
-    o0 = tl.load(o_idx, mask=load, other=0)
-    o_fma = tl.load(o_idx + 1, mask=load, other=0)
-    i0 = tl.load(i_idx, mask=load, other=0)
-    i_fma = tl.load(i_idx + 1, mask=load, other=0)
     if FIXED:
-        a0 = tl.zeros_like(o0) + PILLOW_HALF
+        a0 = tl.zeros_like(y0 + x0) + PILLOW_HALF
     else:
-        a0 = tl.zeros_like(o0).to(tl.float32)
+        a0 = tl.zeros_like(y0 + x0).to(tl.float32)
     a1 = a0
     a2 = a0
-    for r in range(0, o_taps):
-        wo = tl.load(o_w + r, mask=load, other=0)
+    for r in tl.static_range(O_TAPS):
+        wo = tl.load(o_w + r, mask=o_ok, other=0)
         o = o0 + r
-        o_ok = load & (o < o_size)
+        o_in = o_ok & (o < o_size)
         o_off = o.to(tl.int64) * o_stride
         h0 = a0 * 0
         if FIXED:
             h0 += PILLOW_HALF
         h1 = h0
         h2 = h0
-        for t in range(0, i_taps):
-            wi = tl.load(i_w + t, mask=load, other=0)
+        for t in tl.static_range(I_TAPS):
+            wi = tl.load(i_w + t, mask=i_ok, other=0)
             i = i0 + t
-            ok = o_ok & (i < i_size)
+            ok = o_in & i_ok & (i < i_size)
             off = o_off + i.to(tl.int64) * i_stride
-            h0 = _accumulate(h0, tl.load(b0 + off, mask=ok, other=0), wi, t, i_fma, FIXED, ACC)
-            h1 = _accumulate(h1, tl.load(b1 + off, mask=ok, other=0), wi, t, i_fma, FIXED, ACC)
-            h2 = _accumulate(h2, tl.load(b2 + off, mask=ok, other=0), wi, t, i_fma, FIXED, ACC)
+            h0 = _accumulate(h0, _sample(b0 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
+            h1 = _accumulate(h1, _sample(b1 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
+            h2 = _accumulate(h2, _sample(b2 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
         if FIXED:
             h0 = _clip8(h0)
             h1 = _clip8(h1)
@@ -205,9 +229,9 @@ def _separable(
         a1 = _accumulate(a1, h1, wo, r, o_fma, FIXED, ACC)
         a2 = _accumulate(a2, h2, wo, r, o_fma, FIXED, ACC)
     if FIXED:
-        v0 = _clip8(a0).to(tl.float32)
-        v1 = _clip8(a1).to(tl.float32)
-        v2 = _clip8(a2).to(tl.float32)
+        v0 = _float(_clip8(a0))
+        v1 = _float(_clip8(a1))
+        v2 = _float(_clip8(a2))
     else:
         v0 = a0
         v1 = a1
@@ -247,8 +271,6 @@ def preprocess_kernel(
     tab_y,
     idx_x,
     idx_y,
-    taps_x,
-    taps_y,
     SWAP: tl.constexpr,
     PAD: tl.constexpr,
     TAPS: tl.constexpr,
@@ -258,29 +280,38 @@ def preprocess_kernel(
     INTERP: tl.constexpr,
     ACC: tl.constexpr,
     V_FIRST: tl.constexpr,
+    O_TAPS: tl.constexpr,
+    I_TAPS: tl.constexpr,
+    ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """Output channels 0, 1, 2 read source channels 2, 1, 0 when ``SWAP`` (source order ≠ target order), and the
+    """One program computes a tile of ``ROWS`` output rows × ``BLOCK`` output columns of one image (grid: column
+    tiles, row tiles, images), so that everything that depends on the row alone (source rows, their weights)
+    or on the column alone is computed once per tile row or column instead of once per pixel.
+
+    Output channels 0, 1, 2 read source channels 2, 1, 0 when ``SWAP`` (source order ≠ target order), and the
     pad values ``pad_*`` are in output channel order. ``PAD``: whether and how pixels outside the content
     (``content_h``×``content_w`` at ``top``, ``left``) are padded: ``PAD_NONE`` (stretch),
     ``PAD_PIXEL`` (the value ``pad_*``, normalised with the same arithmetic as a sample, as torch normalises its
     padded canvas) or ``PAD_ZERO`` (0 in the output, as Detectron2 pads the normalised tensor). ``INTERP``: the
-    resize (module constants); ``tab_*``, ``idx_*``, ``taps_*``: the separable modes' tables (unused otherwise),
-    ``ACC`` and ``V_FIRST``: their accumulation and pass order (see :func:`_separable`)."""
-    n = tl.program_id(1).to(tl.int64)
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    resize (module constants); ``tab_*``, ``idx_*``: the separable modes' tables (unused otherwise), ``ACC``,
+    ``V_FIRST``, ``O_TAPS``, ``I_TAPS``: their accumulation, pass order and widths (see :func:`_separable`)."""
+    n = tl.program_id(2).to(tl.int64)
+    oy = tl.program_id(1) * ROWS + tl.arange(0, ROWS)[:, None]
+    ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
     plane = out_h * out_w
-    mask = offs < plane
-    oy = offs // out_w
-    ox = offs % out_w
+    mask = (oy < out_h) & (ox < out_w)
     if PAD == 0:  # PAD_NONE
         cy = oy
         cx = ox
-        inside = mask
+        y_ok = oy < out_h
+        x_ok = ox < out_w
     else:
         cy = oy - top
         cx = ox - left
-        inside = (cy >= 0) & (cy < content_h) & (cx >= 0) & (cx < content_w)
+        y_ok = (cy >= 0) & (cy < content_h)
+        x_ok = (cx >= 0) & (cx < content_w)
+    inside = y_ok & x_ok
     load = mask & inside
     base = src_ptr + n * in_h * in_w * 3
     first = 2 if SWAP else 0
@@ -300,15 +331,15 @@ def preprocess_kernel(
         sy = _nearest_index(cy, scale_h, in_h, INTERP == 2)
         sx = _nearest_index(cx, scale_w, in_w, INTERP == 2)
         at = base + sy.to(tl.int64) * in_w * 3 + sx * 3
-        v0 = tl.load(at + first, mask=load, other=0).to(tl.float32)
-        v1 = tl.load(at + 1, mask=load, other=0).to(tl.float32)
-        v2 = tl.load(at + last, mask=load, other=0).to(tl.float32)
+        v0 = _float(tl.load(at + first, mask=load, other=0))
+        v1 = _float(tl.load(at + 1, mask=load, other=0))
+        v2 = _float(tl.load(at + last, mask=load, other=0))
     else:  # SEPARABLE_FLOAT, SEPARABLE_FIXED
         v0, v1, v2 = _separable(
-            base + first, base + 1, base + last, in_h, in_w, cy, cx, tab_x, tab_y, idx_x, idx_y, taps_x, taps_y,
-            load, INTERP == 4, ACC, V_FIRST,
+            base + first, base + 1, base + last, in_h, in_w, cy, cx, y_ok, x_ok, tab_x, tab_y, idx_x, idx_y,
+            O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST,
         )  # fmt: skip
-    out = dst_ptr + n * 3 * plane + offs
+    out = dst_ptr + n * 3 * plane + oy * out_w + ox
     c0 = _finish(v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA)
     tl.store(out, c0, mask=mask)
     c1 = _finish(v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA)
