@@ -19,16 +19,17 @@ from dataclasses import dataclass
 
 @dataclass(eq=False)  # removed from the open list by identity
 class _Span:
+    opened: float
     work: float = 0.0
     elsewhere: bool = False
 
 
 class _Open(threading.local):
-    """Per thread: the stages measuring now, and whether a :func:`work` block is running (nested ones count once)."""
+    """Per thread: the stages measuring now, and when the running :func:`work` block began (nested ones count once)."""
 
     def __init__(self) -> None:
         self.spans: list[_Span] = []
-        self.working = False
+        self.work_start: float | None = None
 
 
 _open = _Open()
@@ -37,18 +38,17 @@ _open = _Open()
 @contextmanager
 def work() -> Iterator[None]:
     """Around a call into the gated work; its seconds are work in every stage open in this thread."""
-    if _open.working:
+    if _open.work_start is not None:
         yield
         return
-    _open.working = True
-    start = time.perf_counter()
+    _open.work_start = start = time.perf_counter()
     try:
         yield
     finally:
-        _open.working = False
-        seconds = time.perf_counter() - start
-        for span in _open.spans:
-            span.work += seconds
+        _open.work_start = None
+        end = time.perf_counter()
+        for span in _open.spans:  # a stage opened inside the block counts its part only
+            span.work += end - max(start, span.opened)
 
 
 def elsewhere() -> None:
@@ -96,12 +96,14 @@ class StageTimes:
     def counting(self, stage: str) -> Iterator[None]:
         """Counts the work done in this thread inside the block as ``stage``'s, for a stage whose wall time is
         measured elsewhere (:meth:`add`) around the same block."""
-        span = _Span()
+        span = _Span(time.perf_counter())
         _open.spans.append(span)
         try:
             yield
         finally:
             _open.spans.remove(span)
+            if _open.work_start is not None:  # closed inside a work block: its part of it
+                span.work += time.perf_counter() - max(_open.work_start, span.opened)
             if span.elsewhere:
                 self._elsewhere.add(stage)
                 self.work.pop(stage, None)

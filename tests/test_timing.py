@@ -38,6 +38,17 @@ def test_work_counts_once_in_every_open_stage_of_its_thread() -> None:
         assert s.wall_s == wall and s.work_s + s.overhead_s == pytest.approx(wall, abs=1e-12)
 
 
+def test_a_stage_inside_a_work_block_counts_only_its_part() -> None:
+    times = StageTimes()
+    with times.measure("outer"), work():
+        time.sleep(PAUSE)
+        with times.measure("inner"):
+            time.sleep(PAUSE)
+        time.sleep(PAUSE)
+    assert PAUSE <= times.work["inner"] <= times.seconds["inner"]  # as counted, before any rounding guard
+    assert times.work["outer"] >= 3 * PAUSE
+
+
 def test_a_stage_waiting_on_other_processes_has_no_split() -> None:
     times = StageTimes()
     with times.measure("dump local"), work():
