@@ -138,6 +138,11 @@ def run_study(work: Path, spec: dict[str, Any]) -> dict[str, Any]:
         "max_ulp": {f"{p.candidate} vs {p.reference}": p.total.max_ulp for p in result.parity},
         "metrics": result.metrics,
         "stage_seconds": {k: round(v, 3) for k, v in result.stage_seconds.items()},
+        # each stage's wall time = work (variants, model, evaluator) + preprocgate's own overhead (timing.py)
+        "stage_overhead": {
+            k: {"wall_s": round(s.wall_s, 3), "work_s": round(s.work_s, 3), "overhead_s": round(s.overhead_s, 3)}
+            for k, s in result.stage_overhead.items()
+        },
         "model": result.model,
     }
 

@@ -128,6 +128,7 @@ def run_gate(
             if executor is not None:
                 executor.close()
         _write_detection(result, part)
+        times.work.update(part.stage_work)
         if pictures is not None and part.coco is not None and result.diffs:
             with times.measure("pictures: detections"), progress.step("pictures: detections"):
                 pictures.detections(result.diffs, part.dump_data, part.coco)
@@ -135,6 +136,7 @@ def run_gate(
         result.pictures, result.notes = pictures.pictures, result.notes + pictures.notes
     if not result.checks and not mode.shard:
         result.notes.append("No thresholds are declared, so nothing was gated: a gate that checks nothing fails.")
+    result.stage_overhead = times.split()
     result.duration_s = time.perf_counter() - start
     return result
 

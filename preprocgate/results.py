@@ -14,6 +14,7 @@ from preprocgate.functional.bootstrap import Interval
 from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import ParityStats
 from preprocgate.spec import ParityThresholds
+from preprocgate.timing import StageSplit
 
 RESULTS_SCHEMA_VERSION = 1
 """Version of the results JSON (reports/<gate>.json); the stored baseline file has its own."""
@@ -127,6 +128,7 @@ class GateResult:
     metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     diffs: list[DiffResult] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_overhead: dict[str, StageSplit] = field(default_factory=dict)  # the stages whose work was counted
     environment: dict[str, str] = field(default_factory=dict)
     stored_deltas: dict[str, dict[str, float]] = field(default_factory=dict)
     intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)

@@ -106,6 +106,9 @@ def test_two_workers_equal_a_local_run(scaled: Path, local: tuple) -> None:
     # the driver wrote one part per batch, named by its first image (batches may finish in any order)
     parts = [p.name for p in scaled.glob("cache/dumps/*/*/part-*.json")]
     assert len(parts) == 2 * IMAGES // BATCH and all(name.startswith("part-all-i") for name in parts)
+    # the workers did the dumps' work: the driver's wall time there has no split; the evaluation's is its own
+    split = json.loads((scaled / "out" / "scaled.json").read_text())["stage_overhead"]
+    assert "evaluate" in split and not any(stage.startswith("dump ") for stage in split)
 
 
 def test_a_killed_worker_is_restarted_and_the_run_completes(

@@ -49,6 +49,7 @@ class DetectionPart:
     coco: CocoDataset | None = None
     notes: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_work: dict[str, float] = field(default_factory=dict)  # StageTimes.work
 
 
 def load_dataset(gate: Gate) -> tuple[CocoDataset, str]:
@@ -115,7 +116,7 @@ class DetectionStage:
         self.progress = progress
         self.shard, self.merge, self.update_baseline = shard, merge, update
         self.times = StageTimes()
-        self.part = DetectionPart(stage_seconds=self.times.seconds)
+        self.part = DetectionPart(stage_seconds=self.times.seconds, stage_work=self.times.work)
 
     def run(self) -> DetectionPart:
         dumper, store, stored = self._setup()
@@ -208,7 +209,8 @@ class DetectionStage:
             identity = self.identities[name]
             reused = stored.reusable(name, dumper.key(identity)) if stored and name == self.spec.baseline else None
             label = f"dump: {name}" + (" (stored baseline)" if reused else "")
-            with self.progress.step(label, total=None if reused else len(dumper.mine(self.shard))) as task:
+            total = None if reused else len(dumper.mine(self.shard))
+            with self.times.counting(f"dump {name}"), self.progress.step(label, total=total) as task:
                 dumps[name] = reused or dumper.run(
                     name, self.variants[name], identity, self.shard, compute=not self.merge, on_progress=task.update
                 )

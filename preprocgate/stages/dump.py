@@ -28,7 +28,7 @@ from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
 from preprocgate.results import DumpSummary
 from preprocgate.spec import InputSpec
-from preprocgate.timing import StageTimes
+from preprocgate.timing import StageTimes, work
 from preprocgate.variants import Preprocessor
 
 _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
@@ -95,14 +95,19 @@ def batches(ids: list[int], batch_size: int) -> list[list[int]]:
 def infer_batch(
     variant: Preprocessor, adapter: ModelAdapter, input_spec: InputSpec, batch: Sequence[np.ndarray], times: StageTimes
 ) -> list[Detections]:
-    """One batch through preprocessing and the model, to host-only detections (:func:`portable`)."""
+    """One batch through preprocessing and the model, to host-only detections (:func:`portable`). The
+    variant's and the adapter's calls are the gate's work (:func:`preprocgate.timing.work`): each ends with the
+    device synchronised, so that its queued kernels are not counted as the engine's encoding after it."""
     with torch.inference_mode():
-        with times.measure("preprocess"):
+        with times.measure("preprocess"), work():
             tensor = variant(list(batch))
             variant.synchronize()
         with times.measure("infer+postprocess"):
             plan = geometry.plan_batch([im.shape[:2] for im in batch], input_spec.size, input_spec.resize)
-            return portable(adapter(tensor, plan))
+            with work():
+                detections = adapter(tensor, plan)
+                variant.synchronize()  # the run's device, which the adapter shares
+            return portable(detections)
 
 
 @dataclass(frozen=True)

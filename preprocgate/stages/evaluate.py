@@ -13,6 +13,7 @@ from preprocgate.functional.bootstrap import ImageEvals, Interval, paired_bootst
 from preprocgate.keys import intervals_key, metrics_base, metrics_key
 from preprocgate.spec import BootstrapSpec
 from preprocgate.stages.dump import Dump
+from preprocgate.timing import work
 
 
 def _records(dump: Dump, iou_type: str) -> list[dict]:
@@ -49,11 +50,15 @@ class EvaluateStage:
         if key not in self._metrics:
             found = self.cache.load(key, metrics_parser(self.iou_types, tuple(METRICS))) if self.cache else None
             if found is None:
-                found = {t: self.evaluator.evaluate(_records(dump, t), t, image_ids) for t in self.iou_types}
+                found = {t: self._evaluate(_records(dump, t), t, image_ids) for t in self.iou_types}
                 if self.cache:
                     self.cache.save(key, found)
             self._metrics[key] = found
         return self._metrics[key]
+
+    def _evaluate(self, records: list[dict], iou_type: str, image_ids: Sequence[int]) -> dict[str, float]:
+        with work():
+            return self.evaluator.evaluate(records, iou_type, image_ids)
 
     def _evals(self, dump: Dump, iou_type: str, image_ids: Sequence[int]) -> ImageEvals:
         """Per-image matches, once per dump digest (identical dumps, e.g. bit-exact variants, share them)."""
@@ -61,7 +66,9 @@ class EvaluateStage:
             self._reference = PycocotoolsEvaluator(self.annotations)
         key = (dump.digest, iou_type)
         if key not in self._image_evals:
-            self._image_evals[key] = self._reference.image_evals(_records(dump, iou_type), iou_type, image_ids)
+            records = _records(dump, iou_type)
+            with work():  # pycocotools' per-image matching: the evaluator's computation, as in run
+                self._image_evals[key] = self._reference.image_evals(records, iou_type, image_ids)
         return self._image_evals[key]
 
     def intervals(

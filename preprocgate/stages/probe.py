@@ -18,6 +18,7 @@ from preprocgate.functional.parity import ParityStats, combine, parity_stats
 from preprocgate.keys import parity_key
 from preprocgate.results import PairResult
 from preprocgate.spec import ParityPair, ParityProbe
+from preprocgate.timing import work
 from preprocgate.types import Size
 from preprocgate.variants import Preprocessor
 
@@ -82,7 +83,10 @@ class ParityProbeStage:
             by_size.setdefault(probe.output, []).append(i)
         for size, indices in by_size.items():
             with torch.inference_mode():
-                out = variant([probes[i].image for i in indices], size).cpu().numpy()
+                with work():
+                    tensor = variant([probes[i].image for i in indices], size)
+                    variant.synchronize()
+                out = tensor.cpu().numpy()
             for j, i in enumerate(indices):
                 results[i] = out[j]
         return results  # type: ignore[return-value]

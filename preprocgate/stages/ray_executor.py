@@ -29,7 +29,7 @@ from preprocgate.functional.coco import to_results
 from preprocgate.plugins import MODELS, VARIANTS
 from preprocgate.spec import InputSpec
 from preprocgate.stages.dump import DumpJob, DumpStage, Recipe, batches, infer_batch
-from preprocgate.timing import StageTimes
+from preprocgate.timing import StageTimes, elsewhere
 from preprocgate.variants import Preprocessor, build_variant
 
 STARTUP = "ray: join, start workers, load models"  # inside the first computed dump's seconds
@@ -140,6 +140,7 @@ class RayExecutor:
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         if stage.recipe is None:
             raise RunError("the ray executor needs a recipe to rebuild the model and variants on its workers")
+        elsewhere()  # the workers do the dump's work: the driver's wall time has no split
         if not self.actors:
             with stage.times.measure(STARTUP):
                 self._start(stage, stage.recipe)

@@ -10,6 +10,7 @@ import torch
 from preprocgate.data import synthetic
 from preprocgate.results import Timing
 from preprocgate.spec import SpeedProbe
+from preprocgate.timing import work
 from preprocgate.variants import Preprocessor
 
 
@@ -26,7 +27,7 @@ class SpeedProbeStage:
         images = [synthetic.make("natural", i, h, w) for i in range(self.config.batch)]
         samples = []
         output = self.output
-        with torch.inference_mode():
+        with torch.inference_mode(), work():  # the loop times the variant and nothing else
             for i in range(self.config.warmup + self.config.repeats):
                 start = time.perf_counter()
                 output = tuple(variant(images).shape[2:])  # the canvas: keep_ratio's follows the source

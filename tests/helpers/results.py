@@ -20,6 +20,7 @@ from preprocgate.results import (
 )
 from preprocgate.spec import ParityThresholds
 from preprocgate.stages.compare import map_checks, matched_check, parity_checks
+from preprocgate.timing import StageSplit
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
 
@@ -124,6 +125,7 @@ def demo_like(failing: bool = False, reverse: bool = False) -> GateResult:
         metrics=metrics,
         diffs=diffs,
         stage_seconds={"parity probe": 1.2, "dump cv2": 3.2},
+        stage_overhead={"parity probe": StageSplit.of(1.2, 0.9), "dump cv2": StageSplit.of(3.2, 2.4)},
         intervals=intervals,
         gated_metrics=gated,
         map_bound=thresholds.map.max_abs_delta,

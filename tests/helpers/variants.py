@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -74,3 +76,16 @@ class OneUlpOff(TorchInterpolate):
         flat = out.view(-1)
         flat[::97] = torch.nextafter(flat[::97], torch.tensor(float("inf"), dtype=out.dtype, device=out.device))
         return out
+
+
+class SlowTorch(TorchInterpolate):
+    """The torch chain, ``SLEEP`` seconds slower per call of ``run_batch`` (``slept``: in all): time spent inside
+    a variant."""
+
+    SLEEP = 0.2
+    slept = 0.0
+
+    def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        time.sleep(self.SLEEP)
+        type(self).slept += self.SLEEP
+        return super().run_batch(batch, geometry)
