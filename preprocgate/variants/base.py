@@ -14,6 +14,7 @@ from preprocgate.geometry import Geometry, plan_batch
 from preprocgate.plugins import check_params
 from preprocgate.spec import InputSpec
 from preprocgate.types import Size
+from preprocgate.variants.staging import Staging
 
 
 class Preprocessor(ABC):
@@ -35,6 +36,8 @@ class Preprocessor(ABC):
         self.device = device
         self.mean = np.asarray(config.mean, dtype=np.float32)
         self.std = np.asarray(config.std, dtype=np.float32)
+        # where :meth:`__call__` stacks each batch and :meth:`upload` copies it from (page-locked on CUDA)
+        self.staging = Staging(device)
 
     @property
     def description(self) -> str:
@@ -73,20 +76,30 @@ class Preprocessor(ABC):
         if not geometries:
             return torch.empty((0, 3, *(size or self.config.size)), dtype=torch.float32, device=self.device)
         canvas = geometries[0].canvas
-        out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(images):
             groups.setdefault(image.shape, []).append(i)
+        if len(groups) == 1:  # one stack in input order: run_batch's tensor is the answer, no copy into another
+            return self._checked(self.run_batch(self.staging.stack(images), geometries[0]), len(images), canvas)
+        out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
         for indices in groups.values():
-            batch = np.stack([images[i] for i in indices])
-            result = self.run_batch(batch, geometries[indices[0]])
-            if result.shape != (len(indices), 3, *canvas) or result.dtype != torch.float32:
-                raise RunError(
-                    f"{type(self).__name__} returned {tuple(result.shape)} {result.dtype}, "
-                    f"expected {(len(indices), 3, *canvas)} float32"
-                )
-            out[torch.as_tensor(indices, device=self.device)] = result.to(self.device)
+            batch = self.staging.stack([images[i] for i in indices])
+            result = self._checked(self.run_batch(batch, geometries[indices[0]]), len(indices), canvas)
+            out[torch.as_tensor(indices, device=self.device)] = result
         return out
+
+    def upload(self, batch: np.ndarray) -> torch.Tensor:
+        """``batch`` on the device: the batch :meth:`run_batch` was given goes without a bounce buffer and
+        without holding the host (:class:`~preprocgate.variants.staging.Staging`); any other array as usual."""
+        return self.staging.upload(batch)
+
+    def _checked(self, result: torch.Tensor, n: int, canvas: Size) -> torch.Tensor:
+        if result.shape != (n, 3, *canvas) or result.dtype != torch.float32:
+            raise RunError(
+                f"{type(self).__name__} returned {tuple(result.shape)} {result.dtype}, "
+                f"expected {(n, 3, *canvas)} float32"
+            )
+        return result.to(self.device).contiguous()  # as the stacked output always was
 
     def synchronize(self) -> None:
         """Wait for queued device work, so that timings measure it."""
