@@ -5,6 +5,10 @@ lookup code the GPU runs; page-locking, the asynchronous copy and the wait on it
 (benchmarks/host_path_gpu.py).
 """
 
+import importlib.util
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +20,7 @@ from preprocgate.variants.staging import Staging
 from preprocgate.variants.torch_interpolate import TorchInterpolate
 
 CPU = torch.device("cpu")
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "host_path_gpu.py"
 MIXED = [(30, 40), (17, 23), (30, 40), (9, 9), (17, 23)]
 CONFIGS = {"stretch": InputSpec(size=(24, 20)), "letterbox": InputSpec(size=(24, 20), resize="letterbox")}
 
@@ -102,3 +107,16 @@ def test_no_slots_means_a_fresh_array_each_time() -> None:
     first = staging.stack(images)
     assert not np.shares_memory(first, staging.stack(images))
     assert staging.upload(first).data_ptr() == first.ctypes.data  # the CPU upload of any array: the array
+
+
+def test_the_host_path_benchmark_runs_and_checks_reuse_on_the_cpu(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("host_path_gpu", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "r.json"
+    assert module.main(["--device", "cpu", "--repeats", "2", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["correct"] is True and len(data["cases"]) == len(module.TINY)
+    rows = [v for case in data["cases"] for v in case["variants"]]
+    assert {v["variant"] for v in rows} == set(module.VARIANT_NAMES)
+    assert all(v["staged_us"] > 0 and v["ratio"] > 0 and v["bit_identical_after_reuse"] for v in rows)

@@ -1,0 +1,190 @@
+"""Variants called on host uint8 images against a bare page-locked host-to-device copy of the same bytes.
+
+    PYTHONPATH=. python benchmarks/host_path_gpu.py --out r.json    # one NVIDIA GPU, well under 90 s
+    PYTHONPATH=. python benchmarks/host_path_gpu.py --device cpu --out x.json    # tiny shapes: the script runs
+
+The goal (issue 13, item 5): ``variant(list_of_numpy_images)``, what the speed probe and the dump stage call,
+takes at most 1.25× the time of the bare copy. Per case (480×640 → 512² stretch at batch 1, 8 and 64;
+1080×1920 → 640² at batch 8), medians of CUDA-event intervals:
+
+- ``pinned_copy_us``: a page-locked uint8 N×H×W×3 tensor ``.to(device, non_blocking=True)``, the floor;
+- ``pageable_copy_us``: the same bytes from an ordinary numpy array, what the variants did before staging;
+- ``stack_us``: host time of ``np.stack`` of the images into a page-locked buffer, the copy no upload avoids
+  when the caller holds one array per image;
+- ``gather_us``: the device copy of the output into a second tensor, which ``__call__`` made before even for one
+  shape group;
+- per variant (triton, torch): ``staged_us`` (as shipped) and ``unstaged_us`` (``Staging(slots=0)``: a fresh
+  pageable array, as before, but without the gather), ``ratio`` = staged / pinned copy.
+
+Also checked on the device: staged and unstaged outputs are bit-identical, and a result is intact after later calls
+rewrote the staging buffers without a synchronisation in between (the event wait; no CPU test can show that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from preprocgate.fileio import atomic_write_text
+from preprocgate.spec import InputSpec
+from preprocgate.variants import VARIANTS, build_variant
+from preprocgate.variants.staging import Staging
+
+GOAL = 1.25
+CASES = [(1, (480, 640), (512, 512)), (8, (480, 640), (512, 512)), (64, (480, 640), (512, 512))]
+CASES += [(8, (1080, 1920), (640, 640))]
+TINY = [(1, (24, 32), (16, 16)), (3, (24, 32), (16, 16))]  # the CPU smoke run: Triton's interpreter is slow
+VARIANT_NAMES = ("triton", "torch")
+
+
+def timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
+    """Microseconds one call of ``fn`` spans: CUDA events around it (the host's work and the device's, up to
+    the last queued kernel), or the wall clock on the CPU."""
+    if device.type != "cuda":
+
+        def wall(fn: Callable[[], object]) -> float:
+            start = time.perf_counter()
+            fn()
+            return (time.perf_counter() - start) * 1e6
+
+        return wall
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def events(fn: Callable[[], object]) -> float:
+        torch.cuda.synchronize(device)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) * 1e3
+
+    return events
+
+
+def median(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 3) -> float:
+    measure = timer(device)
+    for _ in range(warmup):
+        measure(fn)
+    return statistics.median(measure(fn) for _ in range(repeats))
+
+
+def images_for(batch: int, source: tuple[int, int], seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (*source, 3), dtype=np.uint8) for _ in range(batch)]
+
+
+def variant_row(
+    name: str, device: torch.device, images: list[np.ndarray], size: tuple[int, int], repeats: int
+) -> dict[str, Any]:
+    staged = build_variant(VARIANTS.get(name), InputSpec(size=size), device, {})
+    unstaged = build_variant(VARIANTS.get(name), InputSpec(size=size), device, {})
+    unstaged.staging = Staging(device, slots=0)
+    reference = unstaged(images)
+    # a result, then calls that rewrite both buffers with no synchronisation between: still the reference?
+    first = staged(images)
+    others = [images_for(len(images), images[0].shape[:2], seed) for seed in (101, 102, 103)]
+    later = [staged(other) for other in others]
+    staged.synchronize()
+    return {
+        "variant": name,
+        "staged_us": median(lambda: staged(images), device, repeats),
+        "unstaged_us": median(lambda: unstaged(images), device, repeats),
+        "bit_identical_after_reuse": bool(torch.equal(first.view(torch.int32), reference.view(torch.int32)))
+        and all(torch.equal(a, unstaged(o)) for a, o in zip(later, others, strict=True)),
+    }
+
+
+def case(
+    device: torch.device, batch: int, source: tuple[int, int], size: tuple[int, int], repeats: int
+) -> dict[str, Any]:
+    images = images_for(batch, source, 0)
+    stacked = np.stack(images)
+    pinned = torch.from_numpy(stacked).pin_memory() if device.type == "cuda" else torch.from_numpy(stacked)
+    pinned_view = pinned.numpy()
+    output = torch.empty((batch, 3, *size), dtype=torch.float32, device=device)
+    index = torch.arange(batch, device=device)
+    gathered = torch.empty_like(output)
+
+    def gather() -> None:
+        gathered[index] = output
+
+    row: dict[str, Any] = {
+        "batch": batch,
+        "source": f"{source[0]}x{source[1]}",
+        "output": f"{size[0]}x{size[1]}",
+        "MB": stacked.nbytes / 1e6,
+        "pinned_copy_us": median(lambda: pinned.to(device, non_blocking=True, copy=True), device, repeats),
+        "pageable_copy_us": median(lambda: torch.from_numpy(stacked).to(device, copy=True), device, repeats),
+        "stack_us": median(lambda: np.stack(images, out=pinned_view), torch.device("cpu"), repeats),
+        "gather_us": median(gather, device, repeats),
+    }
+    row["pinned_GB/s"] = stacked.nbytes / row["pinned_copy_us"] / 1e3
+    row["variants"] = [variant_row(name, device, images, size, repeats) for name in VARIANT_NAMES]
+    for v in row["variants"]:
+        v["ratio"] = v["staged_us"] / row["pinned_copy_us"]
+        v["unstaged_ratio"] = v["unstaged_us"] / row["pinned_copy_us"]
+        v["within_goal"] = v["ratio"] <= GOAL
+    return row
+
+
+def versions() -> dict[str, str]:
+    import triton
+
+    return {
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "cuda": str(torch.version.cuda),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+
+
+def run(device: torch.device, repeats: int) -> dict[str, Any]:
+    cases = CASES if device.type == "cuda" else TINY
+    rows = [case(device, *c, repeats) for c in cases]
+    checks = [v for r in rows for v in r["variants"]]
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (Triton interpreter)",
+        "versions": versions(),
+        "goal": f"staged variant call <= {GOAL} x pinned copy",
+        "correct": all(v["bit_identical_after_reuse"] for v in checks),
+        "within_goal": {
+            f"{v['variant']} {r['batch']}x{r['source']}": v["within_goal"] for r in rows for v in r["variants"]
+        },
+        "cases": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="JSON file to write")
+    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu (tiny shapes, interpreter)")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per figure (median)")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("error: no CUDA device; use --device cpu to exercise the script", file=sys.stderr)
+        return 2
+    if device.type != "cuda":
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    result = run(device, args.repeats)
+    text = json.dumps(result, indent=2) + "\n"
+    print(text, end="")
+    if args.out:
+        atomic_write_text(Path(args.out), text)
+    return 0 if result["correct"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
