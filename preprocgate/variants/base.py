@@ -30,6 +30,10 @@ class Preprocessor(ABC):
     version: ClassVar[str] = "1"
     # the input.interpolation modes this path computes; the spec refuses the others at validate time (exit 2)
     interpolations: ClassVar[tuple[str, ...]] = ("bilinear",)
+    # whether run_batch hands the batch it is given, unchanged, to :meth:`upload`: then __call__ starts that upload
+    # while it is still stacking the images, and the copy on the host overlaps the one to the device. Not for a
+    # subclass that overrides run_batch (it may change the batch first): see __init__
+    uploads: ClassVar[bool] = False
 
     def __init__(self, config: InputSpec, device: torch.device) -> None:
         self.config = config
@@ -38,6 +42,8 @@ class Preprocessor(ABC):
         self.std = np.asarray(config.std, dtype=np.float32)
         # where :meth:`__call__` stacks each batch and :meth:`upload` copies it from (page-locked on CUDA)
         self.staging = Staging(device)
+        owner = next(c for c in type(self).__mro__ if "uploads" in vars(c))
+        self._prefetch = self.uploads and type(self).run_batch is vars(owner).get("run_batch")
 
     @property
     def description(self) -> str:
@@ -80,10 +86,11 @@ class Preprocessor(ABC):
         for i, image in enumerate(images):
             groups.setdefault(image.shape, []).append(i)
         if len(groups) == 1:  # one stack in input order: run_batch's tensor is the answer, no copy into another
-            return self._checked(self.run_batch(self.staging.stack(images), geometries[0]), len(images), canvas)
+            batch = self.staging.stack(images, prefetch=self._prefetch)
+            return self._checked(self.run_batch(batch, geometries[0]), len(images), canvas)
         out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
         for indices in groups.values():
-            batch = self.staging.stack([images[i] for i in indices])
+            batch = self.staging.stack([images[i] for i in indices], prefetch=self._prefetch)
             result = self._checked(self.run_batch(batch, geometries[indices[0]]), len(indices), canvas)
             out[torch.as_tensor(indices, device=self.device)] = result
         return out

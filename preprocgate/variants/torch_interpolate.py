@@ -24,6 +24,7 @@ class TorchInterpolate(Preprocessor):
 
     version = "1"
     interpolations = tuple(MODES)
+    uploads = True
 
     def __init__(self, config: InputSpec, device: torch.device, antialias: bool = False) -> None:
         """``antialias``: force torch's antialiasing kernel with ``interpolation: bilinear`` (the older spelling

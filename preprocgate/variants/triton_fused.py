@@ -88,6 +88,7 @@ class TritonFused(Preprocessor):
 
     version = "2"
     interpolations = INTERPOLATIONS
+    uploads = True
 
     def __init__(
         self,
