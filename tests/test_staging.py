@@ -140,3 +140,16 @@ def test_the_host_path_benchmark_runs_and_checks_reuse_on_the_cpu(tmp_path: Path
     assert {v["variant"] for v in rows} == set(module.VARIANT_NAMES)
     assert all(v["bit_identical_after_reuse"] for v in rows)
     assert all(v[f"{c}_us"] > 0 and v[f"{c}_ratio"] > 0 for v in rows for c in module.CONFIGS)
+
+
+def test_only_an_unchanged_uploading_run_batch_gets_its_upload_started_early() -> None:
+    """A subclass that overrides run_batch may change the batch before uploading it: an upload started while
+    stacking would send the bytes before that change (on CUDA; here the decision only)."""
+    from preprocgate.variants.opencv import OpenCVResize
+    from preprocgate.variants.triton_fused import TritonFused
+    from tests.helpers.variants import NearestResize, SwappedChannels
+
+    config = CONFIGS["stretch"]
+    early = {cls.__name__: cls(config, CPU)._prefetch for cls in (TorchInterpolate, NearestResize, TritonFused)}
+    late = {cls.__name__: cls(config, CPU)._prefetch for cls in (SwappedChannels, OpenCVResize)}
+    assert all(early.values()) and not any(late.values())

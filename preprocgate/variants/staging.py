@@ -26,6 +26,7 @@ class Staging:
     slower than PCIe moves the bytes: ``threads`` > 1 splits that copy over a thread pool (numpy copies
     without the GIL) for batches of ``chunk_bytes`` or more, and :meth:`stack` with ``prefetch`` starts the
     upload of each chunk of ``chunk_bytes`` as soon as it is written, so that copying and DMA overlap.
+    One caller at a time, as the stages call a variant: two threads sharing one would share its buffers.
     """
 
     def __init__(self, device: torch.device, slots: int = 2, threads: int = 1, chunk_bytes: int = 4 << 20) -> None:
