@@ -5,7 +5,8 @@
 
 The goal (issue 13, item 5): ``variant(list_of_numpy_images)``, what the speed probe and the dump stage call,
 takes at most 1.25× the time of the bare copy. Per case (480×640 → 512² stretch at batch 1, 8 and 64;
-1080×1920 → 640² at batch 8), medians of CUDA-event intervals:
+1080×1920 → 640² at batch 8; and 8 images alternately 480×640 and 640×480 → 512², two interleaved shape groups,
+as the dump stage gets from COCO), medians of CUDA-event intervals:
 
 - ``pinned_copy_us``: a page-locked uint8 N×H×W×3 tensor ``.to(device, non_blocking=True)``, the floor;
 - ``pageable_copy_us``: the same bytes from an ordinary numpy array, what the variants did before staging;
@@ -49,8 +50,12 @@ from preprocgate.variants.staging import Staging
 
 GOAL = 1.25
 CASES = [(1, (480, 640), (512, 512)), (8, (480, 640), (512, 512)), (64, (480, 640), (512, 512))]
-CASES += [(8, (1080, 1920), (640, 640))]
-TINY = [(1, (24, 32), (16, 16)), (3, (24, 32), (16, 16))]  # the CPU smoke run: Triton's interpreter is slow
+CASES += [(8, (1080, 1920), (640, 640)), (8, (-480, 640), (512, 512))]  # the last: two interleaved shape groups
+TINY = [
+    (1, (24, 32), (16, 16)),
+    (3, (24, 32), (16, 16)),
+    (3, (-24, 32), (16, 16)),
+]  # the CPU smoke run: Triton's interpreter is slow
 VARIANT_NAMES = ("triton", "torch")
 CONFIGS = ("staged", "threads4", "threads8", "no_prefetch", "unstaged")
 
@@ -87,8 +92,12 @@ def median(fn: Callable[[], object], device: torch.device, repeats: int, warmup:
 
 
 def images_for(batch: int, source: tuple[int, int], seed: int) -> list[np.ndarray]:
+    """``batch`` random images; for a negative ``source`` height, alternately h×w and w×h (two shape groups,
+    interleaved, as COCO's landscape and portrait photos come)."""
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (*source, 3), dtype=np.uint8) for _ in range(batch)]
+    h, w = abs(source[0]), source[1]
+    shapes = [(h, w), (w, h)] if source[0] < 0 else [(h, w)]
+    return [rng.integers(0, 256, (*shapes[i % len(shapes)], 3), dtype=np.uint8) for i in range(batch)]
 
 
 def configure(variant: Preprocessor, config: str, device: torch.device) -> Preprocessor:
@@ -103,15 +112,29 @@ def configure(variant: Preprocessor, config: str, device: torch.device) -> Prepr
     return variant
 
 
+def stack_groups(staging: Staging, images: list[np.ndarray]) -> None:
+    """Stack each shape group, as ``Preprocessor.__call__`` does."""
+    groups: dict[tuple[int, ...], list[np.ndarray]] = {}
+    for image in images:
+        groups.setdefault(image.shape, []).append(image)
+    for group in groups.values():
+        staging.stack(group)
+
+
 def variant_row(
-    name: str, device: torch.device, images: list[np.ndarray], size: tuple[int, int], repeats: int
+    name: str,
+    device: torch.device,
+    source: tuple[int, int],
+    images: list[np.ndarray],
+    size: tuple[int, int],
+    repeats: int,
 ) -> dict[str, Any]:
     def build(config: str) -> Preprocessor:
         return configure(build_variant(VARIANTS.get(name), InputSpec(size=size), device, {}), config, device)
 
     reference = build("unstaged")
     expected = reference(images)
-    others = [images_for(len(images), images[0].shape[:2], seed) for seed in (101, 102, 103)]
+    others = [images_for(len(images), source, seed) for seed in (101, 102, 103)]
     row: dict[str, Any] = {"variant": name}
     identical = True
     for config in CONFIGS:
@@ -131,7 +154,7 @@ def case(
     device: torch.device, batch: int, source: tuple[int, int], size: tuple[int, int], repeats: int
 ) -> dict[str, Any]:
     images = images_for(batch, source, 0)
-    stacked = np.stack(images)
+    stacked = np.concatenate([image.ravel() for image in images])  # the same bytes, whatever the shapes
     pinned = torch.from_numpy(stacked).pin_memory() if device.type == "cuda" else torch.from_numpy(stacked)
     staging, staging4, staging8 = Staging(device), Staging(device, threads=4), Staging(device, threads=8)
     output = torch.empty((batch, 3, *size), dtype=torch.float32, device=device)
@@ -143,18 +166,18 @@ def case(
 
     row: dict[str, Any] = {
         "batch": batch,
-        "source": f"{source[0]}x{source[1]}",
+        "source": f"{source[0]}x{source[1]}" if source[0] > 0 else f"{-source[0]}x{source[1]} and transposed",
         "output": f"{size[0]}x{size[1]}",
         "MB": stacked.nbytes / 1e6,
         "pinned_copy_us": median(lambda: pinned.to(device, non_blocking=True, copy=True), device, repeats),
         "pageable_copy_us": median(lambda: torch.from_numpy(stacked).to(device, copy=True), device, repeats),
-        "stack_us": median(lambda: staging.stack(images), torch.device("cpu"), repeats),
-        "stack_threads4_us": median(lambda: staging4.stack(images), torch.device("cpu"), repeats),
-        "stack_threads8_us": median(lambda: staging8.stack(images), torch.device("cpu"), repeats),
+        "stack_us": median(lambda: stack_groups(staging, images), torch.device("cpu"), repeats),
+        "stack_threads4_us": median(lambda: stack_groups(staging4, images), torch.device("cpu"), repeats),
+        "stack_threads8_us": median(lambda: stack_groups(staging8, images), torch.device("cpu"), repeats),
         "gather_us": median(gather, device, repeats),
     }
     row["pinned_GB/s"] = stacked.nbytes / row["pinned_copy_us"] / 1e3
-    row["variants"] = [variant_row(name, device, images, size, repeats) for name in VARIANT_NAMES]
+    row["variants"] = [variant_row(name, device, source, images, size, repeats) for name in VARIANT_NAMES]
     for v in row["variants"]:
         for config in CONFIGS:
             v[f"{config}_ratio"] = v[f"{config}_us"] / row["pinned_copy_us"]

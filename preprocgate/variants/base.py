@@ -92,7 +92,10 @@ class Preprocessor(ABC):
         for indices in groups.values():
             batch = self.staging.stack([images[i] for i in indices], prefetch=self._prefetch)
             result = self._checked(self.run_batch(batch, geometries[indices[0]]), len(indices), canvas)
-            out[torch.as_tensor(indices, device=self.device)] = result
+            index = torch.as_tensor(indices)
+            if self.device.type == "cuda":  # page-locked, the index goes up without waiting for the queued work
+                index = index.pin_memory()
+            out[index.to(self.device, non_blocking=True)] = result
         return out
 
     def upload(self, batch: np.ndarray) -> torch.Tensor:
