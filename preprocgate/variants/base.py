@@ -31,8 +31,9 @@ class Preprocessor(ABC):
     # the input.interpolation modes this path computes; the spec refuses the others at validate time (exit 2)
     interpolations: ClassVar[tuple[str, ...]] = ("bilinear",)
     # whether run_batch hands the batch it is given, unchanged, to :meth:`upload`: then __call__ starts that upload
-    # while it is still stacking the images, and the copy on the host overlaps the one to the device. Not for a
-    # subclass that overrides run_batch (it may change the batch first): see __init__
+    # while it is still stacking the images, and the copy on the host overlaps the one to the device. Ignored for
+    # a subclass that overrides run_batch (it may change the batch first; see __init__); one that changes the
+    # batch in another method before the upload must set it False
     uploads: ClassVar[bool] = False
 
     def __init__(self, config: InputSpec, device: torch.device) -> None:
