@@ -104,17 +104,18 @@ def test_upload_uses_the_buffer_only_for_arrays_inside_it() -> None:
 @pytest.mark.parametrize("shapes", [[(40, 30)], [(7, 5)] * 2, [(1, 3), (1, 3)], [(0, 4)] * 3, [(16, 8)] * 9])
 def test_a_stack_over_threads_equals_np_stack(shapes: list[tuple[int, int]]) -> None:
     """Fewer images than threads: each split in bands of rows; more: one image a piece."""
-    staging = Staging(CPU, threads=4, chunk_bytes=1)  # every batch counts as big enough to split
+    staging = Staging(CPU, threads=4, split_bytes=1)  # every batch counts as big enough to split
     images = _images(shapes, 3)
     images[0] = images[0][:, ::-1]  # a view with a negative stride, as a caller's channel or mirror flip gives
     expected = np.stack(images)
     for _ in range(3):  # the second buffer, then the first again
         np.testing.assert_array_equal(staging.stack(images), expected)
+    assert (staging._pool is not None) == (expected.nbytes > 0)  # the threads did the copying
 
 
 def test_threaded_staging_gives_the_same_outputs() -> None:
     threaded = build_variant(VARIANTS.get("torch"), CONFIGS["letterbox"], CPU, {})
-    threaded.staging = Staging(CPU, threads=3, chunk_bytes=1)
+    threaded.staging = Staging(CPU, threads=3, split_bytes=1)
     single = build_variant(VARIANTS.get("torch"), CONFIGS["letterbox"], CPU, {})
     for images in (_images(MIXED), _images([(30, 40)] * 2)):
         assert torch.equal(threaded(images), single(images))

@@ -23,17 +23,26 @@ class Staging:
     ``slots=0`` turns staging off: a fresh pageable array per batch, as before (benchmarks compare the two).
 
     The images of a list must be copied into one buffer on the host whatever happens, and one thread copies
-    slower than PCIe moves the bytes: ``threads`` > 1 splits that copy over a thread pool (numpy copies
-    without the GIL) for batches of ``chunk_bytes`` or more, and :meth:`stack` with ``prefetch`` starts the
-    upload of each chunk of ``chunk_bytes`` as soon as it is written, so that copying and DMA overlap.
+    slower than PCIe moves the bytes: ``threads`` > 1 splits each copy of ``split_bytes`` or more over a thread
+    pool (numpy copies without the GIL; below that, waking the threads costs more than it saves), and
+    :meth:`stack` with ``prefetch`` starts the upload of each chunk of about ``chunk_bytes`` (whole images) as
+    soon as it is written, so that copying and DMA overlap.
     One caller at a time, as the stages call a variant: two threads sharing one would share its buffers.
     """
 
-    def __init__(self, device: torch.device, slots: int = 2, threads: int = 1, chunk_bytes: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        slots: int = 2,
+        threads: int = 1,
+        chunk_bytes: int = 4 << 20,
+        split_bytes: int = 1 << 20,
+    ) -> None:
         self.device = device
         self.pinned = device.type == "cuda"
         self.threads = threads
         self.chunk_bytes = chunk_bytes
+        self.split_bytes = split_bytes
         self._buffers: list[torch.Tensor | None] = [None] * slots
         self._events: list[torch.cuda.Event | None] = [None] * slots
         # per slot: the (address, shape) stacked there with prefetch, and its upload, already queued
@@ -94,7 +103,7 @@ class Staging:
         return out
 
     def _copy(self, arrays: Sequence[np.ndarray], out: np.ndarray) -> None:
-        if self.threads <= 1 or out.nbytes < self.chunk_bytes:
+        if self.threads <= 1 or out.nbytes < self.split_bytes:
             np.stack(arrays, out=out)
             return
         if self._pool is None:
