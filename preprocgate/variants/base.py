@@ -14,6 +14,7 @@ from preprocgate.geometry import Geometry, plan_batch
 from preprocgate.plugins import check_params
 from preprocgate.spec import InputSpec
 from preprocgate.types import Size
+from preprocgate.variants.staging import Staging
 
 
 class Preprocessor(ABC):
@@ -29,12 +30,21 @@ class Preprocessor(ABC):
     version: ClassVar[str] = "1"
     # the input.interpolation modes this path computes; the spec refuses the others at validate time (exit 2)
     interpolations: ClassVar[tuple[str, ...]] = ("bilinear",)
+    # whether run_batch hands the batch it is given, unchanged, to :meth:`upload`: then __call__ starts that upload
+    # while it is still stacking the images, and the copy on the host overlaps the one to the device. Ignored for
+    # a subclass that overrides run_batch (it may change the batch first; see __init__); one that changes the
+    # batch in another method before the upload must set it False
+    uploads: ClassVar[bool] = False
 
     def __init__(self, config: InputSpec, device: torch.device) -> None:
         self.config = config
         self.device = device
         self.mean = np.asarray(config.mean, dtype=np.float32)
         self.std = np.asarray(config.std, dtype=np.float32)
+        # where :meth:`__call__` stacks each batch and :meth:`upload` copies it from (page-locked on CUDA)
+        self.staging = Staging(device)
+        owner = next(c for c in type(self).__mro__ if "uploads" in vars(c))
+        self._prefetch = self.uploads and type(self).run_batch is vars(owner).get("run_batch")
 
     @property
     def description(self) -> str:
@@ -73,20 +83,34 @@ class Preprocessor(ABC):
         if not geometries:
             return torch.empty((0, 3, *(size or self.config.size)), dtype=torch.float32, device=self.device)
         canvas = geometries[0].canvas
-        out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, image in enumerate(images):
             groups.setdefault(image.shape, []).append(i)
+        if len(groups) == 1:  # one stack in input order: run_batch's tensor is the answer, no copy into another
+            batch = self.staging.stack(images, prefetch=self._prefetch)
+            return self._checked(self.run_batch(batch, geometries[0]), len(images), canvas)
+        out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
         for indices in groups.values():
-            batch = np.stack([images[i] for i in indices])
-            result = self.run_batch(batch, geometries[indices[0]])
-            if result.shape != (len(indices), 3, *canvas) or result.dtype != torch.float32:
-                raise RunError(
-                    f"{type(self).__name__} returned {tuple(result.shape)} {result.dtype}, "
-                    f"expected {(len(indices), 3, *canvas)} float32"
-                )
-            out[torch.as_tensor(indices, device=self.device)] = result.to(self.device)
+            batch = self.staging.stack([images[i] for i in indices], prefetch=self._prefetch)
+            result = self._checked(self.run_batch(batch, geometries[indices[0]]), len(indices), canvas)
+            index = torch.as_tensor(indices)
+            if self.device.type == "cuda":  # page-locked, the index goes up without waiting for the queued work
+                index = index.pin_memory()
+            out[index.to(self.device, non_blocking=True)] = result
         return out
+
+    def upload(self, batch: np.ndarray) -> torch.Tensor:
+        """``batch`` on the device: the batch :meth:`run_batch` was given goes without a bounce buffer and
+        without holding the host (:class:`~preprocgate.variants.staging.Staging`); any other array as usual."""
+        return self.staging.upload(batch)
+
+    def _checked(self, result: torch.Tensor, n: int, canvas: Size) -> torch.Tensor:
+        if result.shape != (n, 3, *canvas) or result.dtype != torch.float32:
+            raise RunError(
+                f"{type(self).__name__} returned {tuple(result.shape)} {result.dtype}, "
+                f"expected {(n, 3, *canvas)} float32"
+            )
+        return result.to(self.device).contiguous()  # as the stacked output always was
 
     def synchronize(self) -> None:
         """Wait for queued device work, so that timings measure it."""

@@ -14,6 +14,7 @@ import torch
 from preprocgate.geometry import Geometry
 from preprocgate.spec import INTERPOLATIONS, InputSpec
 from preprocgate.variants.base import Preprocessor
+from preprocgate.variants.staging import Staging
 
 FLAGS = {
     "linear": cv2.INTER_LINEAR,
@@ -44,6 +45,9 @@ class OpenCVResize(Preprocessor):
         if interpolation is not None and interpolation not in FLAGS:
             raise ValueError(f"interpolation must be one of {sorted(FLAGS)}")
         self.interpolation = FLAGS[interpolation] if interpolation else _CLOSEST[config.interpolation]
+        # the float result (4 bytes a value where the image has 1) is written into page-locked memory too where
+        # the upload copies it; on the CPU the tensor would be the reused buffer, rewritten by the next call
+        self.result_staging = Staging(device, slots=2 if device.type == "cuda" else 0)
 
     def flag(self, source: tuple[int, int], content: tuple[int, int]) -> int:
         if self.interpolation is not None:
@@ -62,7 +66,7 @@ class OpenCVResize(Preprocessor):
         if pad is not None and self.config.source_order == "BGR":
             pad = pad[::-1]
         scale = np.float32(self.config.pixel_scale)
-        out = np.empty((len(batch), 3, height, width), dtype=np.float32)
+        out = self.result_staging.empty((len(batch), 3, height, width), np.float32)
         for i, image in enumerate(batch):
             # as Ultralytics' LetterBox: no resize call when the content keeps the source size
             if image.shape[:2] != (ch, cw):
@@ -81,4 +85,4 @@ class OpenCVResize(Preprocessor):
                 out[i, :, top : top + ch, left : left + cw] = x
             else:
                 out[i] = x
-        return torch.from_numpy(out).to(self.device)
+        return self.result_staging.upload(out)

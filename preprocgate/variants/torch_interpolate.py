@@ -24,6 +24,7 @@ class TorchInterpolate(Preprocessor):
 
     version = "1"
     interpolations = tuple(MODES)
+    uploads = True
 
     def __init__(self, config: InputSpec, device: torch.device, antialias: bool = False) -> None:
         """``antialias``: force torch's antialiasing kernel with ``interpolation: bilinear`` (the older spelling
@@ -42,7 +43,7 @@ class TorchInterpolate(Preprocessor):
 
     def to_float(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 N×H×W×3 in the source order → float32 contiguous N×3×H×W in the target order."""
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
+        x = self.upload(batch).permute(0, 3, 1, 2)
         if self.swap_channels:
             x = x.flip(1)
         # contiguous NCHW, as ToTensor produces: torch picks its kernel (and arithmetic) by memory format.

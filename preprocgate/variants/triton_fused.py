@@ -90,6 +90,7 @@ class TritonFused(Preprocessor):
 
     version = "2"
     interpolations = INTERPOLATIONS
+    uploads = True
 
     def __init__(
         self,
@@ -173,7 +174,7 @@ class TritonFused(Preprocessor):
         return self._tables[key]
 
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
-        src = torch.from_numpy(batch).to(self.device)
+        src = self.upload(batch)
         dst = torch.empty((len(batch), 3, *geometry.canvas), dtype=torch.float32, device=self.device)
         self.launch(src, dst, geometry)
         return dst
