@@ -23,7 +23,7 @@ Division = Literal["auto", "div_rn", "reciprocal_fma"]
 # unfused: the generic order with every product and sum rounded separately (builds without FMA).
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
 # CUDA tile (output rows × columns per program) and warps: the fastest in the H200 sweep (benchmarks/RESULTS.md)
-_ROWS, _BLOCK, _NUM_WARPS = 2, 128, 2
+_ROWS, _BLOCK, _NUM_WARPS = 1, 128, 1
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
 
@@ -295,9 +295,9 @@ class _Launch:
     """One shape's launch: the grid, the scalar arguments and the options, fixed; only the tensors change.
 
     After the first launch through Triton's JIT (which compiles), the next one records the arguments the JIT
-    hands to the compiled kernel's ``run``; from then on that ``run`` is called directly with the new tensors in
-    the recorded places. Whatever this Triton's argument layout, the recording reproduces it; where it cannot be
-    recorded (launch hooks set, e.g. a profiler) every call goes through the JIT."""
+    hands to the compiled kernel's launcher; from then on the launcher is called directly with the new tensors
+    in the recorded places. Whatever this Triton's argument layout, the recording reproduces it. Where it cannot
+    be recorded, and whenever a launch hook is installed (a profiler's), calls go through the JIT."""
 
     def __init__(
         self, jit: Any, grid: tuple[int, int, int], args: tuple, constexprs: dict, options: dict, direct: bool
@@ -311,51 +311,61 @@ class _Launch:
         self.calls = 0
         self.fast: tuple[Any, tuple, tuple, int, int] | None = None
 
+    @staticmethod
+    def stream(device: torch.device) -> int:
+        return torch.cuda.current_stream(device).cuda_stream
+
     def __call__(self, src: torch.Tensor, dst: torch.Tensor) -> None:
-        if self.fast is not None:
+        if self.fast is not None and _idle(self.fast[1][3]) and _idle(self.fast[1][4]):
             run, head, tail, at_src, at_dst = self.fast
             tail = list(tail)
             tail[at_src] = src
             tail[at_dst] = dst
-            run(*self.grid, torch.cuda.current_stream(src.device).cuda_stream, *head, *tail)
+            run(*self.grid, self.stream(src.device), *head, *tail)
             return
         self.calls += 1
-        if not self.direct or self.calls == 1:
+        if self.direct and self.calls == 2:
+            self.fast = self._record(src, dst)
+            self.direct = self.fast is not None
+        else:
             self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
-            return
-        self.fast = self._record(src, dst)
 
     def _record(self, src: torch.Tensor, dst: torch.Tensor) -> tuple | None:
-        """Launch through the JIT once more, seeing what it passes to the compiled kernel's launcher (``run``: an
-        attribute in older Triton, a property over ``_run`` in newer)."""
-        compiled = self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
+        """Launch through the JIT, seeing what it passes to the compiled kernel's launcher (``run``: an attribute
+        in older Triton, a property over ``_run`` in newer)."""
+        compiled = self.jit.warmup(src, dst, *self.args, **self.constexprs, **self.options, grid=self.grid)
         run = getattr(compiled, "run", None)
         slot = "_run" if isinstance(getattr(type(compiled), "run", None), property) else "run"
-        if run is None or (slot == "_run" and getattr(compiled, "_run", None) is not run):
-            return None
         seen: list[tuple] = []
 
         def spy(*call: Any) -> Any:
             seen.append(call)
             return run(*call)
 
-        setattr(compiled, slot, spy)
+        recordable = run is not None and (slot == "run" or getattr(compiled, "_run", None) is run)
+        if recordable:
+            setattr(compiled, slot, spy)
         try:
             self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
         finally:
-            setattr(compiled, slot, run)
+            if recordable:
+                setattr(compiled, slot, run)
         if len(seen) != 1:
             return None
         call = seen[0]
-        # grid (3), stream, function, packed metadata, launch metadata, enter hook, exit hook, then the arguments
-        head, tail = call[4:9], call[9:]
-        if head[2] is not None or head[3] is not None or head[4] is not None:
-            return None
+        # grid (3), stream, function, packed metadata, launch metadata, enter hook, exit hook, then the arguments;
+        # the launch metadata is only read by hooks, and hooks send calls through the JIT
+        head, tail = (*call[4:6], None, *call[7:9]), call[9:]
         at_src = [i for i, a in enumerate(tail) if a is src]
         at_dst = [i for i, a in enumerate(tail) if a is dst]
         if len(at_src) != 1 or len(at_dst) != 1 or tuple(call[:3]) != self.grid:
             return None
         return run, head, tail, at_src[0], at_dst[0]
+
+
+def _idle(hook: Any) -> bool:
+    """No launch hook: None (older Triton) or an empty hook chain (newer)."""
+    return hook is None or getattr(hook, "calls", None) == []
 
 
 def interpreter_fma_is_exact() -> bool:
