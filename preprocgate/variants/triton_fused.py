@@ -200,6 +200,8 @@ class TritonFused(Preprocessor):
             geometry = stretch((in_h, in_w), (out_h, out_w))
         if geometry.canvas != (out_h, out_w) or geometry.source != (in_h, in_w):
             raise RunError(f"geometry {geometry} does not fit source {(in_h, in_w)} and output {(out_h, out_w)}")
+        if in_h * in_w * 3 >= 1 << 31 or out_h * out_w >= 1 << 31:
+            raise RunError(f"{in_h}x{in_w} → {out_h}x{out_w}: the kernel's offsets within an image are 32-bit")
         (top, left), (content_h, content_w) = geometry.offset, geometry.content
         # torch resizes to the content size, so its kernel (and arithmetic) is the one for that size
         arith = torch_reference_arithmetic(self.device, geometry.content, self.arithmetic)

@@ -61,10 +61,10 @@ def _source_index(dst, scale, in_size, INDEX_FMA: tl.constexpr):
 
 @triton.jit
 def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr, mask):
-    p00 = _float(tl.load(base + row0 + col0, mask=mask, other=0))
-    p01 = _float(tl.load(base + row0 + col1, mask=mask, other=0))
-    p10 = _float(tl.load(base + row1 + col0, mask=mask, other=0))
-    p11 = _float(tl.load(base + row1 + col1, mask=mask, other=0))
+    p00 = _float(tl.load(base + (row0 + col0), mask=mask, other=0))
+    p01 = _float(tl.load(base + (row0 + col1), mask=mask, other=0))
+    p10 = _float(tl.load(base + (row1 + col0), mask=mask, other=0))
+    p11 = _float(tl.load(base + (row1 + col1), mask=mask, other=0))
     if TAPS == 0:
         t0 = tl.fma(w0, p00, w1 * p01)
         t1 = tl.fma(w0, p10, w1 * p11)
@@ -207,7 +207,7 @@ def _separable(
         wo = tl.load(o_w + r, mask=o_ok, other=0)
         o = o0 + r
         o_in = o_ok & (o < o_size)
-        o_off = o.to(tl.int64) * o_stride
+        o_off = o * o_stride
         h0 = a0 * 0
         if FIXED:
             h0 += PILLOW_HALF
@@ -217,7 +217,7 @@ def _separable(
             wi = tl.load(i_w + t, mask=i_ok, other=0)
             i = i0 + t
             ok = o_in & i_ok & (i < i_size)
-            off = o_off + i.to(tl.int64) * i_stride
+            off = o_off + i * i_stride
             h0 = _accumulate(h0, _sample(b0 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
             h1 = _accumulate(h1, _sample(b1 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
             h2 = _accumulate(h2, _sample(b2 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
@@ -287,7 +287,8 @@ def preprocess_kernel(
 ):
     """One program computes a tile of ``ROWS`` output rows × ``BLOCK`` output columns of one image (grid: column
     tiles, row tiles, images), so that everything that depends on the row alone (source rows, their weights)
-    or on the column alone is computed once per tile row or column instead of once per pixel.
+    or on the column alone is computed once per tile row or column instead of once per pixel. Offsets within an
+    image are 32-bit (the launch refuses images of 2³¹ bytes or more): half the address arithmetic of 64-bit ones.
 
     Output channels 0, 1, 2 read source channels 2, 1, 0 when ``SWAP`` (source order ≠ target order), and the
     pad values ``pad_*`` are in output channel order. ``PAD``: whether and how pixels outside the content
@@ -320,8 +321,8 @@ def preprocess_kernel(
     if INTERP == 0:  # BILINEAR
         y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
         x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
-        row0 = y0.to(tl.int64) * in_w * 3
-        row1 = y1.to(tl.int64) * in_w * 3
+        row0 = y0 * (in_w * 3)
+        row1 = y1 * (in_w * 3)
         col0 = x0 * 3
         col1 = x1 * 3
         v0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
@@ -330,7 +331,7 @@ def preprocess_kernel(
     elif INTERP <= 2:  # NEAREST, NEAREST_EXACT: a copy of one source pixel
         sy = _nearest_index(cy, scale_h, in_h, INTERP == 2)
         sx = _nearest_index(cx, scale_w, in_w, INTERP == 2)
-        at = base + sy.to(tl.int64) * in_w * 3 + sx * 3
+        at = base + (sy * (in_w * 3) + sx * 3)
         v0 = _float(tl.load(at + first, mask=load, other=0))
         v1 = _float(tl.load(at + 1, mask=load, other=0))
         v2 = _float(tl.load(at + last, mask=load, other=0))
