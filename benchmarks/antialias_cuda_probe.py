@@ -9,7 +9,7 @@ axis keeps its size (weights [1, 0]). They are compared bit for bit with the dev
 (``filters.torch_antialias``) and, on CUDA, with every contraction hypothesis of ``filters.torch_antialias_cuda``
 (which of torch's float32 expressions nvcc fuses into FMAs), so one run says which one torch's build follows.
 Outputs: random uint8 images through the torch variant (F.interpolate on their float32 values) and through the
-fused kernel (``TritonFused(..., inexact=True)``), mean 0, std 1, pixel_scale 1 so the values compared are the
+fused kernel (``TritonFused``), mean 0, std 1, pixel_scale 1 so the values compared are the
 resized ones; mismatching elements are counted bit for bit. A host model of torch CUDA's loop (:func:`emulate_cuda`)
 runs on the same tables, to tell a weight error from a kernel one (on the CPU, whose loop differs, it is only
 exercised). Exit 0 when the device's tables equal torch's weights and the kernel's outputs equal torch's
@@ -190,7 +190,7 @@ def output_rows(device: torch.device) -> list[dict[str, Any]]:
         reference = TorchInterpolate(config, device)
         with torch.inference_mode():
             expected = reference(images)
-            got = TritonFused(config, device, inexact=True)(images)
+            got = TritonFused(config, device)(images)
         differ = got.view(torch.int32) != expected.view(torch.int32)
         emulated = np.stack([emulate_cuda(image, size, device, reference.swap_channels) for image in images])
         host = expected.cpu().numpy()

@@ -365,7 +365,7 @@ def interpolation_sweep(device: torch.device, quick: bool) -> list[dict[str, Any
                 raw = {**spec, **YOLOX, "target_order": "RGB", "interpolation": interpolation}
                 configs["uint8"] = config_for(raw, size)
             for kind, config in configs.items():
-                reference, fused = interpolation_reference(config, device), TritonFused(config, device, inexact=True)
+                reference, fused = interpolation_reference(config, device), TritonFused(config, device)
                 for source, batch in images.items():
                     with torch.inference_mode():
                         expected = reference(batch)
@@ -439,7 +439,7 @@ def interpolation_timings(device: torch.device, quick: bool, copy_gbs: float) ->
             config = config_for({**spec, "interpolation": interpolation}, size)
             expected = interpolation_reference(config, device)(probe)
             for launch in launches:
-                fused = TritonFused(config, device, inexact=True, **launch)
+                fused = TritonFused(config, device, **launch)
                 geometry = fused.plan(probe)[0]
                 dst = torch.empty((n, 3, *geometry.canvas), dtype=torch.float32, device=device)
                 with torch.inference_mode():

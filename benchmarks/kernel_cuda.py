@@ -125,12 +125,12 @@ def kernel_rows(
         print(f"kernel: {interpolation} {name}", file=sys.stderr, flush=True)
         config = config_for({**_resize(mode), "interpolation": interpolation}, size)
         src = torch.randint(0, 256, (n, *source, 3), dtype=torch.uint8, device=device)
-        probe = TritonFused(config, device, inexact=True)
+        probe = TritonFused(config, device)
         geometry = probe.plan([np.empty((*source, 3), np.uint8)])[0]
         expected = reference_chain(config, device, src, geometry, dtype)
         for tile in tiles:
             launch = {} if tile is None else {"rows": tile[0], "block": tile[1], "num_warps": tile[2]}
-            fused = TritonFused(config, device, inexact=True, **launch)
+            fused = TritonFused(config, device, **launch)
             dst = torch.empty((n, 3, *geometry.canvas), dtype=dtype, device=device)
             fused.launch(src, dst, geometry)
             exact = bool(torch.equal(dst, expected))

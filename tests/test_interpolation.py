@@ -183,22 +183,3 @@ def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
     assert spec.input.interpolation == "pillow_bilinear" and spec.baseline == "cv2"
     pair = spec.probes.parity.pairs[0]
     assert (pair.candidate, pair.reference, pair.thresholds.max_ulp) == ("triton", "pil", 0)
-
-
-def test_triton_refuses_on_cuda_exactly_the_modes_not_yet_exact_there(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The H200 sweep found bilinear_antialias off torch's CUDA kernel (docs/arithmetic.md): the variant refuses the
-    modes in ``_CUDA_INEXACT`` before touching the GPU rather than letting a parity gate fail on them; ``inexact``
-    lets a benchmark time them. Dropping a mode from that set (after benchmarks/antialias_cuda_probe.py shows 0
-    mismatches on a GPU) is the whole change: this test follows the set."""
-    from preprocgate.errors import RunError
-    from preprocgate.spec import INTERPOLATIONS
-    from preprocgate.variants.triton_fused import _CUDA_INEXACT, TritonFused
-
-    assert _CUDA_INEXACT.issubset(INTERPOLATIONS)
-    monkeypatch.setenv("TRITON_INTERPRET", "1")  # modes let through get as far as loading the kernel, refused there
-    for mode in INTERPOLATIONS:
-        for inexact in (False, True):
-            with pytest.raises(RunError) as caught:
-                TritonFused(InputSpec(size=(32, 32), interpolation=mode), torch.device("cuda"), inexact=inexact)
-            refused = "not yet on CUDA" in str(caught.value)
-            assert refused == (mode in _CUDA_INEXACT and not inexact), (mode, inexact, str(caught.value))

@@ -71,10 +71,6 @@ def load_kernel(device: torch.device) -> ModuleType:
     return triton_kernel
 
 
-# modes whose CUDA weights or accumulation order differed from torch's in measured outputs (the H200 sweep); the
-# antialias tables now follow nvcc's contractions (filters.torch_antialias_cuda): empty this set once
-# benchmarks/antialias_cuda_probe.py shows 0 mismatches on a GPU (the refusal test follows it)
-_CUDA_INEXACT: frozenset[str] = frozenset({"bilinear_antialias"})
 # input.interpolation → the name of the kernel's INTERP value (triton_kernel.py)
 _INTERP = {
     "bilinear": "BILINEAR",
@@ -101,18 +97,10 @@ class TritonFused(Preprocessor):
         rows: int | None = None,
         num_warps: int | None = None,
         division: Division = "auto",
-        inexact: bool = False,
     ) -> None:
         """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
-        ``num_warps``: warps per program on CUDA. ``inexact``: run a mode whose CUDA arithmetic does not yet match
-        torch's (``bilinear_antialias``: benchmarks/RESULTS.md) instead of refusing it; for measuring the kernel,
-        never for a parity gate."""
+        ``num_warps``: warps per program on CUDA."""
         super().__init__(config, device)
-        if device.type == "cuda" and config.interpolation in _CUDA_INEXACT and not inexact:
-            raise RunError(
-                f"the triton variant's {config.interpolation} is bit-exact with torch in Triton's interpreter but not "
-                "yet on CUDA (docs/arithmetic.md); use the torch variant there, or params: {inexact: true} to time it"
-            )
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
         if division not in get_args(Division):
