@@ -24,7 +24,7 @@ from preprocgate.variants import triton_kernel as k
 
 fn = k.preprocess_kernel
 names = fn.arg_names
-ints = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w"}
+ints = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w", "o_taps", "i_taps"}
 
 
 def signature(weights):
@@ -36,10 +36,11 @@ def signature(weights):
     }
 
 
-def ptx(interp, pad, acc=0, v_first=False):
+def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3)):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
-             "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": 2, "I_TAPS": 3, "ROWS": 2, "BLOCK": 128}
+             "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": unroll[0], "I_TAPS": unroll[1], "ROWS": 2,
+             "BLOCK": 128}
     weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
     source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
     options = {"num_warps": 2, "enable_fp_fusion": False}
@@ -56,6 +57,9 @@ for pad in (k.PAD_NONE, k.PAD_PIXEL, k.PAD_ZERO):
 modes = [(k.NEAREST, 1, False), (k.NEAREST_EXACT, 1, False), (k.SEPARABLE_FLOAT, 1, False),
          (k.SEPARABLE_FIXED, 0, False), (k.SEPARABLE_FIXED, 0, True)]
 counts["modes"] = [{op: ptx(i, k.PAD_PIXEL, a, v).count(op) for op in OPS} for i, a, v in modes]
+# strong downscales: loops bounded at run time (0 = not unrolled), both pass orders
+loops = [(k.SEPARABLE_FLOAT, 1, False), (k.SEPARABLE_FIXED, 0, True)]
+counts["loops"] = [{op: ptx(i, k.PAD_PIXEL, a, v, (0, 0)).count(op) for op in OPS} for i, a, v in loops]
 print(json.dumps(counts))
 """
 
@@ -69,6 +73,10 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     none, pixel, zero = counts["0"], counts["1"], counts["2"]
     nearest, nearest_exact, antialias, pillow, pillow_v = counts["modes"]
+    antialias_loop, pillow_v_loop = counts["loops"]
+    # the run-time loops hold one copy of the tap body (3 loads), the unrolled 2 × 3 taps six copies
+    assert 0 < antialias_loop["ld.global"] < antialias["ld.global"]
+    assert 0 < pillow_v_loop["ld.global"] < pillow_v["ld.global"]
     # nearest copies a pixel: no interpolation FMA beyond the normalisation's; the separable modes loop over taps
     assert nearest["fma.rn.f32"] < pixel["fma.rn.f32"] and nearest_exact["fma.rn.f32"] < pixel["fma.rn.f32"]
     assert antialias["fma.rn.f32"] > nearest["fma.rn.f32"]

@@ -26,7 +26,10 @@ class Staging:
     slower than PCIe moves the bytes: ``threads`` > 1 splits each copy of ``split_bytes`` or more over a thread
     pool (numpy copies without the GIL; below that, waking the threads costs more than it saves), and
     :meth:`stack` with ``prefetch`` starts the upload of each chunk of about ``chunk_bytes`` (whole images) as
-    soon as it is written, so that copying and DMA overlap.
+    soon as it is written, so that copying and DMA overlap, for batches of ``prefetch_bytes`` or more.
+    The defaults are the H200 machine's best (benchmarks/RESULTS.md, ``benchmarks/host_path_gpu.py``): 4 threads
+    (8 were slower, 1 took 2.6–4.5× as long on 50–60 MB batches); prefetch from 16 MB (below, at 1 and 8 images of
+    480×640, one upload after the stack was faster).
     One caller at a time, as the stages call a variant: two threads sharing one would share its buffers.
     """
 
@@ -34,15 +37,17 @@ class Staging:
         self,
         device: torch.device,
         slots: int = 2,
-        threads: int = 1,
+        threads: int = 4,
         chunk_bytes: int = 4 << 20,
         split_bytes: int = 1 << 20,
+        prefetch_bytes: int = 16 << 20,
     ) -> None:
         self.device = device
         self.pinned = device.type == "cuda"
         self.threads = threads
         self.chunk_bytes = chunk_bytes
         self.split_bytes = split_bytes
+        self.prefetch_bytes = prefetch_bytes
         self._buffers: list[torch.Tensor | None] = [None] * slots
         self._events: list[torch.cuda.Event | None] = [None] * slots
         # per slot: the (address, shape) stacked there with prefetch, and its upload, already queued
@@ -87,7 +92,7 @@ class Staging:
         the caller must not change the array in between."""
         first = arrays[0]
         out = self.empty((len(arrays), *first.shape), first.dtype)
-        found = self._find(out) if prefetch and self.pinned else None
+        found = self._find(out) if prefetch and self.pinned and out.nbytes >= self.prefetch_bytes else None
         if found is None:
             self._copy(arrays, out)
             return out

@@ -24,6 +24,7 @@ Division = Literal["auto", "div_rn", "reciprocal_fma"]
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
 # CUDA tile (output rows × columns per program) and warps: the fastest in the H200 sweep (benchmarks/RESULTS.md)
 _ROWS, _BLOCK, _NUM_WARPS = 1, 128, 1
+_UNROLL_TAPS = 4
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
 
@@ -215,6 +216,10 @@ class TritonFused(Preprocessor):
         pad = k.PAD_NONE if geometry.is_stretch else k.PAD_PIXEL if self.pad_value is not None else k.PAD_ZERO
         v_first = pillow and filters.pillow_vertical_first(geometry.source, geometry.content)
         taps_x, taps_y = (t.shape[-1] if t.dim() == 2 else 1 for t in (tab_x, tab_y))
+        o_taps, i_taps = (taps_x, taps_y) if v_first else (taps_y, taps_x)
+        # small tap counts unrolled (one compiled kernel per pair, measured: benchmarks/RESULTS.md); strong
+        # downscales loop at run time, one kernel for all of them
+        unroll = max(o_taps, i_taps) <= _UNROLL_TAPS
         args = (
             in_h,
             in_w,
@@ -236,6 +241,8 @@ class TritonFused(Preprocessor):
             tab_y,
             idx_x,
             idx_y,
+            o_taps,
+            i_taps,
         )
         constexprs = {
             "SWAP": self.swap_channels,
@@ -247,8 +254,8 @@ class TritonFused(Preprocessor):
             "INTERP": interp,
             "ACC": acc,
             "V_FIRST": v_first,
-            "O_TAPS": taps_x if v_first else taps_y,
-            "I_TAPS": taps_y if v_first else taps_x,
+            "O_TAPS": o_taps if unroll else 0,
+            "I_TAPS": i_taps if unroll else 0,
             "ROWS": rows,
             "BLOCK": block,
         }

@@ -154,19 +154,73 @@ def _sample(at, ok, FIXED: tl.constexpr):
 
 
 @triton.jit
+def _inner_tap(
+    h0, h1, h2, b0, b1, b2, o_in, o_off, i0, i_w, i_ok, i_fma, i_size, i_stride, t,
+    FIXED: tl.constexpr, ACC: tl.constexpr,
+):  # fmt: skip
+    """The first pass's tap ``t`` for three channels (see :func:`_separable`)."""
+    wi = tl.load(i_w + t, mask=i_ok, other=0)
+    i = i0 + t
+    ok = o_in & i_ok & (i < i_size)
+    off = o_off + i * i_stride
+    h0 = _accumulate(h0, _sample(b0 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
+    h1 = _accumulate(h1, _sample(b1 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
+    h2 = _accumulate(h2, _sample(b2 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
+    return h0, h1, h2
+
+
+@triton.jit
+def _outer_tap(
+    a0, a1, a2, b0, b1, b2, r, o0, o_w, o_ok, o_fma, o_size, o_stride, i0, i_w, i_ok, i_fma, i_size, i_stride,
+    i_taps, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
+):  # fmt: skip
+    """The second pass's tap ``r``: a first pass along the other axis, then one accumulation per channel."""
+    wo = tl.load(o_w + r, mask=o_ok, other=0)
+    o = o0 + r
+    o_in = o_ok & (o < o_size)
+    o_off = o * o_stride
+    h0 = a0 * 0
+    if FIXED:
+        h0 += PILLOW_HALF
+    h1 = h0
+    h2 = h0
+    if I_TAPS > 0:
+        for t in tl.static_range(I_TAPS):
+            h0, h1, h2 = _inner_tap(
+                h0, h1, h2, b0, b1, b2, o_in, o_off, i0, i_w, i_ok, i_fma, i_size, i_stride, t, FIXED, ACC
+            )
+    else:
+        for t in range(0, i_taps):
+            h0, h1, h2 = _inner_tap(
+                h0, h1, h2, b0, b1, b2, o_in, o_off, i0, i_w, i_ok, i_fma, i_size, i_stride, t, FIXED, ACC
+            )
+    if FIXED:
+        h0 = _clip8(h0)
+        h1 = _clip8(h1)
+        h2 = _clip8(h2)
+    a0 = _accumulate(a0, h0, wo, r, o_fma, FIXED, ACC)
+    a1 = _accumulate(a1, h1, wo, r, o_fma, FIXED, ACC)
+    a2 = _accumulate(a2, h2, wo, r, o_fma, FIXED, ACC)
+    return a0, a1, a2
+
+
+@triton.jit
 def _separable(
-    b0, b1, b2, in_h, in_w, cy, cx, y_ok, x_ok, tab_x, tab_y, idx_x, idx_y,
+    b0, b1, b2, in_h, in_w, cy, cx, y_ok, x_ok, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
     O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr,
 ):  # fmt: skip
     """Three channels of a separable filter over a tile: ``cy`` is a column of content rows, ``cx`` a row of
     content columns (``y_ok``, ``x_ok``: which are inside the content). Per axis, ``idx_*[c]`` holds the first
     source index and the first FMA tap of output index ``c`` (see :func:`_accumulate`), ``tab_*[c, :]`` its
-    weights (``O_TAPS``, ``I_TAPS`` of them for the outer and inner pass); they are read once per tile row or column.
-    The first pass runs along x (or y when ``V_FIRST``) for
-    each of the other axis' taps, the second combines those. Weights past an index's own tap count are 0 in the
-    tables, which adds exactly nothing, so every lane runs the same loops. Accumulation runs tap by tap from the
-    first, as the references do. ``FIXED``: Pillow's integers, each pass starting at half a unit and ending in
-    :func:`_clip8`."""
+    weights (``o_taps``, ``i_taps`` of them for the outer and inner pass); they are read once per tile row or
+    column. The first pass runs along x (or y when ``V_FIRST``) for each of the other axis' taps, the second
+    combines those. Weights past an index's own tap count are 0 in the tables, which adds exactly nothing, so every
+    lane runs the same loops. Accumulation runs tap by tap from the first, as the references do. ``FIXED``:
+    Pillow's integers, each pass starting at half a unit and ending in :func:`_clip8`.
+
+    ``O_TAPS``, ``I_TAPS``: the tap counts when the launch unrolls the loops (small counts: one compiled kernel
+    each), else 0 and the loops run to ``o_taps``, ``i_taps`` (one kernel for every strong downscale, whose
+    unrolled form would take minutes to compile)."""
     y0 = tl.load(idx_y + cy * 2, mask=y_ok, other=0)
     y_fma = tl.load(idx_y + cy * 2 + 1, mask=y_ok, other=0)
     x0 = tl.load(idx_x + cx * 2, mask=x_ok, other=0)
@@ -176,8 +230,8 @@ def _separable(
         o_fma = x_fma
         i0 = y0
         i_fma = y_fma
-        o_w = tab_x + cx * O_TAPS
-        i_w = tab_y + cy * I_TAPS
+        o_w = tab_x + cx * o_taps
+        i_w = tab_y + cy * i_taps
         o_ok = x_ok
         i_ok = y_ok
         o_size = in_w
@@ -189,8 +243,8 @@ def _separable(
         o_fma = y_fma
         i0 = x0
         i_fma = x_fma
-        o_w = tab_y + cy * O_TAPS
-        i_w = tab_x + cx * I_TAPS
+        o_w = tab_y + cy * o_taps
+        i_w = tab_x + cx * i_taps
         o_ok = y_ok
         i_ok = x_ok
         o_size = in_h
@@ -203,31 +257,18 @@ def _separable(
         a0 = tl.zeros_like(y0 + x0).to(tl.float32)
     a1 = a0
     a2 = a0
-    for r in tl.static_range(O_TAPS):
-        wo = tl.load(o_w + r, mask=o_ok, other=0)
-        o = o0 + r
-        o_in = o_ok & (o < o_size)
-        o_off = o * o_stride
-        h0 = a0 * 0
-        if FIXED:
-            h0 += PILLOW_HALF
-        h1 = h0
-        h2 = h0
-        for t in tl.static_range(I_TAPS):
-            wi = tl.load(i_w + t, mask=i_ok, other=0)
-            i = i0 + t
-            ok = o_in & i_ok & (i < i_size)
-            off = o_off + i * i_stride
-            h0 = _accumulate(h0, _sample(b0 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
-            h1 = _accumulate(h1, _sample(b1 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
-            h2 = _accumulate(h2, _sample(b2 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
-        if FIXED:
-            h0 = _clip8(h0)
-            h1 = _clip8(h1)
-            h2 = _clip8(h2)
-        a0 = _accumulate(a0, h0, wo, r, o_fma, FIXED, ACC)
-        a1 = _accumulate(a1, h1, wo, r, o_fma, FIXED, ACC)
-        a2 = _accumulate(a2, h2, wo, r, o_fma, FIXED, ACC)
+    if O_TAPS > 0:
+        for r in tl.static_range(O_TAPS):
+            a0, a1, a2 = _outer_tap(
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_ok, o_fma, o_size, o_stride, i0, i_w, i_ok, i_fma, i_size,
+                i_stride, i_taps, I_TAPS, FIXED, ACC,
+            )  # fmt: skip
+    else:
+        for r in range(0, o_taps):
+            a0, a1, a2 = _outer_tap(
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_ok, o_fma, o_size, o_stride, i0, i_w, i_ok, i_fma, i_size,
+                i_stride, i_taps, I_TAPS, FIXED, ACC,
+            )  # fmt: skip
     if FIXED:
         v0 = _float(_clip8(a0))
         v1 = _float(_clip8(a1))
@@ -271,6 +312,8 @@ def preprocess_kernel(
     tab_y,
     idx_x,
     idx_y,
+    o_taps,
+    i_taps,
     SWAP: tl.constexpr,
     PAD: tl.constexpr,
     TAPS: tl.constexpr,
@@ -295,8 +338,9 @@ def preprocess_kernel(
     (``content_h``×``content_w`` at ``top``, ``left``) are padded: ``PAD_NONE`` (stretch),
     ``PAD_PIXEL`` (the value ``pad_*``, normalised with the same arithmetic as a sample, as torch normalises its
     padded canvas) or ``PAD_ZERO`` (0 in the output, as Detectron2 pads the normalised tensor). ``INTERP``: the
-    resize (module constants); ``tab_*``, ``idx_*``: the separable modes' tables (unused otherwise), ``ACC``,
-    ``V_FIRST``, ``O_TAPS``, ``I_TAPS``: their accumulation, pass order and widths (see :func:`_separable`)."""
+    resize (module constants); ``tab_*``, ``idx_*``, ``o_taps``, ``i_taps``: the separable modes' tables and their
+    widths (unused otherwise), ``ACC``, ``V_FIRST``, ``O_TAPS``, ``I_TAPS``: their accumulation, pass order and
+    unrolling (see :func:`_separable`)."""
     n = tl.program_id(2).to(tl.int64)
     oy = tl.program_id(1) * ROWS + tl.arange(0, ROWS)[:, None]
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
@@ -338,7 +382,7 @@ def preprocess_kernel(
     else:  # SEPARABLE_FLOAT, SEPARABLE_FIXED
         v0, v1, v2 = _separable(
             base + first, base + 1, base + last, in_h, in_w, cy, cx, y_ok, x_ok, tab_x, tab_y, idx_x, idx_y,
-            O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST,
+            o_taps, i_taps, O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST,
         )  # fmt: skip
     out = dst_ptr + n * 3 * plane + oy * out_w + ox
     c0 = _finish(v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA)
