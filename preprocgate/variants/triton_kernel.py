@@ -38,10 +38,12 @@ PILLOW_HALF = tl.constexpr(1 << 21)  # its rounding: each sum starts at half a u
 
 @triton.jit
 def _float(p):
-    """uint8 (or a small non-negative int32) → float32, exactly, without the conversion instruction: the bits of
-    2²³ + p as a float, minus 2²³. On sm_90 an integer-to-float conversion issues at a quarter of the FMA rate,
-    and the bilinear kernel converts 12 samples per output pixel; an OR and an add issue at full rate."""
-    return (p.to(tl.int32) | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
+    """uint8 (or a small non-negative int32) → float32, exactly. The conversion instruction issues at a quarter of
+    the FMA rate on sm_90, but on its own pipe: the kernel is bound by instruction issue (Nsight Compute: SM 82%,
+    DRAM 40%), and the bit trick that avoids it (the float bits of 2²³ + p, minus 2²³) costs two issued
+    instructions per sample instead of one: 138 against 126 per bilinear output pixel
+    (``benchmarks/kernel_sass.py``)."""
+    return p.to(tl.float32)
 
 
 @triton.jit

@@ -1,0 +1,106 @@
+"""Issued instructions per output pixel of the fused kernel, per interpolation, from its sm_90 machine code. Needs no
+GPU: Triton compiles for sm_90 here and its bundled ``nvdisasm`` lists the SASS. Prints JSON.
+
+    PYTHONPATH=. python benchmarks/kernel_sass.py [--rows 1] [--block 128] [--warps 1]
+
+Why: on the H200 the kernel is bound by instruction issue, not memory (Nsight Compute on 64 × 480×640 → 512²: SM
+throughput 82%, DRAM 40%; benchmarks/RESULTS.md), so the instruction count of the straight-line code divided by the
+pixels a thread computes predicts its speed, and a change can be judged before it reaches a GPU. The separable
+modes are compiled with 2 × 3 unrolled taps (480×640 → 512²). Static counts: loops run at run time count once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+from preprocgate.variants import triton_kernel as k
+
+INTS = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w", "o_taps", "i_taps"}
+# arguments the launcher specialises as multiples of 16 for 480×640 → 512² (and aligned pointers)
+DIVISIBLE = ("src_ptr", "dst_ptr", "in_h", "in_w", "out_h", "out_w", "content_h", "content_w")
+MODES = {
+    "bilinear": k.BILINEAR,
+    "nearest": k.NEAREST,
+    "bilinear_antialias": k.SEPARABLE_FLOAT,
+    "pillow_bilinear": k.SEPARABLE_FIXED,
+}
+SKIPPED = {"NOP", "BRA", "EXIT"}
+
+
+def sass(interp: int, rows: int, block: int, warps: int) -> str:
+    fn = k.preprocess_kernel
+    names = fn.arg_names
+    fixed = interp == k.SEPARABLE_FIXED
+
+    def kind(name: str) -> str:
+        if name == "src_ptr":
+            return "*u8"
+        if name == "dst_ptr":
+            return "*fp32"
+        if name in INTS:
+            return "i32"
+        if name.startswith("tab_"):
+            return "*i32" if fixed else "*fp32"
+        if name.startswith("idx_"):
+            return "*i32"
+        return "constexpr" if name.isupper() else "fp32"
+
+    const = {
+        "SWAP": True, "PAD": k.PAD_NONE, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": not fixed, "DIV_FMA": True,
+        "INTERP": interp, "ACC": k.ACC_ROUNDED if fixed else k.ACC_FMA, "V_FIRST": False, "O_TAPS": 2, "I_TAPS": 3,
+        "ROWS": rows, "BLOCK": block,
+    }  # fmt: skip
+    attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in DIVISIBLE}
+    source = ASTSource(
+        fn=fn,
+        signature={n: kind(n) for n in names},
+        constexprs={(names.index(c),): v for c, v in const.items()},
+        attrs=attrs,
+    )
+    compiled = triton.compile(
+        source, target=GPUTarget("cuda", 90, 32), options={"num_warps": warps, "enable_fp_fusion": False}
+    )
+    nvdisasm = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "nvdisasm")
+    with tempfile.TemporaryDirectory() as folder:
+        cubin = os.path.join(folder, "kernel.cubin")
+        with open(cubin, "wb") as f:
+            f.write(compiled.asm["cubin"])
+        return subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True, check=True).stdout
+
+
+def counts(code: str) -> collections.Counter:
+    ops = re.finditer(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_]+)", code, re.MULTILINE)
+    return collections.Counter(m.group(1) for m in ops if m.group(1) not in SKIPPED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1)
+    parser.add_argument("--block", type=int, default=128)
+    parser.add_argument("--warps", type=int, default=1)
+    args = parser.parse_args(argv)
+    pixels = args.rows * args.block // (32 * args.warps)  # per thread
+    out = {"triton": triton.__version__, "rows": args.rows, "block": args.block, "warps": args.warps, "modes": {}}
+    for name, interp in MODES.items():
+        ops = counts(sass(interp, args.rows, args.block, args.warps))
+        total = sum(ops.values())
+        out["modes"][name] = {
+            "instructions_per_pixel": round(total / pixels, 1),
+            "most_common": dict(ops.most_common(10)),
+        }
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
