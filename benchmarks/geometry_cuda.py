@@ -104,8 +104,8 @@ QUICK_MODES = {
 }
 QUICK_SOURCES: list[Size] = [(1, 1), (37, 53), (53, 37), (5, 90)]
 LAUNCHES: list[dict[str, Any]] = [
-    {},  # the variant's defaults: BLOCK 256, 2 warps, reciprocal-and-FMA division on CUDA
-    {"block": 128, "num_warps": 1},
+    {},  # the variant's defaults: tile 1 × 128, 1 warp, reciprocal-and-FMA division on CUDA
+    {"rows": 2, "block": 128, "num_warps": 2},
     {"block": 512, "num_warps": 4},
     {"block": 1024, "num_warps": 8},
     {"division": "div_rn"},
