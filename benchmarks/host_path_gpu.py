@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from geometry_cuda import versions  # the sibling script's: python puts benchmarks/ on sys.path
 
 from preprocgate.fileio import atomic_write_text
 from preprocgate.spec import InputSpec
@@ -199,18 +199,6 @@ def summary(case_row: dict[str, Any], v: dict[str, Any]) -> dict[str, Any]:
         "best": best,
         "best_ratio": round(v[f"{best}_ratio"], 2),
         "within_goal": v["within_goal"],
-    }
-
-
-def versions() -> dict[str, str]:
-    import triton
-
-    return {
-        "torch": torch.__version__,
-        "triton": triton.__version__,
-        "cuda": str(torch.version.cuda),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
     }
 
 

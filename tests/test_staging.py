@@ -129,7 +129,10 @@ def test_no_slots_means_a_fresh_array_each_time() -> None:
     assert staging.upload(first).data_ptr() == first.ctypes.data  # the CPU upload of any array: the array
 
 
-def test_the_host_path_benchmark_runs_and_checks_reuse_on_the_cpu(tmp_path: Path) -> None:
+def test_the_host_path_benchmark_runs_and_checks_reuse_on_the_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARK.parent))  # as when run as a script: it imports its sibling's helpers
     spec = importlib.util.spec_from_file_location("host_path_gpu", BENCHMARK)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
