@@ -11,7 +11,8 @@ timed launch configuration is re-checked bit for bit against its reference on th
 (``F.interpolate`` → / pixel_scale → normalize, ``.half()`` for float16 output) or, for Pillow, the pillow variant.
 
 Tiles: the launch configurations (output rows × columns per program, warps) are swept on the first shape; the
-fastest few, and the variant's default, are then timed on every shape.
+fastest few, and the variant's default, are then timed on every shape. Each other interpolation sweeps its own
+tiles on that shape, then times its fastest few on its letterbox.
 
 Host overhead: one 480×640 → 512² image on device tensors. ``host_us`` is the Python time of a call (the launch
 is asynchronous: no synchronisation inside the timed region); ``event_us`` the time between CUDA events recorded
@@ -59,9 +60,12 @@ QUICK_SHAPES = [
 ]
 # rows × block (output columns) per program, warps
 TILES = [
-    (1, 128, 1), (1, 256, 2), (1, 512, 4), (2, 64, 1), (2, 128, 1), (2, 128, 2), (2, 256, 2), (4, 64, 1), (4, 128, 2),
-    (4, 128, 4), (8, 64, 2),
+    (1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (1, 512, 4), (2, 64, 1), (2, 128, 1), (2, 128, 2), (2, 256, 2),
+    (4, 64, 1), (4, 128, 2), (4, 128, 4), (8, 64, 2),
 ]  # fmt: skip
+# the other interpolations' sweep: fewer, the likely ones (benchmarks/kernel_sass.py: the separable modes issue the
+# fewest instructions a pixel with one row of 256 columns a warp, and many more with several rows)
+INTERPOLATION_TILES = [(1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (2, 128, 1), (4, 64, 1)]
 KEEP = 3  # tiles timed on every shape: the fastest of the sweep
 INTERPOLATIONS = ["bilinear", "nearest", "nearest-exact", "bilinear_antialias", "pillow_bilinear"]
 
@@ -229,9 +233,11 @@ def run(device: torch.device, quick: bool) -> dict[str, Any]:
     kept = best_tiles(sweep, KEEP)
     kernels = sweep + kernel_rows(device, shapes[1:], [None, *kept], copy_gbs)
     interpolations = []
+    stretch, *others = [s for s in shapes if s[5] == torch.float32 and s[1:4] == shapes[0][1:4]]
+    interpolation_tiles = tiles if device.type != "cuda" else INTERPOLATION_TILES
     for interpolation in INTERPOLATIONS[1:]:
-        timed = [s for s in shapes if s[5] == torch.float32 and s[1:4] == shapes[0][1:4]]
-        interpolations += kernel_rows(device, timed, [None, *kept], copy_gbs, interpolation)
+        swept = kernel_rows(device, [stretch], [None, *interpolation_tiles], copy_gbs, interpolation)
+        interpolations += swept + kernel_rows(device, others, [None, *best_tiles(swept, KEEP)], copy_gbs, interpolation)
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "versions": versions(),

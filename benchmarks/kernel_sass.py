@@ -5,14 +5,17 @@ GPU: Triton compiles for sm_90 here and its bundled ``nvdisasm`` lists the SASS.
 
 Why: on the H200 the kernel is bound by instruction issue, not memory (Nsight Compute on 64 × 480×640 → 512²: SM
 throughput 82%, DRAM 40%; benchmarks/RESULTS.md), so the instruction count of the straight-line code divided by the
-pixels a thread computes predicts its speed, and a change can be judged before it reaches a GPU. The separable
-modes are compiled with 2 × 3 unrolled taps (480×640 → 512²). Static counts: loops run at run time count once.
+pixels a thread computes predicts its speed, and a change can be judged before it reaches a GPU. Each mode is
+compiled for stretch and for letterbox (pad pixels normalised like samples); the separable modes with 2 × 3
+unrolled taps (480×640 → 512²). Static counts: loops run at run time count once, and a letterbox's branch
+past the resampling for tiles wholly in the pad counts as if every tile resampled.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import os
 import re
@@ -35,9 +38,10 @@ MODES = {
     "pillow_bilinear": k.SEPARABLE_FIXED,
 }
 SKIPPED = {"NOP", "BRA", "EXIT"}
+GEOMETRIES = {"stretch": k.PAD_NONE, "letterbox": k.PAD_PIXEL}
 
 
-def sass(interp: int, rows: int, block: int, warps: int) -> str:
+def sass(interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE) -> str:
     fn = k.preprocess_kernel
     names = fn.arg_names
     fixed = interp == k.SEPARABLE_FIXED
@@ -56,7 +60,7 @@ def sass(interp: int, rows: int, block: int, warps: int) -> str:
         return "constexpr" if name.isupper() else "fp32"
 
     const = {
-        "SWAP": True, "PAD": k.PAD_NONE, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": not fixed, "DIV_FMA": True,
+        "SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": not fixed, "DIV_FMA": True,
         "INTERP": interp, "ACC": k.ACC_ROUNDED if fixed else k.ACC_FMA, "V_FIRST": False, "O_TAPS": 2, "I_TAPS": 3,
         "ROWS": rows, "BLOCK": block,
     }  # fmt: skip
@@ -91,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pixels = args.rows * args.block // (32 * args.warps)  # per thread
     out = {"triton": triton.__version__, "rows": args.rows, "block": args.block, "warps": args.warps, "modes": {}}
-    for name, interp in MODES.items():
-        ops = counts(sass(interp, args.rows, args.block, args.warps))
+    for (name, interp), (geometry, pad) in itertools.product(MODES.items(), GEOMETRIES.items()):
+        ops = counts(sass(interp, args.rows, args.block, args.warps, pad))
         total = sum(ops.values())
-        out["modes"][name] = {
+        out["modes"][f"{name} {geometry}"] = {
             "instructions_per_pixel": round(total / pixels, 1),
             "most_common": dict(ops.most_common(10)),
         }

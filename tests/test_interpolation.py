@@ -87,6 +87,19 @@ def test_triton_equals_the_reference_in_every_resize_geometry(mode: str, case: s
         assert _mismatches(got, expected) == 0, f"{mode}, {case}, {division} division"
 
 
+@pytest.mark.parametrize("mode", ["bilinear", *MODES])
+def test_small_tiles_skip_pad_tiles_and_read_unmasked_at_every_edge(mode: str) -> None:
+    """The kernel reads without masks (indices clamped into the source) and skips tiles wholly in the pad. With
+    2 × 8 tiles on a letterbox whose content is a band in the middle, whole tiles lie in the pad above and below,
+    tiles straddle the content's edges, and the last column of tiles runs past the output: all equal the reference.
+    """
+    config = InputSpec(size=(19, 12), resize="letterbox", interpolation=mode)
+    images = [make("noise", 7, 10, 30), make("edges", 8, 30, 9)]  # wide: pad above and below; tall: left and right
+    expected = _variant(_reference(mode), config)(images)
+    got = _variant("triton", config, rows=2, block=8)(images)
+    assert _mismatches(got, expected) == 0
+
+
 def test_the_nearest_modes_differ_as_torch_names_them() -> None:
     """nearest is floor(dst·scale) (OpenCV's INTER_NEAREST), nearest-exact floor((dst + 0.5)·scale): on a 3×
     downscale they pick different source pixels, and each equals its cv2 flag."""
@@ -127,6 +140,33 @@ def test_torch_antialias_weights_are_torch_cpu_weights() -> None:
         for i in range(n_out):
             mine[i, first[i] : first[i] + counts[i]] = table[i, : counts[i]]
         assert np.array_equal(mine.view(np.int32), weights[0, :, 0, :].T.numpy().view(np.int32)), (n_in, n_out)
+
+
+def _dense(first: np.ndarray, weights: np.ndarray, n_in: int) -> np.ndarray:
+    """The table as an output × source matrix (taps past the source dropped: their weights are 0)."""
+    dense = np.zeros((len(first), n_in + weights.shape[1]), dtype=weights.dtype)
+    for i, start in enumerate(first):
+        dense[i, start : start + weights.shape[1]] = weights[i]
+    assert not dense[:, n_in:].any()
+    return dense[:, :n_in]
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(640, 512), (7, 29), (13, 1), (2, 5), (4000, 320), (41, 90)])
+def test_tables_within_the_source_keep_every_weight_in_place(n_in: int, n_out: int) -> None:
+    """The kernel reads every tap unmasked: after ``within_source`` the taps lie inside the source, each real
+    weight still multiplies the same source index (the zeros moved in front of it), and the first real tap (where
+    torch's CPU accumulation restarts its count) moved by the returned shift."""
+    for table in (filters.torch_antialias(n_in, n_out, "cuda"), filters.pillow_bilinear(n_in, n_out)):
+        first, weights, counts = table
+        (moved_first, moved, moved_counts), shift = filters.within_source(table, n_in)
+        width = moved.shape[1]
+        assert (moved_first >= 0).all() and (moved_first + width <= n_in).all()
+        assert np.array_equal(moved_counts, counts)
+        assert np.array_equal(_dense(moved_first, moved, n_in), _dense(first, weights, n_in))
+        assert np.array_equal(moved[np.arange(len(first)), shift], weights[:, 0])
+        assert all(not moved[i, :s].any() for i, s in enumerate(shift))
+        if n_out == 512:
+            assert shift.any(), "the last outputs' padded taps ran past the source: the case this exists for"
 
 
 def test_fma_f32_rounds_once() -> None:

@@ -46,6 +46,23 @@ def _pack(rows: list[tuple[int, list]], dtype: type) -> Table:
     return first, weights, np.asarray([len(w) for _, w in rows], dtype=np.int32)
 
 
+def within_source(table: Table, in_size: int) -> tuple[Table, np.ndarray]:
+    """The table with every index's taps inside the source, and how far each index's taps moved right.
+
+    An index near the end, whose taps past its own count would read past the last source pixel, starts earlier
+    instead, its weights preceded by zeros (and the width is at most the source size). The kernel then reads every
+    tap without a bounds check, and the result is unchanged: a leading zero-weight tap adds 0·x to a sum that is
+    still +0 (or Pillow's integer half), a trailing one adds +0 to a non-negative sum (triangle weights are never
+    negative), exactly, in every accumulation the kernel reproduces."""
+    first, weights, counts = table
+    width = min(weights.shape[1], in_size)
+    shift = np.maximum(first + width - in_size, 0).astype(np.int32)
+    column = np.arange(width)[None, :] - shift[:, None]
+    real = (column >= 0) & (column < counts[:, None])
+    moved = np.take_along_axis(weights, np.clip(column, 0, weights.shape[1] - 1), axis=1)
+    return (first - shift, np.where(real, moved, 0).astype(weights.dtype), counts), shift
+
+
 def cpu_fma_from(counts: np.ndarray) -> np.ndarray:
     """The first tap that torch's x86 CPU antialias loop (``interpolate_aa_single_dim``, built with FMA
     contraction) accumulates with an FMA: ``output = t0·w0``, then the taps 1…n−1 run as a loop the compiler

@@ -155,7 +155,8 @@ class TritonFused(Preprocessor):
                     else:
                         first, weights, counts = filters.torch_antialias(size_in, size_out, flavour)
                     fma_from = filters.cpu_fma_from(counts) if cpu_fma_split else np.zeros_like(counts)
-                    arrays.append((weights, np.stack([first, fma_from], axis=1)))
+                    (first, weights, _), shift = filters.within_source((first, weights, counts), size_in)
+                    arrays.append((weights, np.stack([first, fma_from + shift], axis=1)))
                 (tab_y, idx_y), (tab_x, idx_x) = arrays
                 self._tables[key] = tuple(
                     torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in (tab_x, tab_y, idx_x, idx_y)

@@ -62,11 +62,13 @@ def _source_index(dst, scale, in_size, INDEX_FMA: tl.constexpr):
 
 
 @triton.jit
-def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr, mask):
-    p00 = _float(tl.load(base + (row0 + col0), mask=mask, other=0))
-    p01 = _float(tl.load(base + (row0 + col1), mask=mask, other=0))
-    p10 = _float(tl.load(base + (row1 + col0), mask=mask, other=0))
-    p11 = _float(tl.load(base + (row1 + col1), mask=mask, other=0))
+def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr):
+    r0 = base + row0
+    r1 = base + row1
+    p00 = _float(tl.load(r0 + col0))
+    p01 = _float(tl.load(r0 + col1))
+    p10 = _float(tl.load(r1 + col0))
+    p11 = _float(tl.load(r1 + col1))
     if TAPS == 0:
         t0 = tl.fma(w0, p00, w1 * p01)
         t1 = tl.fma(w0, p10, w1 * p11)
@@ -122,7 +124,7 @@ def _nearest_index(dst, scale, in_size, EXACT: tl.constexpr):
     d = dst.to(tl.float32)
     if EXACT:
         d = d + 0.5
-    return tl.minimum((d * scale).to(tl.int32), in_size - 1)
+    return tl.minimum(tl.maximum((d * scale).to(tl.int32), 0), in_size - 1)
 
 
 @triton.jit
@@ -145,9 +147,9 @@ def _accumulate(acc, x, w, t, fma_from, FIXED: tl.constexpr, ACC: tl.constexpr):
 
 
 @triton.jit
-def _sample(at, ok, FIXED: tl.constexpr):
+def _sample(at, FIXED: tl.constexpr):
     """One source byte as the filter reads it: int32 for Pillow's integers, else float32."""
-    p = tl.load(at, mask=ok, other=0)
+    p = tl.load(at)
     if FIXED:
         x = p.to(tl.int32)
     else:
@@ -156,31 +158,24 @@ def _sample(at, ok, FIXED: tl.constexpr):
 
 
 @triton.jit
-def _inner_tap(
-    h0, h1, h2, b0, b1, b2, o_in, o_off, i0, i_w, i_ok, i_fma, i_size, i_stride, t,
-    FIXED: tl.constexpr, ACC: tl.constexpr,
-):  # fmt: skip
+def _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED: tl.constexpr, ACC: tl.constexpr):
     """The first pass's tap ``t`` for three channels (see :func:`_separable`)."""
-    wi = tl.load(i_w + t, mask=i_ok, other=0)
-    i = i0 + t
-    ok = o_in & i_ok & (i < i_size)
-    off = o_off + i * i_stride
-    h0 = _accumulate(h0, _sample(b0 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
-    h1 = _accumulate(h1, _sample(b1 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
-    h2 = _accumulate(h2, _sample(b2 + off, ok, FIXED), wi, t, i_fma, FIXED, ACC)
+    wi = tl.load(i_w + t)
+    off = i0.to(tl.int64) * i_stride + t * i_stride
+    h0 = _accumulate(h0, _sample(b0 + o_off + off, FIXED), wi, t, i_fma, FIXED, ACC)
+    h1 = _accumulate(h1, _sample(b1 + o_off + off, FIXED), wi, t, i_fma, FIXED, ACC)
+    h2 = _accumulate(h2, _sample(b2 + o_off + off, FIXED), wi, t, i_fma, FIXED, ACC)
     return h0, h1, h2
 
 
 @triton.jit
 def _outer_tap(
-    a0, a1, a2, b0, b1, b2, r, o0, o_w, o_ok, o_fma, o_size, o_stride, i0, i_w, i_ok, i_fma, i_size, i_stride,
+    a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride,
     i_taps, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
 ):  # fmt: skip
     """The second pass's tap ``r``: a first pass along the other axis, then one accumulation per channel."""
-    wo = tl.load(o_w + r, mask=o_ok, other=0)
-    o = o0 + r
-    o_in = o_ok & (o < o_size)
-    o_off = o * o_stride
+    wo = tl.load(o_w + r)
+    o_off = (o0 + r) * o_stride
     h0 = a0 * 0
     if FIXED:
         h0 += PILLOW_HALF
@@ -188,14 +183,10 @@ def _outer_tap(
     h2 = h0
     if I_TAPS > 0:
         for t in tl.static_range(I_TAPS):
-            h0, h1, h2 = _inner_tap(
-                h0, h1, h2, b0, b1, b2, o_in, o_off, i0, i_w, i_ok, i_fma, i_size, i_stride, t, FIXED, ACC
-            )
+            h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED, ACC)
     else:
         for t in range(0, i_taps):
-            h0, h1, h2 = _inner_tap(
-                h0, h1, h2, b0, b1, b2, o_in, o_off, i0, i_w, i_ok, i_fma, i_size, i_stride, t, FIXED, ACC
-            )
+            h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED, ACC)
     if FIXED:
         h0 = _clip8(h0)
         h1 = _clip8(h1)
@@ -208,25 +199,32 @@ def _outer_tap(
 
 @triton.jit
 def _separable(
-    b0, b1, b2, in_h, in_w, cy, cx, y_ok, x_ok, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
+    b0, b1, b2, in_w, cy, cx, content_h, content_w, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
     O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr,
 ):  # fmt: skip
     """Three channels of a separable filter over a tile: ``cy`` is a column of content rows, ``cx`` a row of
-    content columns (``y_ok``, ``x_ok``: which are inside the content). Per axis, ``idx_*[c]`` holds the first
-    source index and the first FMA tap of output index ``c`` (see :func:`_accumulate`), ``tab_*[c, :]`` its
-    weights (``o_taps``, ``i_taps`` of them for the outer and inner pass); they are read once per tile row or
-    column. The first pass runs along x (or y when ``V_FIRST``) for each of the other axis' taps, the second
-    combines those. Weights past an index's own tap count are 0 in the tables, which adds exactly nothing, so every
-    lane runs the same loops. Accumulation runs tap by tap from the first, as the references do. ``FIXED``:
-    Pillow's integers, each pass starting at half a unit and ending in :func:`_clip8`.
+    content columns. Per axis, ``idx_*[c]`` holds the first source index and the first FMA tap of output index
+    ``c`` (see :func:`_accumulate`), ``tab_*[c, :]`` its weights (``o_taps``, ``i_taps`` of them for the outer and
+    inner pass); they are read once per tile row or column. The first pass runs along x (or y when ``V_FIRST``)
+    for each of the other axis' taps, the second combines those. Weights past an index's own tap count are 0 in
+    the tables, which adds exactly nothing, so every lane runs the same loops. Accumulation runs tap by tap from
+    the first, as the references do. ``FIXED``: Pillow's integers, each pass starting at half a unit and ending in
+    :func:`_clip8`.
+
+    Every read is inside the tables and the source, so none is masked (a masked read costs an instruction more
+    than the read, for its default value): rows and columns outside the content (pad, or past the output's
+    edge) read the nearest content index's taps, a value the caller replaces; the tables place every tap inside
+    the source (``filters.within_source``).
 
     ``O_TAPS``, ``I_TAPS``: the tap counts when the launch unrolls the loops (small counts: one compiled kernel
     each), else 0 and the loops run to ``o_taps``, ``i_taps`` (one kernel for every strong downscale, whose
     unrolled form would take minutes to compile)."""
-    y0 = tl.load(idx_y + cy * 2, mask=y_ok, other=0)
-    y_fma = tl.load(idx_y + cy * 2 + 1, mask=y_ok, other=0)
-    x0 = tl.load(idx_x + cx * 2, mask=x_ok, other=0)
-    x_fma = tl.load(idx_x + cx * 2 + 1, mask=x_ok, other=0)
+    cy = tl.minimum(tl.maximum(cy, 0), content_h - 1)
+    cx = tl.minimum(tl.maximum(cx, 0), content_w - 1)
+    y0 = tl.load(idx_y + cy * 2)
+    y_fma = tl.load(idx_y + cy * 2 + 1)
+    x0 = tl.load(idx_x + cx * 2)
+    x_fma = tl.load(idx_x + cx * 2 + 1)
     if V_FIRST:  # outer: columns, inner: rows
         o0 = x0
         o_fma = x_fma
@@ -234,10 +232,6 @@ def _separable(
         i_fma = y_fma
         o_w = tab_x + cx * o_taps
         i_w = tab_y + cy * i_taps
-        o_ok = x_ok
-        i_ok = y_ok
-        o_size = in_w
-        i_size = in_h
         o_stride = 3
         i_stride = in_w * 3
     else:  # outer: rows, inner: columns
@@ -247,10 +241,6 @@ def _separable(
         i_fma = x_fma
         o_w = tab_y + cy * o_taps
         i_w = tab_x + cx * i_taps
-        o_ok = y_ok
-        i_ok = x_ok
-        o_size = in_h
-        i_size = in_w
         o_stride = in_w * 3
         i_stride = 3
     if FIXED:
@@ -262,14 +252,14 @@ def _separable(
     if O_TAPS > 0:
         for r in tl.static_range(O_TAPS):
             a0, a1, a2 = _outer_tap(
-                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_ok, o_fma, o_size, o_stride, i0, i_w, i_ok, i_fma, i_size,
-                i_stride, i_taps, I_TAPS, FIXED, ACC,
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, I_TAPS,
+                FIXED, ACC,
             )  # fmt: skip
     else:
         for r in range(0, o_taps):
             a0, a1, a2 = _outer_tap(
-                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_ok, o_fma, o_size, o_stride, i0, i_w, i_ok, i_fma, i_size,
-                i_stride, i_taps, I_TAPS, FIXED, ACC,
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, I_TAPS,
+                FIXED, ACC,
             )  # fmt: skip
     if FIXED:
         v0 = _float(_clip8(a0))
@@ -279,6 +269,44 @@ def _separable(
         v0 = a0
         v1 = a1
         v2 = a2
+    return v0, v1, v2
+
+
+@triton.jit
+def _resample(
+    base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
+    SWAP: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr,
+    V_FIRST: tl.constexpr, O_TAPS: tl.constexpr, I_TAPS: tl.constexpr,
+):  # fmt: skip
+    """The three resampled channels of a tile (content rows ``cy`` × content columns ``cx``) in source order
+    swapped to the target's when ``SWAP``. No read is masked (a masked read costs an instruction more, for its
+    default value): every source index is clamped into the image, so rows and columns outside the content (pad,
+    or past the output's edge) read some pixel whose value the caller replaces or does not store."""
+    first = 2 if SWAP else 0
+    last = 0 if SWAP else 2
+    # written out per channel: no tuple or starred arguments, which older Triton compilers reject
+    if INTERP == 0:  # BILINEAR
+        y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
+        x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
+        row0 = y0 * (in_w * 3)
+        row1 = y1 * (in_w * 3)
+        col0 = x0.to(tl.int64) * 3
+        col1 = x1.to(tl.int64) * 3
+        v0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
+        v1 = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
+        v2 = _bilinear(base + last, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
+    elif INTERP <= 2:  # NEAREST, NEAREST_EXACT: a copy of one source pixel
+        sy = _nearest_index(cy, scale_h, in_h, INTERP == 2)
+        sx = _nearest_index(cx, scale_w, in_w, INTERP == 2)
+        at = base + (sy * (in_w * 3) + sx * 3)
+        v0 = _float(tl.load(at + first))
+        v1 = _float(tl.load(at + 1))
+        v2 = _float(tl.load(at + last))
+    else:  # SEPARABLE_FLOAT, SEPARABLE_FIXED
+        v0, v1, v2 = _separable(
+            base + first, base + 1, base + last, in_w, cy, cx, content_h, content_w, tab_x, tab_y, idx_x, idx_y,
+            o_taps, i_taps, O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST,
+        )  # fmt: skip
     return v0, v1, v2
 
 
@@ -332,8 +360,10 @@ def preprocess_kernel(
 ):
     """One program computes a tile of ``ROWS`` output rows × ``BLOCK`` output columns of one image (grid: column
     tiles, row tiles, images), so that everything that depends on the row alone (source rows, their weights)
-    or on the column alone is computed once per tile row or column instead of once per pixel. Offsets within an
-    image are 32-bit (the launch refuses images of 2³¹ bytes or more): half the address arithmetic of 64-bit ones.
+    or on the column alone is computed once per tile row or column instead of once per pixel. Row offsets within
+    an image are 32-bit (the launch refuses images of 2³¹ bytes or more): half the address arithmetic of 64-bit
+    ones; column offsets are widened in their multiply, which sm_90 fuses with the address add (``IMAD.WIDE``:
+    ``benchmarks/kernel_sass.py`` counts the instructions).
 
     Output channels 0, 1, 2 read source channels 2, 1, 0 when ``SWAP`` (source order ≠ target order), and the
     pad values ``pad_*`` are in output channel order. ``PAD``: whether and how pixels outside the content
@@ -351,41 +381,28 @@ def preprocess_kernel(
     if PAD == 0:  # PAD_NONE
         cy = oy
         cx = ox
-        y_ok = oy < out_h
-        x_ok = ox < out_w
+        inside = mask
     else:
         cy = oy - top
         cx = ox - left
-        y_ok = (cy >= 0) & (cy < content_h)
-        x_ok = (cx >= 0) & (cx < content_w)
-    inside = y_ok & x_ok
-    load = mask & inside
+        inside = (cy >= 0) & (cy < content_h) & (cx >= 0) & (cx < content_w)
     base = src_ptr + n * in_h * in_w * 3
-    first = 2 if SWAP else 0
-    last = 0 if SWAP else 2
-    # written out per channel: no tuple or starred arguments, which older Triton compilers reject
-    if INTERP == 0:  # BILINEAR
-        y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
-        x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
-        row0 = y0 * (in_w * 3)
-        row1 = y1 * (in_w * 3)
-        col0 = x0 * 3
-        col1 = x1 * 3
-        v0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
-        v1 = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
-        v2 = _bilinear(base + last, row0, row1, col0, col1, h0, h1, w0, w1, TAPS, load)
-    elif INTERP <= 2:  # NEAREST, NEAREST_EXACT: a copy of one source pixel
-        sy = _nearest_index(cy, scale_h, in_h, INTERP == 2)
-        sx = _nearest_index(cx, scale_w, in_w, INTERP == 2)
-        at = base + (sy * (in_w * 3) + sx * 3)
-        v0 = _float(tl.load(at + first, mask=load, other=0))
-        v1 = _float(tl.load(at + 1, mask=load, other=0))
-        v2 = _float(tl.load(at + last, mask=load, other=0))
-    else:  # SEPARABLE_FLOAT, SEPARABLE_FIXED
-        v0, v1, v2 = _separable(
-            base + first, base + 1, base + last, in_h, in_w, cy, cx, y_ok, x_ok, tab_x, tab_y, idx_x, idx_y,
-            o_taps, i_taps, O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST,
+    if PAD == 0:  # PAD_NONE
+        v0, v1, v2 = _resample(
+            base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y, o_taps,
+            i_taps, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS, I_TAPS,
         )  # fmt: skip
+    else:  # a tile wholly in the pad reads nothing: its values are all replaced
+        v0 = tl.zeros([ROWS, BLOCK], tl.float32)
+        v1 = v0
+        v2 = v0
+        top_row = tl.program_id(1) * ROWS - top
+        left_col = tl.program_id(0) * BLOCK - left
+        if (top_row < content_h) & (top_row + ROWS > 0) & (left_col < content_w) & (left_col + BLOCK > 0):
+            v0, v1, v2 = _resample(
+                base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y,
+                o_taps, i_taps, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS, I_TAPS,
+            )  # fmt: skip
     out = dst_ptr + n * 3 * plane + oy * out_w + ox
     c0 = _finish(v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA)
     tl.store(out, c0, mask=mask)
