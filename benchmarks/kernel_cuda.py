@@ -58,14 +58,24 @@ QUICK_SHAPES = [
     ("2 x 48x64 -> 32x32", 2, (48, 64), (32, 32), "stretch", torch.float32),
     ("2 x 48x64 -> 32x32 letterbox", 2, (48, 64), (32, 32), "letterbox", torch.float32),
 ]
-# rows × block (output columns) per program, warps
+
+
+def tile(rows: int, block: int, warps: int, reuse_rows: bool = False) -> dict[str, Any]:
+    """A launch configuration: output rows × columns (block) per program, warps, and whether the program runs its
+    rows one after another keeping each source row's horizontal pass (bilinear's ``reuse_rows``)."""
+    return {"rows": rows, "block": block, "num_warps": warps, **({"reuse_rows": True} if reuse_rows else {})}
+
+
 TILES = [
-    (1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (1, 512, 4), (2, 64, 1), (2, 128, 1), (2, 128, 2), (2, 256, 2),
-    (4, 64, 1), (4, 128, 2), (4, 128, 4), (8, 64, 2),
+    *(tile(*t) for t in [
+        (1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (1, 512, 4), (2, 64, 1), (2, 128, 1), (2, 128, 2),
+        (2, 256, 2), (4, 64, 1), (4, 128, 2), (4, 128, 4), (8, 64, 2),
+    ]),
+    *(tile(*t, reuse_rows=True) for t in [(8, 128, 1), (16, 128, 1), (32, 128, 1), (16, 64, 1), (16, 256, 2)]),
 ]  # fmt: skip
 # the other interpolations' sweep: fewer, the likely ones (benchmarks/kernel_sass.py: the separable modes issue the
 # fewest instructions a pixel with one row of 256 columns a warp, and many more with several rows)
-INTERPOLATION_TILES = [(1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (2, 128, 1), (4, 64, 1)]
+INTERPOLATION_TILES = [tile(*t) for t in [(1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (2, 128, 1), (4, 64, 1)]]
 KEEP = 3  # tiles timed on every shape: the fastest of the sweep
 INTERPOLATIONS = ["bilinear", "nearest", "nearest-exact", "bilinear_antialias", "pillow_bilinear"]
 
@@ -132,9 +142,8 @@ def kernel_rows(
         probe = TritonFused(config, device)
         geometry = probe.plan([np.empty((*source, 3), np.uint8)])[0]
         expected = reference_chain(config, device, src, geometry, dtype)
-        for tile in tiles:
-            launch = {} if tile is None else {"rows": tile[0], "block": tile[1], "num_warps": tile[2]}
-            fused = TritonFused(config, device, **launch)
+        for launch in tiles:
+            fused = TritonFused(config, device, **(launch or {}))
             dst = torch.empty((n, 3, *geometry.canvas), dtype=dtype, device=device)
             fused.launch(src, dst, geometry)
             exact = bool(torch.equal(dst, expected))
@@ -146,7 +155,7 @@ def kernel_rows(
                 {
                     "shape": name,
                     "interpolation": interpolation,
-                    "tile": "default" if tile is None else {"rows": tile[0], "block": tile[1], "num_warps": tile[2]},
+                    "tile": launch or "default",
                     "bit_exact": exact,
                     "mismatching_elements": mismatching,
                     "us": ms * 1e3,
@@ -220,21 +229,21 @@ def event_us(fn: Callable[[], object], device: torch.device, calls: int) -> floa
     return statistics.median(b.elapsed_time(e) for b, e in events) * 1e3
 
 
-def best_tiles(rows: list[dict[str, Any]], keep: int) -> list[tuple[int, int, int]]:
+def best_tiles(rows: list[dict[str, Any]], keep: int) -> list[dict[str, Any]]:
     exact = sorted((r for r in rows if r["bit_exact"] and r["tile"] != "default"), key=lambda r: r["us"])
-    return [(r["tile"]["rows"], r["tile"]["block"], r["tile"]["num_warps"]) for r in exact[:keep]]
+    return [r["tile"] for r in exact[:keep]]
 
 
 def run(device: torch.device, quick: bool) -> dict[str, Any]:
     shapes = QUICK_SHAPES if quick else SHAPES
-    tiles = [(1, 64, 1), (2, 64, 2)] if device.type != "cuda" else TILES
+    tiles = [tile(1, 64, 1), tile(2, 64, 2), tile(4, 64, 1, reuse_rows=True)] if device.type != "cuda" else TILES
     copy_gbs = copy_bandwidth(device, quick)
     sweep = kernel_rows(device, shapes[:1], [None, *tiles], copy_gbs)
     kept = best_tiles(sweep, KEEP)
     kernels = sweep + kernel_rows(device, shapes[1:], [None, *kept], copy_gbs)
     interpolations = []
     stretch, *others = [s for s in shapes if s[5] == torch.float32 and s[1:4] == shapes[0][1:4]]
-    interpolation_tiles = tiles if device.type != "cuda" else INTERPOLATION_TILES
+    interpolation_tiles = tiles[:2] if device.type != "cuda" else INTERPOLATION_TILES
     for interpolation in INTERPOLATIONS[1:]:
         swept = kernel_rows(device, [stretch], [None, *interpolation_tiles], copy_gbs, interpolation)
         interpolations += swept + kernel_rows(device, others, [None, *best_tiles(swept, KEEP)], copy_gbs, interpolation)

@@ -100,6 +100,24 @@ def test_small_tiles_skip_pad_tiles_and_read_unmasked_at_every_edge(mode: str) -
     assert _mismatches(got, expected) == 0
 
 
+@pytest.mark.parametrize("arithmetic", ["generic", "unfused"])
+@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
+def test_bilinear_reusing_rows_equals_the_tiled_kernel(arithmetic: str, resize: str) -> None:
+    """``reuse_rows`` runs a program's output rows in sequence and keeps each source row's horizontal pass for
+    the next rows: on an upscale (neighbours share both source rows), a same-size resize (the next row's first
+    is this row's second), a downscale (some share one), an extreme upscale of a single pixel row, and runs of
+    rows that do not divide the output (3) or hold it whole (16), it equals the tiled kernel, which equals torch
+    (tests/test_variants.py)."""
+    config = InputSpec(size=(19, 12), resize=resize)
+    cases = [((10, 30), (19, 12)), ((24, 24), (24, 24)), ((61, 23), (19, 12)), ((1, 9), (19, 12))]
+    for source, size in cases:
+        images = [make("noise", 3, *source), make("natural", 4, *source)]
+        expected = _variant("triton", config, arithmetic=arithmetic)(images, size)
+        for rows in (3, 16):
+            got = _variant("triton", config, arithmetic=arithmetic, reuse_rows=True, rows=rows)(images, size)
+            assert _mismatches(got, expected) == 0, (source, size, rows)
+
+
 def test_the_nearest_modes_differ_as_torch_names_them() -> None:
     """nearest is floor(dst·scale) (OpenCV's INTER_NEAREST), nearest-exact floor((dst + 0.5)·scale): on a 3×
     downscale they pick different source pixels, and each equals its cv2 flag."""

@@ -36,7 +36,7 @@ def signature(weights):
     }
 
 
-def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3)):
+def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
              "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": unroll[0], "I_TAPS": unroll[1], "ROWS": 2,
@@ -60,6 +60,8 @@ counts["modes"] = [{op: ptx(i, k.PAD_PIXEL, a, v).count(op) for op in OPS} for i
 # strong downscales: loops bounded at run time (0 = not unrolled), both pass orders
 loops = [(k.SEPARABLE_FLOAT, 1, False), (k.SEPARABLE_FIXED, 0, True)]
 counts["loops"] = [{op: ptx(i, k.PAD_PIXEL, a, v, (0, 0)).count(op) for op in OPS} for i, a, v in loops]
+# bilinear with reuse_rows: its own kernel, same arguments
+counts["rows"] = [{op: ptx(k.BILINEAR, p, fn=k.bilinear_rows_kernel).count(op) for op in OPS} for p in (0, 1)]
 print(json.dumps(counts))
 """
 
@@ -88,3 +90,8 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     # the reciprocal-and-FMA division and x·(1/scale): no float division instruction at all
     assert none["fma.rn.f32"] > 0 and none["div.rn.f32"] == none["div.full.f32"] == none["div.approx.f32"] == 0
     assert pixel["selp"] > none["selp"] and zero["selp"] > none["selp"]  # the pad is a select, nothing more
+    # reuse_rows' kernel: two call sites of a source row's horizontal pass (3 channels × 2 taps, for each of a
+    # thread's 2 columns: 128 columns, 2 warps), and the same arithmetic with a pad as without
+    rows_none, rows_pixel = counts["rows"]
+    assert rows_none["ld.global"] == rows_pixel["ld.global"] == 2 * 3 * 2 * 2
+    assert all(rows_none[op] == rows_pixel[op] for op in rows_none if op != "selp")

@@ -24,6 +24,7 @@ Division = Literal["auto", "div_rn", "reciprocal_fma"]
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
 # CUDA tile (output rows × columns per program) and warps: the fastest in the H200 sweep (benchmarks/RESULTS.md)
 _ROWS, _BLOCK, _NUM_WARPS = 1, 128, 1
+_REUSE_ROWS = 16  # output rows a program runs one after another with reuse_rows
 _UNROLL_TAPS = 4
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
@@ -98,9 +99,13 @@ class TritonFused(Preprocessor):
         rows: int | None = None,
         num_warps: int | None = None,
         division: Division = "auto",
+        reuse_rows: bool = False,
     ) -> None:
         """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
-        ``num_warps``: warps per program on CUDA."""
+        ``num_warps``: warps per program on CUDA. ``reuse_rows``: bilinear in the tap orders that run the
+        horizontal pass first (CUDA's; not torch's CPU channels-last one) runs ``rows`` output rows one after
+        another in a program (default 16), keeping each source row's horizontal pass for the next row
+        (``bilinear_rows_kernel``); the other modes ignore it. Off by default until measured on a GPU."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
@@ -113,6 +118,7 @@ class TritonFused(Preprocessor):
         self.block = block
         self.rows = rows
         self.num_warps = num_warps
+        self.reuse_rows = reuse_rows
         self.kernel = load_kernel(device)
         self._tables: dict[tuple[object, ...], tuple[torch.Tensor, ...]] = {}
         self._launches: dict[tuple[object, ...], _Launch] = {}
@@ -260,8 +266,14 @@ class TritonFused(Preprocessor):
             "ROWS": rows,
             "BLOCK": block,
         }
+        kernel = k.preprocess_kernel
+        if self.reuse_rows and interp == k.BILINEAR and arith.taps != "channels_last":
+            kernel = k.bilinear_rows_kernel
+            rows = constexprs["ROWS"] = self.rows or _REUSE_ROWS
+            if self.device.type != "cuda":  # the interpreter: one program per run of rows, all columns
+                block = constexprs["BLOCK"] = self.block or 1 << (out_w - 1).bit_length()
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
-        return _Launch(k.preprocess_kernel, grid, args, constexprs, options, self.device.type == "cuda")
+        return _Launch(kernel, grid, args, constexprs, options, self.device.type == "cuda")
 
     def tile(self, out_h: int, out_w: int) -> tuple[int, int]:
         """Output rows × columns per program. CUDA: ``rows``/``block`` or the tuned default. The interpreter runs

@@ -118,6 +118,21 @@ def _finish(
 
 
 @triton.jit
+def _store(
+    out, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b,
+    std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b,
+    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr,
+):  # fmt: skip
+    """The three output planes of resampled values: each channel finished (:func:`_finish`) and stored."""
+    c0 = _finish(v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA)
+    tl.store(out, c0, mask=mask)
+    c1 = _finish(v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA)
+    tl.store(out + plane, c1, mask=mask)
+    c2 = _finish(v2, inside, pixel_scale, inv_pixel_scale, pad_b, mean_b, std_b, inv_std_b, PAD, RECIP_SCALE, DIV_FMA)
+    tl.store(out + 2 * plane, c2, mask=mask)
+
+
+@triton.jit
 def _nearest_index(dst, scale, in_size, EXACT: tl.constexpr):
     """torch's nearest_idx / nearest_exact_idx: float32 product, then floor (truncation: it is never negative
     where it is used), clamped to the last index."""
@@ -403,13 +418,133 @@ def preprocess_kernel(
                 base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y,
                 o_taps, i_taps, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS, I_TAPS,
             )  # fmt: skip
-    out = dst_ptr + n * 3 * plane + oy * out_w + ox
-    c0 = _finish(v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA)
-    tl.store(out, c0, mask=mask)
-    c1 = _finish(v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA)
-    tl.store(out + plane, c1, mask=mask)
-    c2 = _finish(v2, inside, pixel_scale, inv_pixel_scale, pad_b, mean_b, std_b, inv_std_b, PAD, RECIP_SCALE, DIV_FMA)
-    tl.store(out + 2 * plane, c2, mask=mask)
+    _store(
+        dst_ptr + n * 3 * plane + oy * out_w + ox, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale,
+        pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b, PAD,
+        RECIP_SCALE, DIV_FMA,
+    )  # fmt: skip
+
+
+@triton.jit
+def _row_pass(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
+    """Bilinear's horizontal pass along one source row at a row of output columns: ``_bilinear``'s ``t0`` (or
+    ``t1``), rounded the same way."""
+    p0 = _float(tl.load(base + row + col0))
+    p1 = _float(tl.load(base + row + col1))
+    if TAPS == 0:
+        t = tl.fma(w0, p0, w1 * p1)
+    else:
+        t = w0 * p0 + w1 * p1
+    return t
+
+
+@triton.jit
+def _row_passes(b0, b1, b2, y, in_w, col0, col1, w0, w1, TAPS: tl.constexpr):
+    row = y * (in_w * 3)
+    return (
+        _row_pass(b0, row, col0, col1, w0, w1, TAPS),
+        _row_pass(b1, row, col0, col1, w0, w1, TAPS),
+        _row_pass(b2, row, col0, col1, w0, w1, TAPS),
+    )
+
+
+@triton.jit
+def _vertical(t0, t1, h0, h1, TAPS: tl.constexpr):
+    if TAPS == 0:
+        v = tl.fma(h0, t0, h1 * t1)
+    else:
+        v = h0 * t0 + h1 * t1
+    return v
+
+
+@triton.jit
+def bilinear_rows_kernel(
+    src_ptr, dst_ptr, in_h, in_w, out_h, out_w, top, left, content_h, content_w, scale_h, scale_w, pixel_scale,
+    inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
+    inv_std_b, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
+    SWAP: tl.constexpr, PAD: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, RECIP_SCALE: tl.constexpr,
+    DIV_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr, O_TAPS: tl.constexpr,
+    I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """:func:`preprocess_kernel`'s bilinear (its arguments, the separable ones unused) for the separable tap
+    orders (``TAPS`` 0 and 2: each source row's horizontal pass, then the vertical one), a program computing
+    ``ROWS`` output rows one after another over ``BLOCK`` columns. Consecutive output rows share source rows
+    (an upscale's neighbours read the same two, a same-size resize's next row reads this row's second), so each
+    row's horizontal pass is kept for the next: on 480 → 512 rows, a source row is loaded and interpolated about
+    once instead of twice. The columns' indices and weights are computed once per program, not once per row."""
+    n = tl.program_id(2).to(tl.int64)
+    ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    columns = ox < out_w
+    if PAD == 0:  # PAD_NONE
+        cx = ox
+        x_in = columns
+    else:
+        cx = ox - left
+        x_in = (cx >= 0) & (cx < content_w)
+    x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
+    col0 = x0.to(tl.int64) * 3
+    col1 = x1.to(tl.int64) * 3
+    base = src_ptr + n * in_h * in_w * 3
+    b0 = base + (2 if SWAP else 0)
+    b1 = base + 1
+    b2 = base + (0 if SWAP else 2)
+    plane = out_h * out_w
+    out = dst_ptr + n * 3 * plane + ox
+    # the two source rows last interpolated (none yet: -1) and their horizontal passes, per channel
+    ya = tl.program_id(0) * 0 - 1
+    yb = ya
+    ta0 = tl.zeros([BLOCK], tl.float32)
+    ta1 = ta0
+    ta2 = ta0
+    tb0 = ta0
+    tb1 = ta0
+    tb2 = ta0
+    for j in range(ROWS):
+        oy = tl.program_id(1) * ROWS + j
+        cy = oy - top
+        row_in = (cy >= 0) & (cy < content_h)
+        v0 = ta0
+        v1 = ta0
+        v2 = ta0
+        if row_in:  # a pad row reads nothing
+            y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
+            if y0 == ya:
+                a0 = ta0
+                a1 = ta1
+                a2 = ta2
+            elif y0 == yb:
+                a0 = tb0
+                a1 = tb1
+                a2 = tb2
+            else:
+                a0, a1, a2 = _row_passes(b0, b1, b2, y0, in_w, col0, col1, w0, w1, TAPS)
+            if y1 == y0:
+                c0 = a0
+                c1 = a1
+                c2 = a2
+            elif y1 == yb:
+                c0 = tb0
+                c1 = tb1
+                c2 = tb2
+            else:
+                c0, c1, c2 = _row_passes(b0, b1, b2, y1, in_w, col0, col1, w0, w1, TAPS)
+            ya = y0
+            ta0 = a0
+            ta1 = a1
+            ta2 = a2
+            yb = y1
+            tb0 = c0
+            tb1 = c1
+            tb2 = c2
+            v0 = _vertical(a0, c0, h0, h1, TAPS)
+            v1 = _vertical(a1, c1, h0, h1, TAPS)
+            v2 = _vertical(a2, c2, h0, h1, TAPS)
+        inside = row_in & x_in
+        mask = columns & (ox * 0 + oy < out_h)
+        _store(
+            out + oy * out_w, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale, pad_r, pad_g, pad_b,
+            mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b, PAD, RECIP_SCALE, DIV_FMA,
+        )  # fmt: skip
 
 
 @triton.jit
