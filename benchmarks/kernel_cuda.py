@@ -75,7 +75,10 @@ TILES = [
 ]  # fmt: skip
 # the other interpolations' sweep: fewer, the likely ones (benchmarks/kernel_sass.py: the separable modes issue the
 # fewest instructions a pixel with one row of 256 columns a warp, and many more with several rows)
-INTERPOLATION_TILES = [tile(*t) for t in [(1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (2, 128, 1), (4, 64, 1)]]
+INTERPOLATION_TILES = [
+    *(tile(*t) for t in [(1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (2, 128, 1), (4, 64, 1)]),
+    *(tile(*t, reuse_rows=True) for t in [(16, 128, 1), (16, 256, 2)]),  # the separable modes' upscaled rows
+]
 KEEP = 3  # tiles timed on every shape: the fastest of the sweep
 INTERPOLATIONS = ["bilinear", "nearest", "nearest-exact", "bilinear_antialias", "pillow_bilinear"]
 

@@ -100,22 +100,36 @@ def test_small_tiles_skip_pad_tiles_and_read_unmasked_at_every_edge(mode: str) -
     assert _mismatches(got, expected) == 0
 
 
-@pytest.mark.parametrize("arithmetic", ["generic", "unfused"])
+@pytest.mark.parametrize(
+    ("mode", "arithmetic"),
+    [("bilinear", "generic"), ("bilinear", "unfused"), ("bilinear_antialias", "auto"), ("pillow_bilinear", "auto")],
+)
 @pytest.mark.parametrize("resize", ["stretch", "letterbox"])
-def test_bilinear_reusing_rows_equals_the_tiled_kernel(arithmetic: str, resize: str) -> None:
+def test_reusing_rows_equals_the_tiled_kernel(mode: str, arithmetic: str, resize: str) -> None:
     """``reuse_rows`` runs a program's output rows in sequence and keeps each source row's horizontal pass for
     the next rows: on an upscale (neighbours share both source rows), a same-size resize (the next row's first
-    is this row's second), a downscale (some share one), an extreme upscale of a single pixel row, and runs of
-    rows that do not divide the output (3) or hold it whole (16), it equals the tiled kernel, which equals torch
-    (tests/test_variants.py)."""
-    config = InputSpec(size=(19, 12), resize=resize)
-    cases = [((10, 30), (19, 12)), ((24, 24), (24, 24)), ((61, 23), (19, 12)), ((1, 9), (19, 12))]
-    for source, size in cases:
+    is this row's second), a downscale (bilinear: some rows share one; the separable modes' wider vertical
+    windows take the tiled kernel), and the extreme upscale of a single pixel, in runs of 5 rows (the last one
+    past the output's 19), it equals the tiled kernel, which equals the reference (the tests
+    above, and tests/test_variants.py for bilinear)."""
+    config = InputSpec(size=(19, 12), resize=resize, interpolation=mode)
+    stretch = resize == "stretch"
+    # (10, 60): rows up, columns 5× down (the separable modes' horizontal taps loop at run time), but its
+    # letterbox content is 2 rows: down
+    cases = [
+        ((10, 60), (19, 12), stretch),
+        ((24, 24), (24, 24), True),
+        ((61, 23), (19, 12), False),
+        ((1, 1), (19, 12), True),
+    ]
+    for source, size, reused in cases:
+        reused = reused or mode == "bilinear"
         images = [make("noise", 3, *source), make("natural", 4, *source)]
         expected = _variant("triton", config, arithmetic=arithmetic)(images, size)
-        for rows in (3, 16):
-            got = _variant("triton", config, arithmetic=arithmetic, reuse_rows=True, rows=rows)(images, size)
-            assert _mismatches(got, expected) == 0, (source, size, rows)
+        fused = _variant("triton", config, arithmetic=arithmetic, reuse_rows=True, rows=5)
+        assert _mismatches(fused(images, size), expected) == 0, (source, size)
+        kernels = {plan.jit.fn.__name__ for plan in fused._launches.values()}
+        assert kernels == {"rows_kernel" if reused else "preprocess_kernel"}, (source, size)
 
 
 def test_the_nearest_modes_differ_as_torch_names_them() -> None:

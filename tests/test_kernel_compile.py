@@ -61,7 +61,12 @@ counts["modes"] = [{op: ptx(i, k.PAD_PIXEL, a, v).count(op) for op in OPS} for i
 loops = [(k.SEPARABLE_FLOAT, 1, False), (k.SEPARABLE_FIXED, 0, True)]
 counts["loops"] = [{op: ptx(i, k.PAD_PIXEL, a, v, (0, 0)).count(op) for op in OPS} for i, a, v in loops]
 # bilinear with reuse_rows: its own kernel, same arguments
-counts["rows"] = [{op: ptx(k.BILINEAR, p, fn=k.bilinear_rows_kernel).count(op) for op in OPS} for p in (0, 1)]
+counts["rows"] = [{op: ptx(k.BILINEAR, p, fn=k.rows_kernel).count(op) for op in OPS} for p in (0, 1)]
+# and for the separable modes: two vertical taps, the horizontal ones unrolled (3) or looping (0)
+separable_rows = [(k.SEPARABLE_FLOAT, 1, (2, 3)), (k.SEPARABLE_FIXED, 0, (2, 0))]
+counts["rows_separable"] = [
+    {op: ptx(i, k.PAD_PIXEL, a, False, u, fn=k.rows_kernel).count(op) for op in OPS} for i, a, u in separable_rows
+]
 print(json.dumps(counts))
 """
 
@@ -95,3 +100,6 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     rows_none, rows_pixel = counts["rows"]
     assert rows_none["ld.global"] == rows_pixel["ld.global"] == 2 * 3 * 2 * 2
     assert all(rows_none[op] == rows_pixel[op] for op in rows_none if op != "selp")
+    antialias_rows, pillow_loop_rows = counts["rows_separable"]
+    assert antialias_rows["ld.global"] > pillow_loop_rows["ld.global"] > 0  # 2 × 3 unrolled taps vs a loop's
+    assert pillow_loop_rows["div.rn.f32"] > 0 and antialias_rows["div.rn.f32"] == 0

@@ -102,10 +102,11 @@ class TritonFused(Preprocessor):
         reuse_rows: bool = False,
     ) -> None:
         """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
-        ``num_warps``: warps per program on CUDA. ``reuse_rows``: bilinear in the tap orders that run the
-        horizontal pass first (CUDA's; not torch's CPU channels-last one) runs ``rows`` output rows one after
-        another in a program (default 16), keeping each source row's horizontal pass for the next row
-        (``bilinear_rows_kernel``); the other modes ignore it. Off by default until measured on a GPU."""
+        ``num_warps``: warps per program on CUDA. ``reuse_rows``: a program runs ``rows`` output rows one after
+        another (default 16), keeping each source row's horizontal pass for the next row (``rows_kernel``), where
+        the resize is a horizontal pass then a vertical one over at most two rows: bilinear in CUDA's tap order
+        (and the CPU's generic and unfused ones), and the separable modes horizontal-first with one or two
+        vertical taps; otherwise it is ignored. Off by default until measured on a GPU."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
@@ -267,21 +268,33 @@ class TritonFused(Preprocessor):
             "BLOCK": block,
         }
         kernel = k.preprocess_kernel
-        if self.reuse_rows and interp == k.BILINEAR and arith.taps != "channels_last":
-            kernel = k.bilinear_rows_kernel
+        if self.reuse_rows and _reuses_rows(k, interp, arith, v_first, o_taps):
+            kernel = k.rows_kernel
+            constexprs["O_TAPS"] = o_taps  # its vertical taps are written out (1 or 2), the horizontal may loop
             rows = constexprs["ROWS"] = self.rows or _REUSE_ROWS
             if self.device.type != "cuda":  # the interpreter: one program per run of rows, all columns
                 block = constexprs["BLOCK"] = self.block or 1 << (out_w - 1).bit_length()
+        elif self.reuse_rows:  # ``rows`` was the run's length: the tiled kernel takes its own
+            rows, block = constexprs["ROWS"], constexprs["BLOCK"] = self.tile(out_h, out_w, default_rows=True)
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
         return _Launch(kernel, grid, args, constexprs, options, self.device.type == "cuda")
 
-    def tile(self, out_h: int, out_w: int) -> tuple[int, int]:
+    def tile(self, out_h: int, out_w: int, default_rows: bool = False) -> tuple[int, int]:
         """Output rows × columns per program. CUDA: ``rows``/``block`` or the tuned default. The interpreter runs
         one program at a time, each a handful of numpy calls over the whole tile: one or a few big tiles with
-        little padding are fastest there."""
+        little padding are fastest there. ``default_rows``: ignore ``rows``."""
+        rows = None if default_rows else self.rows
         if self.device.type == "cuda":
-            return self.rows or _ROWS, self.block or _BLOCK
-        return _interpreter_tile(out_h, out_w, self.rows, self.block)
+            return rows or _ROWS, self.block or _BLOCK
+        return _interpreter_tile(out_h, out_w, rows, self.block)
+
+
+def _reuses_rows(k: ModuleType, interp: int, arith: KernelArithmetic, v_first: bool, o_taps: int) -> bool:
+    """Whether ``rows_kernel`` computes this launch: a horizontal pass per source row, then a vertical pass over
+    at most two rows (see its docstring)."""
+    if interp == k.BILINEAR:
+        return arith.taps != "channels_last"
+    return interp in (k.SEPARABLE_FLOAT, k.SEPARABLE_FIXED) and not v_first and o_taps <= 2
 
 
 def _interpreter_tile(out_h: int, out_w: int, rows: int | None, block: int | None) -> tuple[int, int]:

@@ -184,14 +184,13 @@ def _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED
 
 
 @triton.jit
-def _outer_tap(
-    a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride,
-    i_taps, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
+def _first_pass(
+    b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, i_taps, like, I_TAPS: tl.constexpr, FIXED: tl.constexpr,
+    ACC: tl.constexpr,
 ):  # fmt: skip
-    """The second pass's tap ``r``: a first pass along the other axis, then one accumulation per channel."""
-    wo = tl.load(o_w + r)
-    o_off = (o0 + r) * o_stride
-    h0 = a0 * 0
+    """The first pass at one source line (offset ``o_off``) for three channels: its taps accumulated, and for
+    Pillow rounded to uint8 (:func:`_clip8`). ``like``: a tensor of the result's shape."""
+    h0 = like * 0
     if FIXED:
         h0 += PILLOW_HALF
     h1 = h0
@@ -206,6 +205,19 @@ def _outer_tap(
         h0 = _clip8(h0)
         h1 = _clip8(h1)
         h2 = _clip8(h2)
+    return h0, h1, h2
+
+
+@triton.jit
+def _outer_tap(
+    a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride,
+    i_taps, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
+):  # fmt: skip
+    """The second pass's tap ``r``: a first pass along the other axis, then one accumulation per channel."""
+    wo = tl.load(o_w + r)
+    h0, h1, h2 = _first_pass(
+        b0, b1, b2, (o0 + r) * o_stride, i0, i_w, i_fma, i_stride, i_taps, a0, I_TAPS, FIXED, ACC
+    )  # fmt: skip
     a0 = _accumulate(a0, h0, wo, r, o_fma, FIXED, ACC)
     a1 = _accumulate(a1, h1, wo, r, o_fma, FIXED, ACC)
     a2 = _accumulate(a2, h2, wo, r, o_fma, FIXED, ACC)
@@ -426,7 +438,7 @@ def preprocess_kernel(
 
 
 @triton.jit
-def _row_pass(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
+def _bilinear_row(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
     """Bilinear's horizontal pass along one source row at a row of output columns: ``_bilinear``'s ``t0`` (or
     ``t1``), rounded the same way."""
     p0 = _float(tl.load(base + row + col0))
@@ -439,26 +451,48 @@ def _row_pass(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
 
 
 @triton.jit
-def _row_passes(b0, b1, b2, y, in_w, col0, col1, w0, w1, TAPS: tl.constexpr):
+def _source_row(
+    b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps,
+    TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr,
+):  # fmt: skip
+    """Source row ``y``'s horizontal pass at the program's columns, three channels: bilinear's two taps, or the
+    separable filter's first pass."""
     row = y * (in_w * 3)
-    return (
-        _row_pass(b0, row, col0, col1, w0, w1, TAPS),
-        _row_pass(b1, row, col0, col1, w0, w1, TAPS),
-        _row_pass(b2, row, col0, col1, w0, w1, TAPS),
-    )
+    if INTERP == 0:  # BILINEAR
+        h0 = _bilinear_row(b0, row, col0, col1, w0, w1, TAPS)
+        h1 = _bilinear_row(b1, row, col0, col1, w0, w1, TAPS)
+        h2 = _bilinear_row(b2, row, col0, col1, w0, w1, TAPS)
+    else:
+        h0, h1, h2 = _first_pass(b0, b1, b2, row, x0, i_w, x_fma, 3, i_taps, w0, I_TAPS, INTERP == 4, ACC)
+    return h0, h1, h2
 
 
 @triton.jit
-def _vertical(t0, t1, h0, h1, TAPS: tl.constexpr):
-    if TAPS == 0:
-        v = tl.fma(h0, t0, h1 * t1)
+def _vertical(t0, t1, h0, h1, wo, y_fma, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr):
+    """One channel's vertical pass over the two source rows' horizontal passes ``t0``, ``t1``: bilinear's with
+    weights ``h0``, ``h1``, or the separable filter's second pass with the weights at ``wo`` (1 or 2 taps)."""
+    if INTERP == 0:  # BILINEAR
+        if TAPS == 0:
+            v = tl.fma(h0, t0, h1 * t1)
+        else:
+            v = h0 * t0 + h1 * t1
     else:
-        v = h0 * t0 + h1 * t1
+        fixed: tl.constexpr = INTERP == 4
+        a = t0 * 0
+        if fixed:
+            a += PILLOW_HALF
+        a = _accumulate(a, t0, tl.load(wo), 0, y_fma, fixed, ACC)
+        if h1 > 0:  # a second tap: ``h1`` is the table width here
+            a = _accumulate(a, t1, tl.load(wo + 1), 1, y_fma, fixed, ACC)
+        if fixed:
+            v = _float(_clip8(a))
+        else:
+            v = a
     return v
 
 
 @triton.jit
-def bilinear_rows_kernel(
+def rows_kernel(
     src_ptr, dst_ptr, in_h, in_w, out_h, out_w, top, left, content_h, content_w, scale_h, scale_w, pixel_scale,
     inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
     inv_std_b, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
@@ -466,12 +500,15 @@ def bilinear_rows_kernel(
     DIV_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr, O_TAPS: tl.constexpr,
     I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    """:func:`preprocess_kernel`'s bilinear (its arguments, the separable ones unused) for the separable tap
-    orders (``TAPS`` 0 and 2: each source row's horizontal pass, then the vertical one), a program computing
-    ``ROWS`` output rows one after another over ``BLOCK`` columns. Consecutive output rows share source rows
-    (an upscale's neighbours read the same two, a same-size resize's next row reads this row's second), so each
-    row's horizontal pass is kept for the next: on 480 → 512 rows, a source row is loaded and interpolated about
-    once instead of twice. The columns' indices and weights are computed once per program, not once per row."""
+    """:func:`preprocess_kernel` (same arguments) for the resizes that run a horizontal pass per source row, then
+    a vertical pass over at most two of them: bilinear in the tap orders ``TAPS`` 0 and 2, and the separable
+    filters horizontal-first with one or two vertical taps (``O_TAPS``; upscales and same-size heights). A
+    program computes ``ROWS`` output rows one after another over ``BLOCK`` columns. Consecutive output rows share
+    source rows (an upscale's neighbours read the same two, a same-size resize's next row reads this row's
+    second), so the last two source rows' horizontal passes are kept for the next row: on 480 → 512 rows a source
+    row is loaded and interpolated about once instead of twice. The columns' indices, weights and table reads are
+    done once per program, not once per row. Every operation and operand is the tiled kernel's, so the values are
+    too."""
     n = tl.program_id(2).to(tl.int64)
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     columns = ox < out_w
@@ -481,7 +518,20 @@ def bilinear_rows_kernel(
     else:
         cx = ox - left
         x_in = (cx >= 0) & (cx < content_w)
-    x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
+    if INTERP == 0:  # BILINEAR
+        x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
+        x_fma = x0
+        i_w = tab_x
+    else:  # the separable tables at the columns (clamped into the content, as in ``_separable``)
+        cx = tl.minimum(tl.maximum(cx, 0), content_w - 1)
+        x0 = tl.load(idx_x + cx * 2)
+        x_fma = tl.load(idx_x + cx * 2 + 1)
+        i_w = tab_x + cx * i_taps
+        x1 = x0
+        w0 = tl.zeros([BLOCK], tl.float32)
+        if INTERP == 4:
+            w0 = tl.zeros([BLOCK], tl.int32)
+        w1 = w0
     col0 = x0.to(tl.int64) * 3
     col1 = x1.to(tl.int64) * 3
     base = src_ptr + n * in_h * in_w * 3
@@ -493,7 +543,7 @@ def bilinear_rows_kernel(
     # the two source rows last interpolated (none yet: -1) and their horizontal passes, per channel
     ya = tl.program_id(0) * 0 - 1
     yb = ya
-    ta0 = tl.zeros([BLOCK], tl.float32)
+    ta0 = w0 * 0
     ta1 = ta0
     ta2 = ta0
     tb0 = ta0
@@ -503,11 +553,21 @@ def bilinear_rows_kernel(
         oy = tl.program_id(1) * ROWS + j
         cy = oy - top
         row_in = (cy >= 0) & (cy < content_h)
-        v0 = ta0
-        v1 = ta0
-        v2 = ta0
+        v0 = tl.zeros([BLOCK], tl.float32)
+        v1 = v0
+        v2 = v0
         if row_in:  # a pad row reads nothing
-            y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
+            if INTERP == 0:
+                y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
+                wo = tab_y
+                y_fma = y0
+            else:
+                y0 = tl.load(idx_y + cy * 2)
+                y_fma = tl.load(idx_y + cy * 2 + 1)
+                wo = tab_y + cy * O_TAPS
+                y1 = y0 + (O_TAPS - 1)
+                h0 = 0
+                h1 = O_TAPS - 1
             if y0 == ya:
                 a0 = ta0
                 a1 = ta1
@@ -517,7 +577,9 @@ def bilinear_rows_kernel(
                 a1 = tb1
                 a2 = tb2
             else:
-                a0, a1, a2 = _row_passes(b0, b1, b2, y0, in_w, col0, col1, w0, w1, TAPS)
+                a0, a1, a2 = _source_row(
+                    b0, b1, b2, y0, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, TAPS, INTERP, ACC, I_TAPS
+                )  # fmt: skip
             if y1 == y0:
                 c0 = a0
                 c1 = a1
@@ -527,7 +589,9 @@ def bilinear_rows_kernel(
                 c1 = tb1
                 c2 = tb2
             else:
-                c0, c1, c2 = _row_passes(b0, b1, b2, y1, in_w, col0, col1, w0, w1, TAPS)
+                c0, c1, c2 = _source_row(
+                    b0, b1, b2, y1, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, TAPS, INTERP, ACC, I_TAPS
+                )  # fmt: skip
             ya = y0
             ta0 = a0
             ta1 = a1
@@ -536,14 +600,13 @@ def bilinear_rows_kernel(
             tb0 = c0
             tb1 = c1
             tb2 = c2
-            v0 = _vertical(a0, c0, h0, h1, TAPS)
-            v1 = _vertical(a1, c1, h0, h1, TAPS)
-            v2 = _vertical(a2, c2, h0, h1, TAPS)
-        inside = row_in & x_in
-        mask = columns & (ox * 0 + oy < out_h)
+            v0 = _vertical(a0, c0, h0, h1, wo, y_fma, TAPS, INTERP, ACC)
+            v1 = _vertical(a1, c1, h0, h1, wo, y_fma, TAPS, INTERP, ACC)
+            v2 = _vertical(a2, c2, h0, h1, wo, y_fma, TAPS, INTERP, ACC)
         _store(
-            out + oy * out_w, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale, pad_r, pad_g, pad_b,
-            mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b, PAD, RECIP_SCALE, DIV_FMA,
+            out + oy * out_w, plane, columns & (ox * 0 + oy < out_h), v0, v1, v2, row_in & x_in, pixel_scale,
+            inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
+            inv_std_b, PAD, RECIP_SCALE, DIV_FMA,
         )  # fmt: skip
 
 
