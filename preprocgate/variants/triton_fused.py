@@ -25,6 +25,7 @@ _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
 # CUDA tile (output rows × columns per program) and warps: the fastest in the H200 sweep (benchmarks/RESULTS.md)
 _ROWS, _BLOCK, _NUM_WARPS = 1, 128, 1
 _REUSE_ROWS = 16  # output rows a program runs one after another with reuse_rows
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 _UNROLL_TAPS = 4
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
@@ -318,9 +319,12 @@ class _Launch:
     """One shape's launch: the grid, the scalar arguments and the options, fixed; only the tensors change.
 
     After the first launch through Triton's JIT (which compiles), the next one records the arguments the JIT
-    hands to the compiled kernel's launcher; from then on the launcher is called directly with the new tensors
-    in the recorded places. Whatever this Triton's argument layout, the recording reproduces it. Where it cannot
-    be recorded, and whenever a launch hook is installed (a profiler's), calls go through the JIT."""
+    hands to the compiled kernel's launcher, and those the launcher hands to its C launch function when it has one
+    (newer Triton: a Python ``__call__`` that allocates scratch space, then the C call); from then on the deepest
+    recorded function is called directly with the new tensors and the current stream in the recorded places.
+    Whatever this Triton's argument layout, the recording reproduces it. Where it cannot be recorded (another
+    buffer among the arguments: per-call scratch), the level above is used; whenever a launch hook is installed (a
+    profiler's), calls go through the JIT."""
 
     def __init__(
         self, jit: Any, grid: tuple[int, int, int], args: tuple, constexprs: dict, options: dict, direct: bool
@@ -332,19 +336,22 @@ class _Launch:
         self.options = options
         self.direct = direct
         self.calls = 0
-        self.fast: tuple[Any, tuple, tuple, int, int] | None = None
+        self.fast: _Direct | None = None
 
     @staticmethod
     def stream(device: torch.device) -> int:
+        if _raw_stream is not None:  # CUDA builds: the handle itself, without a Stream object (a few µs)
+            return _raw_stream(device.index)
         return torch.cuda.current_stream(device).cuda_stream
 
     def __call__(self, src: torch.Tensor, dst: torch.Tensor) -> None:
-        if self.fast is not None and _idle(self.fast[1][3]) and _idle(self.fast[1][4]):
-            run, head, tail, at_src, at_dst = self.fast
-            tail = list(tail)
-            tail[at_src] = src
-            tail[at_dst] = dst
-            run(*self.grid, self.stream(src.device), *head, *tail)
+        fast = self.fast
+        if fast is not None and all(_idle(hook) for hook in fast.hooks):
+            args = list(fast.args)
+            args[3] = self.stream(src.device)
+            args[fast.at_src] = src.data_ptr()
+            args[fast.at_dst] = dst.data_ptr()
+            fast.function(*args)
             return
         self.calls += 1
         if self.direct and self.calls == 2:
@@ -353,37 +360,91 @@ class _Launch:
         else:
             self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
 
-    def _record(self, src: torch.Tensor, dst: torch.Tensor) -> tuple | None:
-        """Launch through the JIT, seeing what it passes to the compiled kernel's launcher (``run``: an attribute
-        in older Triton, a property over ``_run`` in newer)."""
+    def _record(self, src: torch.Tensor, dst: torch.Tensor) -> _Direct | None:
+        """Launch twice through the JIT, seeing what it passes to the compiled kernel's launcher (``run``: an
+        attribute in older Triton, a property over ``_run`` in newer) and what that passes to its ``launch``, if
+        any. A level is recorded only if both of its calls got the same arguments (launch metadata aside): a
+        launcher that allocates per call (scratch space) hands its ``launch`` a new buffer each time."""
         compiled = self.jit.warmup(src, dst, *self.args, **self.constexprs, **self.options, grid=self.grid)
         run = getattr(compiled, "run", None)
         slot = "_run" if isinstance(getattr(type(compiled), "run", None), property) else "run"
-        seen: list[tuple] = []
-
-        def spy(*call: Any) -> Any:
-            seen.append(call)
-            return run(*call)
-
         recordable = run is not None and (slot == "run" or getattr(compiled, "_run", None) is run)
+        inner = vars(run).get("launch") if recordable and hasattr(run, "__dict__") else None
+        seen: list[tuple] = []
+        seen_inner: list[tuple] = []
+
+        def spy(*call: Any, **kwargs: Any) -> Any:
+            seen.append(call if not kwargs else ())
+            return run(*call, **kwargs)
+
+        def spy_inner(*call: Any, **kwargs: Any) -> Any:
+            seen_inner.append(call if not kwargs else ())
+            return inner(*call, **kwargs)
+
         if recordable:
             setattr(compiled, slot, spy)
+        if callable(inner):
+            run.launch = spy_inner
         try:
-            self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
+            for _ in range(2):
+                self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
         finally:
             if recordable:
                 setattr(compiled, slot, run)
-        if len(seen) != 1:
+            if callable(inner):
+                run.launch = inner
+        if len(seen) != 2 or not seen[0]:
             return None
-        call = seen[0]
         # grid (3), stream, function, packed metadata, launch metadata, enter hook, exit hook, then the arguments;
-        # the launch metadata is only read by hooks, and hooks send calls through the JIT
-        head, tail = (*call[4:6], None, *call[7:9]), call[9:]
-        at_src = [i for i, a in enumerate(tail) if a is src]
-        at_dst = [i for i, a in enumerate(tail) if a is dst]
-        if len(at_src) != 1 or len(at_dst) != 1 or tuple(call[:3]) != self.grid:
+        # the launch metadata (made per call) is only read by hooks, and hooks send calls through the JIT
+        dropped = [(*call[:6], None, *call[7:]) for call in seen]
+        hooks = tuple(seen[0][7:9])
+        outer = _Direct.of(run, dropped, src, dst, self, hooks)
+        if outer is None or len(seen_inner) != 2:
+            return outer
+        calls = [tuple(None if a is seen[k][6] else a for a in call) for k, call in enumerate(seen_inner)]
+        return _Direct.of(inner, calls, src, dst, self, hooks) or outer
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """A recorded launch: ``function(*args)`` with the stream at index 3 and the tensors' addresses at
+    ``at_src``, ``at_dst`` replaced per call; ``hooks``: Triton's launch hook chains, which send calls back through
+    the JIT once a profiler fills them.
+
+    Tensors go to the launcher as their addresses (``data_ptr()``; the plan's own tables once, when recorded: the
+    plan holds them): Triton's launchers take an integer as the address itself, where for a tensor they call its
+    ``data_ptr`` and ask the driver whether the address is on the device, for each of the six tensors."""
+
+    function: Any
+    args: tuple
+    at_src: int
+    at_dst: int
+    hooks: tuple
+
+    @classmethod
+    def of(cls, function: Any, calls: list[tuple], src: Any, dst: Any, plan: _Launch, hooks: tuple) -> _Direct | None:
+        """The recording of two identical ``calls``, or None where replaying them could be wrong: they differ
+        (something made per call), the grid is not first, the tensors are not found exactly once, or a buffer that
+        is not the plan's own is passed."""
+        call = calls[0]
+        if not all(_same(a, b) for a, b in zip(*calls, strict=False)) or len(set(map(len, calls))) != 1 or not call:
             return None
-        return run, head, tail, at_src[0], at_dst[0]
+        at_src = [i for i, a in enumerate(call) if a is src]
+        at_dst = [i for i, a in enumerate(call) if a is dst]
+        own = [id(a) for a in plan.args if hasattr(a, "data_ptr")]
+        buffers = [i for i, a in enumerate(call) if hasattr(a, "data_ptr") and a is not src and a is not dst]
+        if len(at_src) != 1 or len(at_dst) != 1 or tuple(call[:3]) != plan.grid or len(call) < 4:
+            return None
+        if any(id(call[i]) not in own for i in buffers):
+            return None
+        args = tuple(a.data_ptr() if i in buffers else a for i, a in enumerate(call))
+        return cls(function, args, at_src[0], at_dst[0], hooks)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same argument in two launches: the same object, or equal values that are not buffers."""
+    return a is b or (type(a) is type(b) and not hasattr(a, "data_ptr") and a == b)
 
 
 def _idle(hook: Any) -> bool:
