@@ -135,7 +135,9 @@ def outcome(folder: Path) -> tuple[dict, dict, list, str]:
     return data["metrics"], {d["variant"]: d["digest"] for d in data["dumps"]}, dataset["corrupt"], dataset["manifest"]
 
 
-def test_gate_from_http_equals_local_and_shares_its_cache(folder: demo.CocoPaths, url: str, tmp_path: Path) -> None:
+def test_gate_from_http_equals_local_and_shares_its_cache(
+    folder: demo.CocoPaths, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     images, annotations = f"{url}/val", f"{url}/instances_val.json"
     remote = gate_file(tmp_path / "remote", images, annotations, tmp_path / "cache-remote")
     result = invoke("run", str(remote))
@@ -147,7 +149,8 @@ def test_gate_from_http_equals_local_and_shares_its_cache(folder: demo.CocoPaths
     assert outcome(tmp_path / "local")[2] != []  # the unusable images are in both reports
 
     CountingOnnx.images_run = 0
-    again = gate_file(tmp_path / "again", images, annotations, tmp_path / "cache")  # the local run's cache
+    monkeypatch.setenv("PG_TEST_DATASET", url)  # ${VAR} in a URL, as in a path
+    again = gate_file(tmp_path / "again", "${PG_TEST_DATASET}/val", annotations, tmp_path / "cache")  # local's cache
     result = invoke("run", str(again))
     assert result.exit_code == 1 and CountingOnnx.images_run == 0  # every dump came from the local run's
     assert outcome(tmp_path / "again") == outcome(tmp_path / "local")

@@ -121,7 +121,8 @@ class RemoteImages(ImageSource):
         return {"url": self.url, "key": self.key}
 
     def __setstate__(self, state: dict[str, str]) -> None:
-        self.__init__(state["url"], state["key"])  # type: ignore[misc]
+        self.url, self.key = state["url"], state["key"]
+        self._fs, self._root = None, ""
 
     def _open(self) -> Any:
         """fsspec's filesystem, opened on first use (in each process that reads)."""
