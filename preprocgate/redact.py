@@ -43,3 +43,21 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if spelling:
             text = text.replace(spelling, MASK)
     return text
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a URL that may carry credentials: its user info (``user:password@``) and its query (a signed
+    URL's signature, a SAS token). Whole parts, not single values: a short value such as ``v=1`` masked on its own
+    would garble every ``1`` of a message."""
+    _, sep, rest = url.partition("://")
+    if not sep:
+        return []
+    location, _, query = rest.partition("?")
+    host = location.split("/", 1)[0]
+    userinfo = host.rpartition("@")[0]
+    return [part for part in (userinfo, query.split("#", 1)[0]) if part]
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages and reports may show it: credentials masked, the rest kept to say where it points."""
+    return redact(url, url_secrets(url))

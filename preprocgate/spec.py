@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from preprocgate import yamlsafe
+from preprocgate.data.source import is_url
 from preprocgate.errors import PreprocgateError, SpecError, SpecIssue
 from preprocgate.fileio import unusable_folder
 from preprocgate.plugins import EVALUATORS, EXECUTORS, MODELS, VARIANTS, check_params
@@ -303,8 +304,12 @@ class DemoDataset(StrictModel):
 class DatasetSpec(StrictModel):
     """COCO-format images + instances JSON, or the embedded demo set (generated into the cache)."""
 
-    images: str | None = Field(None, description="Folder of images, relative to the spec.")
-    annotations: str | None = Field(None, description="COCO instances JSON, relative to the spec.")
+    images: str | None = Field(
+        None, description="Folder of images, relative to the spec, or an fsspec URL (s3://, gs://, https://, …)."
+    )
+    annotations: str | None = Field(
+        None, description="COCO instances JSON, relative to the spec, or an fsspec URL (s3://, gs://, https://, …)."
+    )
     demo: DemoDataset | None = None
     limit: Annotated[int, Field(ge=1)] | None = Field(None, description="Evaluate the first N images (by id).")
     image_ids: list[int] | None = None
@@ -768,7 +773,7 @@ def _path_problems(
     problems: Problems = []
 
     def need(key: tuple[str, ...], value: str | None, kind: str) -> None:
-        if value is None or not check_inputs:
+        if value is None or not check_inputs or is_url(value):  # a URL is opened when the run reads it
             return
         full = (base / value).resolve()
         if not (full.is_dir() if kind == "folder" else full.is_file()):

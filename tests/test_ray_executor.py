@@ -14,11 +14,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from preprocgate.data import demo
+from preprocgate.stages import detection
 from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
+from tests.helpers.http_folder import served
 
 if os.environ.get("PREPROCGATE_REQUIRE_RAY") != "1":
     pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'preprocgate[ray]')")
@@ -109,6 +112,29 @@ def test_two_workers_equal_a_local_run(scaled: Path, local: tuple) -> None:
     # the workers did the dumps' work: the driver's wall time there has no split; the evaluation's is its own
     split = json.loads((scaled / "out" / "scaled.json").read_text())["stage_overhead"]
     assert "evaluate" in split and not any(stage.startswith("dump ") for stage in split)
+
+
+def test_workers_read_the_images_from_a_url(
+    tmp_path: Path, cluster: str, dataset: demo.CocoPaths, local: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dataset served over HTTP: the driver hashes it and keeps no bytes, the workers fetch what they infer."""
+    loaded: list = []
+    original = detection.load_coco
+
+    def load_coco(*args: Any, **kwargs: Any) -> Any:
+        loaded.append(original(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(detection, "load_coco", load_coco)
+    with served(dataset.images.parent) as base:
+        path = gate(tmp_path, demo.CocoPaths(f"{base}/val", f"{base}/instances_val.json"))  # type: ignore[arg-type]
+        result = invoke("run", str(path), "--executor", "ray", "--ray-address", cluster)
+    assert result.exit_code == 0, result.output
+    assert outcome(tmp_path) == local and computed(tmp_path) == {"cv2": IMAGES, "torch": IMAGES}
+    report = json.loads((tmp_path / "out" / "scaled.json").read_text())["dataset"]
+    assert report["source"] == f"{base}/instances_val.json"
+    (driver,) = loaded
+    assert driver._bytes == {} and len(driver._digests) == IMAGES  # digests for the workers' checks, no pixels
 
 
 def test_a_killed_worker_is_restarted_and_the_run_completes(

@@ -1,8 +1,9 @@
 """COCO-format datasets: the image list, a content manifest for cache keys, and decoding once per run.
 
-Image bytes are read (and hashed) once; pixels are decoded only when some variant must be computed, in
-threads (OpenCV releases the GIL). An image that cannot be decoded, or whose size disagrees with the
-annotations, is *corrupt*: it is named in the report and excluded from every variant and from evaluation.
+Image bytes are read (and hashed) once, from a local folder or an fsspec URL (:mod:`preprocgate.data.source`);
+pixels are decoded only when some variant must be computed, in threads (OpenCV releases the GIL). An image that
+cannot be decoded, or whose size disagrees with the annotations, is *corrupt*: it is named in the report and
+excluded from every variant and from evaluation.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from preprocgate.data.source import ImageSource, LocalImages
 from preprocgate.errors import RunError, UserError
 
 
@@ -32,11 +34,16 @@ class ImageRecord:
 
 @dataclass
 class CocoDataset:
-    images_dir: Path
+    """``annotations``: a local file (a URL's is fetched into the cache). ``_bytes``: each image's bytes as read
+    for the manifest, when the caller decodes here (:func:`load_coco`'s ``keep_bytes``); else decoding reads the
+    image again from ``images`` and checks it against ``_digests``."""
+
+    images: ImageSource
     annotations: Path
     records: list[ImageRecord]
     manifest: str = ""
     _bytes: dict[int, bytes | None] = field(default_factory=dict, repr=False)
+    _digests: dict[int, str | None] = field(default_factory=dict, repr=False)
     corrupt: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -47,8 +54,14 @@ class CocoDataset:
         """BGR uint8 images by id; ids that fail are recorded in ``corrupt`` and left out."""
         by_id = {r.id: r for r in self.records}
         out: dict[int, np.ndarray] = {}
+
+        def one(i: int) -> tuple[int, np.ndarray | None, str]:
+            if i in self._bytes:
+                return i, *decode_image(self._bytes[i], by_id[i])
+            return i, *read_image(self.images, by_id[i], self._digests.get(i))
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            decoded = pool.map(lambda i: (i, *decode_image(self._bytes.get(i), by_id[i])), ids)
+            decoded = pool.map(one, ids)
             for image_id, image, reason in decoded:
                 if image is None:
                     self.corrupt[image_id] = reason
@@ -58,8 +71,19 @@ class CocoDataset:
 
     def sha256(self, image_id: int) -> str | None:
         """The digest of the bytes read for the manifest: another process reading the file again checks it."""
-        data = self._bytes.get(image_id)
-        return hashlib.sha256(data).hexdigest() if data is not None else None
+        return self._digests.get(image_id)
+
+
+def read_image(images: ImageSource, rec: ImageRecord, sha256: str | None) -> tuple[np.ndarray | None, str]:
+    """Read an image again (a Ray worker, or a driver that dropped the bytes) and decode it, after checking that
+    these are the bytes hashed for the manifest: the dataset may not change under a run's cache keys."""
+    data = images.read(rec.file_name)
+    if data is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise RunError(
+            f"{rec.file_name}: read other bytes from {images} than were hashed for the dataset manifest; "
+            "every node must see the same dataset, unchanged during the run"
+        )
+    return decode_image(data, rec)
 
 
 def decode_image(data: bytes | None, rec: ImageRecord) -> tuple[np.ndarray | None, str]:
@@ -80,55 +104,58 @@ def decode_image(data: bytes | None, rec: ImageRecord) -> tuple[np.ndarray | Non
 
 
 def load_coco(
-    images_dir: Path,
+    images: ImageSource | Path,
     annotations: Path,
     limit: int | None = None,
     image_ids: Sequence[int] | None = None,
     too_large: Callable[[tuple[int, int]], str | None] | None = None,
+    *,
+    name: str | None = None,
+    keep_bytes: bool = True,
 ) -> CocoDataset:
     """Select images (all, listed ids, or the first ``limit`` by id) and read their bytes for the manifest.
 
     The annotations are checked here, before any image is read: a malformed file (a box that is not four
     numbers, no categories, an id given twice) is one UserError naming the entry, not a traceback from the
     evaluator after every dump was computed. ``too_large`` says why an image size is over the spec's limits;
-    such images are unusable (never decoded)."""
+    such images are unusable (never decoded). ``name``: the annotations as messages show them (a URL whose copy
+    ``annotations`` is). ``keep_bytes``: hold every image's bytes for decoding here; without, each is hashed and
+    dropped (a Ray driver, whose workers read the images themselves, holds none of 500k photos)."""
+    shown = name or str(annotations)
     if not annotations.is_file():
-        raise RunError(f"{annotations}: annotations file not found")
-    if not images_dir.is_dir():
-        raise RunError(f"{images_dir}: images folder not found")
+        raise RunError(f"{shown}: annotations file not found")
+    source = LocalImages(images) if isinstance(images, Path) else images
+    source.check()
     raw = annotations.read_bytes()
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise UserError(f"{annotations}: not JSON ({exc})") from exc
-    records = check_instances(data, annotations)
+        raise UserError(f"{shown}: not JSON ({exc})") from exc
+    records = check_instances(data, shown)
     records.sort(key=lambda r: r.id)
     if image_ids is not None:
         wanted = set(image_ids)
         missing = wanted - {r.id for r in records}
         if missing:
-            raise RunError(f"{annotations}: image ids not in the annotations: {sorted(missing)[:10]}")
+            raise RunError(f"{shown}: image ids not in the annotations: {sorted(missing)[:10]}")
         records = [r for r in records if r.id in wanted]
     if limit is not None:
         records = records[:limit]
-    dataset = CocoDataset(images_dir, annotations, records)
-
-    def read(rec: ImageRecord) -> tuple[int, bytes | None]:
-        try:
-            return rec.id, (images_dir / rec.file_name).read_bytes()
-        except OSError:
-            return rec.id, None
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        dataset._bytes = dict(pool.map(read, records))
+    dataset = CocoDataset(source, annotations, records)
     h = hashlib.sha256(hashlib.sha256(raw).digest())
-    for rec in records:
-        data_bytes = dataset._bytes[rec.id]
+    read = source.read_many([rec.file_name for rec in records])
+    for rec, data_bytes in zip(records, read, strict=True):
+        digest = hashlib.sha256(data_bytes).digest() if data_bytes is not None else None
+        dataset._digests[rec.id] = digest.hex() if digest is not None else None
+        if keep_bytes:
+            dataset._bytes[rec.id] = data_bytes
         h.update(f"{rec.id}:{rec.file_name}:".encode())
-        h.update(hashlib.sha256(data_bytes).digest() if data_bytes is not None else b"missing")
+        h.update(digest if digest is not None else b"missing")
     dataset.manifest = h.hexdigest()
+    if records and source.problem and all(d is None for d in dataset._digests.values()):
+        raise RunError(f"{source}: none of the {len(records)} images could be read: {source.problem}")
     for rec in records:
-        if dataset._bytes[rec.id] is None:
+        if dataset._digests[rec.id] is None:
             dataset.corrupt[rec.id] = "file missing or unreadable"
         elif too_large and (reason := too_large((rec.height, rec.width))):
             dataset.corrupt[rec.id] = reason
@@ -143,7 +170,7 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_instances(data: Any, path: Path) -> list[ImageRecord]:
+def check_instances(data: Any, path: Path | str) -> list[ImageRecord]:
     """The image records of a COCO instances file, after checking what the evaluators rely on."""
 
     def bad(where: str, why: str) -> UserError:

@@ -4,6 +4,7 @@ over them. It returns its part of the result; the engine writes it into the Gate
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -12,6 +13,7 @@ from preprocgate.baseline import ArtifactStore, spec_digest
 from preprocgate.cache import DumpCache, ResultCache
 from preprocgate.data import demo
 from preprocgate.data.coco import CocoDataset, load_coco
+from preprocgate.data.source import BackendError, ImageSource, annotations_at, images_at
 from preprocgate.errors import PreprocgateError, RunError, UserError
 from preprocgate.functional.bootstrap import Interval
 from preprocgate.hashing import file_sha256
@@ -52,20 +54,29 @@ class DetectionPart:
     stage_work: dict[str, float] = field(default_factory=dict)  # StageTimes.work
 
 
-def load_dataset(gate: Gate) -> tuple[CocoDataset, str]:
+def load_dataset(gate: Gate, keep_bytes: bool = True) -> tuple[CocoDataset, str]:
+    """The dataset and the name the report gives it. ``keep_bytes``: :func:`load_coco`'s (whether this process
+    decodes the images)."""
     spec = gate.spec.dataset
     assert spec is not None
+    images: ImageSource | Path
     if spec.demo is not None:
         paths = demo.ensure(gate.cache_dir, spec.demo.split, spec.demo.count, spec.demo.seed)
-        images, annotations = paths.images, paths.annotations
+        images, annotations, name = paths.images, paths.annotations, None
         source = f"demo {spec.demo.split} ({spec.demo.count} images, seed {spec.demo.seed})"
-    else:
-        images, annotations = gate.path_to(spec.images), gate.path_to(spec.annotations)  # type: ignore[arg-type]
-        source = str(annotations)
     try:
-        return load_coco(images, annotations, spec.limit, spec.image_ids, gate.spec.limits.problem), source
+        if spec.demo is None:
+            images = images_at(spec.images, gate.base_dir)  # type: ignore[arg-type]
+            annotations, name = annotations_at(spec.annotations, gate.base_dir, gate.cache_dir)  # type: ignore[arg-type]
+            source = name
+        dataset = load_coco(
+            images, annotations, spec.limit, spec.image_ids, gate.spec.limits.problem, name=name, keep_bytes=keep_bytes
+        )
+    except BackendError:
+        raise  # names its spec key already
     except RunError as exc:
         raise RunError(f"dataset: {exc}{_env_hint(gate, 'dataset.annotations', 'dataset.images')}") from exc
+    return dataset, source
 
 
 def _env_hint(gate: Gate, *keys: str) -> str:
@@ -155,7 +166,8 @@ class DetectionStage:
         spec, gate = self.spec, self.gate
         assert spec.model is not None
         with self.progress.step("dataset"):
-            self.dataset, self.source = load_dataset(gate)
+            keep = self.executor is None or self.executor.decodes_here
+            self.dataset, self.source = load_dataset(gate, keep_bytes=keep)
         self.adapter = build_adapter(gate, self.device)
         device_class = provenance.device_class(self.device)
         self.part.model = self.adapter.identity

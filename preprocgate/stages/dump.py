@@ -147,7 +147,12 @@ class DumpJob:
 
 class Executor(Protocol):
     """Computes a :class:`DumpJob`: decodes its images (recording unusable ones in ``stage.dataset.corrupt``),
-    infers :func:`batches` of the usable ones, and writes each part to ``stage.cache`` from this process."""
+    infers :func:`batches` of the usable ones, and writes each part to ``stage.cache`` from this process.
+    ``decodes_here``: whether it decodes in this process, from the bytes the dataset read for its manifest; an
+    executor whose workers read the images themselves says False, and the dataset drops each image's bytes once
+    hashed."""
+
+    decodes_here: bool
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None: ...
 
@@ -163,6 +168,8 @@ class LocalExecutor:
     (it contends for the GIL with a forward bound by Python) and a writer process instead of the thread (the
     same inference time per image, plus seconds of process start per variant).
     """
+
+    decodes_here = True
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         images = stage.images(job.todo)

@@ -1,7 +1,8 @@
 """The ``ray`` executor: a dump's batches inferred by actors on a Ray cluster, one per GPU (or per N CPUs).
 
-Each actor loads the model once and reads and decodes its images itself, from the path every node sees: the
-driver sends image ids, file names and digests, never pixels. The driver composes the batches exactly as a local
+Each actor loads the model once and reads and decodes its images itself, from a path every node sees or an
+fsspec URL (:mod:`preprocgate.data.source`): the driver sends image ids, file names and digests, never pixels,
+and keeps none of the images' bytes once hashed. The driver composes the batches exactly as a local
 run does (:func:`preprocgate.stages.dump.batches`), so dumps are bit-identical on the same hardware class, and it
 writes each returned part (COCO records, masks as RLE) into the content-addressed cache as it arrives: a killed
 driver resumes from the parts written, a killed actor is restarted by Ray and its batches retried.
@@ -11,19 +12,18 @@ driver resumes from the parts written, a killed actor is restarted by Ray and it
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from preprocgate import provenance
-from preprocgate.data.coco import ImageRecord, decode_image
+from preprocgate.data.coco import ImageRecord, read_image
+from preprocgate.data.source import ImageSource
 from preprocgate.errors import MissingDependencyError, PreprocgateError, RunError
 from preprocgate.functional.coco import to_results
 from preprocgate.plugins import MODELS, VARIANTS
@@ -44,7 +44,7 @@ class WorkerSetup:
     recipe: Recipe
     input_spec: InputSpec
     threads: int
-    images_dir: str
+    images: ImageSource  # pickled as its path or URL: each worker opens it with its own credentials
 
 
 @dataclass(frozen=True)
@@ -89,16 +89,7 @@ class DumpWorker:
         return corrupt
 
     def _read(self, ref: ImageRef) -> tuple[np.ndarray | None, str]:
-        try:
-            data: bytes | None = (Path(self.setup.images_dir) / ref.record.file_name).read_bytes()
-        except OSError:
-            data = None
-        if data is not None and hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise RunError(
-                f"{ref.record.file_name}: this worker reads other bytes than the driver hashed; "
-                "every node must see the same dataset"
-            )
-        return decode_image(data, ref.record)
+        return read_image(self.setup.images, ref.record, ref.sha256)
 
     def dump(self, variant: str, refs: list[ImageRef]) -> tuple[dict[int, list[dict]], dict[str, float]]:
         """One batch's COCO records by image id, and the seconds per step spent on it here."""
@@ -124,6 +115,8 @@ class RayExecutor:
     """Runs dumps on a Ray cluster: ``address`` joins one (``ray start --head`` printed it; ``auto`` finds the
     local one), None starts Ray on this machine. ``workers``: actors (default: one per GPU of the cluster when
     the run's device is CUDA, else one per ``cpus_per_worker`` CPUs)."""
+
+    decodes_here = False  # the workers read the images: the driver hashes each one and drops it
 
     def __init__(self, address: str | None = None, workers: int | None = None, cpus_per_worker: int = 1) -> None:
         try:
@@ -224,8 +217,7 @@ class RayExecutor:
         count = self.workers or int(total // (1 if device.type == "cuda" else self.cpus_per_worker))
         if count < 1:
             raise RunError(f"executor: the Ray cluster has no {'GPU' if device.type == 'cuda' else 'CPU'} to run on")
-        images_dir = str(stage.dataset.images_dir.resolve())
-        setup = WorkerSetup(recipe, stage.input_spec, torch.get_num_threads(), images_dir)
+        setup = WorkerSetup(recipe, stage.input_spec, torch.get_num_threads(), stage.dataset.images)
         actor = ray.remote(max_restarts=_RESTARTS, max_task_retries=_RESTARTS, max_concurrency=2, **resources)(
             DumpWorker
         )
