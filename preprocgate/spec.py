@@ -393,7 +393,8 @@ class ExecutorSpec(StrictModel):
 
     kind: str = Field("local", description="local (this process), ray (extra preprocgate[ray]), or a plug-in.")
     params: dict[str, Any] = Field(
-        default_factory=dict, description="ray: address (default: start Ray here), workers, cpus_per_worker."
+        default_factory=dict,
+        description="ray: address (default: start Ray here), workers, cpus_per_worker, concurrency.",
     )
 
     @model_validator(mode="before")

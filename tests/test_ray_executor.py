@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from preprocgate.data import demo
+from preprocgate.errors import RunError
 from preprocgate.stages import detection
+from preprocgate.stages.ray_executor import RayExecutor
 from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
 from tests.helpers.http_folder import served
 
@@ -59,12 +61,14 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> demo.CocoPaths:
     return demo.generate(tmp_path_factory.mktemp("demo"), "val", IMAGES, seed=2)
 
 
-def gate(folder: Path, data: demo.CocoPaths, **model: object) -> Path:
+def gate(folder: Path, data: demo.CocoPaths, executor: dict | None = None, **model: object) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     spec = detection_gate(
         coco_dataset(data), name="scaled", probes={"speed": None}, thresholds={"map": {"max_abs_delta": 1.0}}
     )
     spec["model"].update({"adapter": "onnxruntime", "batch_size": BATCH, **model})
+    if executor is not None:
+        spec["executor"] = executor
     return write_gate(folder, spec)
 
 
@@ -117,7 +121,8 @@ def test_two_workers_equal_a_local_run(scaled: Path, local: tuple) -> None:
 def test_workers_read_the_images_from_a_url(
     tmp_path: Path, cluster: str, dataset: demo.CocoPaths, local: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dataset served over HTTP: the driver hashes it and keeps no bytes, the workers fetch what they infer."""
+    """The dataset served over HTTP: the driver hashes it and keeps no bytes, the workers fetch what they infer.
+    With the spec's ``concurrency: 1`` (each worker's calls in turn; the other tests run 2 at once)."""
     loaded: list = []
     original = detection.load_coco
 
@@ -127,7 +132,8 @@ def test_workers_read_the_images_from_a_url(
 
     monkeypatch.setattr(detection, "load_coco", load_coco)
     with served(dataset.images.parent) as base:
-        path = gate(tmp_path, demo.CocoPaths(f"{base}/val", f"{base}/instances_val.json"))  # type: ignore[arg-type]
+        urls = demo.CocoPaths(f"{base}/val", f"{base}/instances_val.json")  # type: ignore[arg-type]
+        path = gate(tmp_path, urls, executor={"kind": "ray", "params": {"concurrency": 1}})
         result = invoke("run", str(path), "--executor", "ray", "--ray-address", cluster)
     assert result.exit_code == 0, result.output
     assert outcome(tmp_path) == local and computed(tmp_path) == {"cv2": IMAGES, "torch": IMAGES}
@@ -180,3 +186,9 @@ def test_an_unreachable_address_is_one_line_and_exit_3(tmp_path: Path, dataset: 
     result = invoke("run", str(gate(tmp_path, dataset)), "--ray-address", f"127.0.0.1:{port}")
     assert result.exit_code == 3, result.output
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("concurrency", [0, 3])
+def test_concurrency_is_one_or_two(concurrency: int) -> None:
+    with pytest.raises(RunError, match=f"concurrency must be 1 or 2, got {concurrency}"):
+        RayExecutor(concurrency=concurrency)

@@ -57,8 +57,9 @@ class ImageRef:
 
 class DumpWorker:
     """One Ray actor: the model, the variants built so far, and the images it decoded (kept for the next
-    variant's dump, as the local executor keeps its own). Two calls may run at once: one infers while the
-    other encodes its finished batch, as the local executor's writer thread does; inference is serialised."""
+    variant's dump, as the local executor keeps its own). Two calls may run at once (the executor's
+    ``concurrency``): one infers while the other encodes its finished batch, as the local executor's writer thread
+    does; inference is serialised."""
 
     def __init__(self, setup: WorkerSetup) -> None:
         torch.set_num_threads(setup.threads)  # the driver's: CPU results and the cache key's device class use it
@@ -114,19 +115,26 @@ class DumpWorker:
 class RayExecutor:
     """Runs dumps on a Ray cluster: ``address`` joins one (``ray start --head`` printed it; ``auto`` finds the
     local one), None starts Ray on this machine. ``workers``: actors (default: one per GPU of the cluster when
-    the run's device is CUDA, else one per ``cpus_per_worker`` CPUs)."""
+    the run's device is CUDA, else one per ``cpus_per_worker`` CPUs). ``concurrency``: calls an actor runs at
+    once: 2 (default) encodes a finished batch while the next one infers, as the local executor's writer thread
+    does; 1 runs them in turn, the forward alone in its process (benchmarks/ray_executor_gpu.py compares)."""
 
     decodes_here = False  # the workers read the images: the driver hashes each one and drops it
 
-    def __init__(self, address: str | None = None, workers: int | None = None, cpus_per_worker: int = 1) -> None:
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, cpus_per_worker: int = 1, concurrency: int = 2
+    ) -> None:
         try:
             import ray
         except ImportError:
             raise MissingDependencyError("ray", "ray") from None
         if workers is not None and workers < 1:
             raise RunError(f"executor: workers must be at least 1, got {workers}")
+        if concurrency not in (1, 2):
+            raise RunError(f"executor: concurrency must be 1 or 2, got {concurrency}")
         self.ray = ray
         self.address, self.workers, self.cpus_per_worker = address, workers, cpus_per_worker
+        self.concurrency = concurrency
         self.actors: list[Any] = []
         self.holder: dict[int, int] = {}  # image id → the actor that decoded it
         self.warm: set[tuple[int, str]] = set()  # (actor, variant) pairs that have run a batch
@@ -218,9 +226,9 @@ class RayExecutor:
         if count < 1:
             raise RunError(f"executor: the Ray cluster has no {'GPU' if device.type == 'cuda' else 'CPU'} to run on")
         setup = WorkerSetup(recipe, stage.input_spec, torch.get_num_threads(), stage.dataset.images)
-        actor = ray.remote(max_restarts=_RESTARTS, max_task_retries=_RESTARTS, max_concurrency=2, **resources)(
-            DumpWorker
-        )
+        actor = ray.remote(
+            max_restarts=_RESTARTS, max_task_retries=_RESTARTS, max_concurrency=self.concurrency, **resources
+        )(DumpWorker)
         self.actors = [actor.remote(setup) for _ in range(count)]
         classes = set(self._get([a.device_class.remote() for a in self.actors]))
         if classes != {stage.key_base["device"]}:
