@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from preprocgate.errors import RunError
+from preprocgate.hashing import compact_json
 
 _UMASK_LOCK = threading.Lock()
 
@@ -53,10 +54,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, data: Any, compact: bool = False) -> None:
     """``compact`` for bulk machine-read files (dump parts): no indentation lets json use its C encoder, which
     wrote an RF-DETR dump part (8 images, 800 masks) about ten times faster than the indented one."""
-    if compact:
-        text = json.dumps(data, sort_keys=True, allow_nan=True, separators=(",", ":"))
-    else:
-        text = json.dumps(data, indent=2, sort_keys=True, allow_nan=True)
+    text = compact_json(data, allow_nan=True) if compact else json.dumps(data, indent=2, sort_keys=True, allow_nan=True)
     atomic_write_text(path, text + "\n")
 
 
