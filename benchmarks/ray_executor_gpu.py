@@ -45,7 +45,7 @@ def model(name: str, work: Path, checkpoint: Path | None) -> tuple[dict[str, Any
         )
         return {"adapter": "torch", "file": str(file), "params": params}, "320x320"
     if name == "maskrcnn-demo-onnx":
-        return {"adapter": "onnxruntime", "file": str(ROOT / "models" / "demo" / "maskrcnn_mbv3.onnx")}, "320x320"
+        return {"adapter": "onnxruntime", "file": str(ROOT / "preprocgate" / "demo" / "maskrcnn_mbv3.onnx")}, "320x320"
     if name == "rfdetr-seg-nano":
         if checkpoint is None:
             from benchmarks.rfdetr_gpu import random_checkpoint
@@ -107,7 +107,7 @@ def run(path: Path) -> dict[str, Any]:
 
 def _per_image(runs: list[dict[str, Any]], stage: str) -> float:
     """Median milliseconds per image of a stage over runs (the stage summed over every variant's dump)."""
-    return statistics.median(1e3 * r["stage_seconds"].get(stage, 0.0) / r["images"] for r in runs)
+    return round(statistics.median(1e3 * r["stage_seconds"].get(stage, 0.0) / r["images"] for r in runs), 3)
 
 
 def main() -> None:
