@@ -14,12 +14,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from preprocgate.fileio import atomic_write_json
+from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import Location, ParityStats
+from preprocgate.hashing import digest_json
 from preprocgate.results import PairResult
 from preprocgate.spec import ParityThresholds
 
@@ -72,6 +75,9 @@ def parse_part(data: Any) -> dict[int, list[dict]]:
             raise ValueError(f"image {image_id}: a detection is malformed")
         out[image_id] = records
     return out
+
+
+_PART = re.compile(r"part-[^/\\]+\.json")  # a part file's name, never a path elsewhere
 
 
 class DumpCache:
@@ -127,8 +133,40 @@ class DumpCache:
         path = self.folder(key) / f"part-{name}.json"
         atomic_write_json(path, {"results": {str(k): v for k, v in results.items()}}, compact=True)
 
-    def mark_complete(self, key: str, info: dict[str, Any]) -> None:
+    def mark_complete(
+        self, key: str, variant: str, digest: str, detections: int, ids: list[int], corrupt: dict[str, str]
+    ) -> None:
+        """Mark a dump finished, with what a later run needs to use it without reading it: its digest, its
+        detection count, the images it covers (as a digest) and its part files' sizes."""
+        parts = {p.name: p.stat().st_size for p in sorted(self.folder(key).glob("part-*.json"))}
+        info = {
+            "variant": variant,
+            "images": len(ids),
+            "corrupt": corrupt,
+            "digest": digest,
+            "detections": detections,
+            "ids": digest_json(ids),
+            "parts": parts,
+        }
         atomic_write_json(self.folder(key) / "complete.json", info)
+
+    def intact(self, key: str, marker: dict[str, Any], ids: list[int]) -> tuple[str, int] | None:
+        """(digest, detections) of a finished dump whose parts are all there at their recorded sizes and whose
+        images are ``ids``: usable unread. None where the marker predates these fields or anything differs (a
+        part deleted or rewritten, other images): the parts are then read and checked as before."""
+        digest, detections, parts = marker.get("digest"), marker.get("detections"), marker.get("parts")
+        if not (isinstance(digest, str) and isinstance(detections, int) and isinstance(parts, dict) and parts):
+            return None
+        if marker.get("ids") != digest_json(ids):
+            return None
+        folder = self.folder(key)
+        for name, size in parts.items():
+            try:
+                if not (isinstance(name, str) and _PART.fullmatch(name)) or (folder / name).stat().st_size != size:
+                    return None
+            except OSError:
+                return None
+        return digest, detections
 
 
 class ResultCache:
@@ -172,6 +210,18 @@ def metrics_parser(iou_types: list[str], metric_names: tuple[str, ...]) -> Calla
         return value if ok else None
 
     return parse
+
+
+def diff_stats(value: Any) -> DiffStats | None:
+    """A cached detection diff's statistics, or None when a field is missing or of the wrong kind."""
+    if not isinstance(value, dict) or set(value) != {f.name for f in dataclasses.fields(DiffStats)}:
+        return None
+    counts = ("reference_count", "candidate_count", "matched")
+    if not all(isinstance(value[k], int) and not isinstance(value[k], bool) for k in counts):
+        return None
+    if not all(value[k] is None or _number(value[k]) for k in value if k not in counts):
+        return None
+    return DiffStats(**value)
 
 
 _STATS_TYPES = {f.name: f.type for f in dataclasses.fields(ParityStats)}

@@ -78,6 +78,18 @@ def dump_digest(results: dict[int, list[dict]]) -> str:
     return digest_json([[image_id, results[image_id]] for image_id in sorted(results)])
 
 
+DIFF_VERSION = 1
+"""Bump when ``diff_dumps`` gives other statistics for the same dumps: cached diffs are then recomputed."""
+
+
+def diff_key(reference: str, candidate: str, score: float, iou: float, images: Sequence[int]) -> str:
+    """One pair of dumps' detection diff (by their digests) at the given thresholds."""
+    return digest_json(
+        {"diff": DIFF_VERSION, "reference": reference, "candidate": candidate, "score": score, "iou": iou,
+         "images": list(images)}
+    )  # fmt: skip
+
+
 PICTURES_VERSION = 1
 """Bump when the pictures change for the same inputs (layout, colours): cached PNGs are then redrawn."""
 

@@ -63,14 +63,49 @@ def test_gate_end_to_end_then_from_cache(
 
     CountingOnnx.images_run = 0
     evaluations.clear()
+    reads, diffs = count_part_reads_and_diffs(monkeypatch)
     second = run(path)
     assert second.exit_code == 0
     assert CountingOnnx.images_run == 0  # every dump came from the cache: the model was not called
     assert evaluations == []  # and every variant's metrics too
+    # nor were the dumps read: their digests and counts are in the completion markers, the diff is cached
+    assert reads == [] and diffs == []
     again = json.loads((tmp_path / "out" / "det.json").read_text())
     assert {d["variant"]: d["digest"] for d in again["dumps"]} == digests
-    assert again["metrics"] == data["metrics"]
+    assert again["metrics"] == data["metrics"] and again["diffs"] == data["diffs"]
+    assert [d["detections"] for d in again["dumps"]] == [d["detections"] for d in data["dumps"]]
     assert all(d["cached_images"] == 6 and d["computed_images"] == 0 for d in again["dumps"])
+
+    # a marker from before these fields: the parts are read once and the marker completed for the next run
+    for marker in (tmp_path / "cache").glob("dumps/*/*/complete.json"):
+        old = json.loads(marker.read_text())
+        marker.write_text(json.dumps({k: old[k] for k in ("variant", "images", "corrupt")}))
+    third = run(path)
+    assert third.exit_code == 0 and len(reads) == 2 and diffs == []
+    assert json.loads((tmp_path / "out" / "det.json").read_text())["metrics"] == data["metrics"]
+    run(path)
+    assert len(reads) == 2
+
+
+def count_part_reads_and_diffs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[int]]:
+    from preprocgate.cache import DumpCache
+    from preprocgate.stages import diff
+
+    reads: list[str] = []
+    diffs: list[int] = []
+    load_parts, diff_dumps = DumpCache.load_parts, diff.diff_dumps
+
+    def counted_load(self: DumpCache, key: str) -> dict:
+        reads.append(key)
+        return load_parts(self, key)
+
+    def counted_diff(*args: Any) -> Any:
+        diffs.append(1)
+        return diff_dumps(*args)
+
+    monkeypatch.setattr(DumpCache, "load_parts", counted_load)
+    monkeypatch.setattr(diff, "diff_dumps", counted_diff)
+    return reads, diffs
 
 
 def test_identical_dumps_are_evaluated_once(

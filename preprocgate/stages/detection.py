@@ -150,7 +150,8 @@ class DetectionStage:
             self.part.notes.append(
                 f"{len(dumper.corrupt)} image(s) could not be used and were excluded from every variant."
             )
-        self.part.notes += self.cache.notes + self.metrics_cache.notes + (stored.notes if stored else [])
+        notes = self.cache.notes + self.metrics_cache.notes + self.diff_cache.notes
+        self.part.notes += notes + (stored.notes if stored else [])
         return self.part
 
     def _usable(self, dumper: DumpStage) -> None:
@@ -183,6 +184,7 @@ class DetectionStage:
         )
         self.cache = DumpCache(gate.cache_dir)
         self.metrics_cache = ResultCache(gate.cache_dir, "metrics")
+        self.diff_cache = ResultCache(gate.cache_dir, "diffs")
         store = ArtifactStore(gate.cache_dir, spec.baselines.store if spec.baselines else None)
         stored = None
         if (
@@ -235,8 +237,8 @@ class DetectionStage:
         """The evaluated images: every dump must cover exactly these, or Δ would compare different sets."""
         valid = dumper.valid
         for d in dumps.values():
-            if sorted(d.results) != valid:
-                raise RunError(f"dump of {d.variant} covers {len(d.results)} images, expected {len(valid)}")
+            if list(d.image_ids) != valid:
+                raise RunError(f"dump of {d.variant} covers {len(d.image_ids)} images, expected {len(valid)}")
         corrupt = dumper.corrupt
         self.part.dataset = DatasetSummary(
             source=self.source,
@@ -302,7 +304,7 @@ class DetectionStage:
             ParityPair(candidate=n, reference=spec.baseline) for n in spec.variants if n != spec.baseline
         ]
         with self.times.measure("diff"):
-            diff = DiffStage(spec.diff)
+            diff = DiffStage(spec.diff, self.diff_cache)
             self.part.diffs = [diff.run(dumps[p.candidate], dumps[p.reference]) for p in pairs]
 
     def _checks(self, stored: StoredBaselineStage | None) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,22 +37,55 @@ _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encodi
 
 @dataclass(frozen=True)
 class Dump:
-    """One variant's detections (COCO result records by image id) and where they came from."""
+    """One variant's detections (COCO result records by image id) and where they came from.
+
+    ``results`` is read on first use (``load``): a warm run whose metrics, diffs and pictures are cached by the
+    dumps' digests never reads a part file, which at COCO scale with masks is most of a warm run's time."""
 
     variant: str
     key: str
     digest: str
-    results: dict[int, list[dict]]
+    image_ids: tuple[int, ...]
+    detections: int
     cached_images: int
     computed_images: int
     seconds: float
+    load: Callable[[], dict[int, list[dict]]] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(
+        cls,
+        variant: str,
+        key: str,
+        results: dict[int, list[dict]],
+        cached: int,
+        computed: int,
+        seconds: float,
+        digest: str | None = None,
+    ) -> Dump:
+        """A dump whose results are in memory (``digest``: theirs, when already known)."""
+        detections = sum(len(v) for v in results.values())
+        return cls(
+            variant, key, digest or dump_digest(results), tuple(sorted(results)), detections, cached, computed,
+            seconds, lambda: results,
+        )  # fmt: skip
+
+    @cached_property
+    def results(self) -> dict[int, list[dict]]:
+        results = self.load()
+        if tuple(sorted(results)) != self.image_ids:
+            raise RunError(
+                f"dump of {self.variant}: its cached parts changed since it was completed "
+                f"({len(results)} of {len(self.image_ids)} images readable); run again to recompute them"
+            )
+        return results
 
     def summary(self) -> DumpSummary:
         return DumpSummary(
             self.variant,
             self.key,
             self.digest,
-            len(self.results),
+            len(self.image_ids),
             self.detections,
             self.cached_images,
             self.computed_images,
@@ -61,10 +95,6 @@ class Dump:
     @property
     def records(self) -> list[dict]:
         return [r for image_id in sorted(self.results) for r in self.results[image_id]]
-
-    @property
-    def detections(self) -> int:
-        return sum(len(v) for v in self.results.values())
 
 
 @dataclass(frozen=True)
@@ -273,11 +303,22 @@ class DumpStage:
         ``on_progress(done, total)`` after each batch (a progress bar's ``Task.update``)."""
         start = time.perf_counter()
         key = self.key(variant_identity)
-        done = self.cache.load_parts(key)
-        cached = len(done)
         complete = self.cache.complete(key)
         if complete is not None:  # images found corrupt when this dump was computed stay excluded
             self._excluded.update({int(k): v for k, v in complete.get("corrupt", {}).items()})
+            known = self.cache.intact(key, complete, self.valid)
+            if known is not None:  # nothing to compute, and nothing read until something needs the records
+                if on_progress is not None:
+                    on_progress(len(self.mine(shard)), len(self.mine(shard)))
+                digest, detections = known
+                ids = tuple(self.valid)
+                return Dump(
+                    name, key, digest, ids, detections, len(ids), 0, time.perf_counter() - start,
+                    lambda: self._read(key),
+                )  # fmt: skip
+        done = self.cache.load_parts(key)
+        cached = len(done)
+        if complete is not None:
             lost = sum(1 for i in self.valid if i not in done)
             if lost:  # a part was damaged and discarded: the marker no longer tells the truth
                 self.cache.discard_marker(key, f"{lost} image(s) missing from its parts")
@@ -300,22 +341,22 @@ class DumpStage:
 
                 report(0, len(todo))
                 self.executor.compute(self, DumpJob(name, key, tag, variant, todo, done, report))
-            if shard is None or all(i in done for i in self.valid):
-                corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
-                self.cache.mark_complete(key, {"variant": name, "images": len(done), "corrupt": corrupt})
         if on_progress is not None:  # a dump read whole from the cache ends at its full count too
             finished = self.mine(shard)
             on_progress(sum(1 for i in finished if i in done), len(finished))
         results = {i: done[i] for i in self.valid if i in done}
-        return Dump(
-            variant=name,
-            key=key,
-            digest=dump_digest(results),
-            results=results,
-            cached_images=min(cached, len(results)),
-            computed_images=len(results) - min(cached, len(results)),
-            seconds=time.perf_counter() - start,
-        )
+        cached = min(cached, len(results))
+        dump = Dump.of(name, key, results, cached, len(results) - cached, time.perf_counter() - start)
+        if (complete is None or "digest" not in complete) and all(i in done for i in self.valid):
+            # its digest and parts recorded (also for a marker from before they were): the next run reads nothing
+            corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
+            self.cache.mark_complete(key, name, dump.digest, dump.detections, self.valid, corrupt)
+        return dump
+
+    def _read(self, key: str) -> dict[int, list[dict]]:
+        """A completed dump's records, read when first needed."""
+        done = self.cache.load_parts(key)
+        return {i: done[i] for i in self.valid if i in done}
 
 
 def encode_and_write(

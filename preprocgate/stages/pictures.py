@@ -88,9 +88,10 @@ class PicturesStage:
             if reference.digest == candidate.digest:
                 continue  # the same detections everywhere: nothing to show
 
-            def draw(diff: DiffResult = diff, ref: dict = reference.results, cand: dict = candidate.results) -> bytes:
+            def draw(diff: DiffResult = diff, reference: Dump = reference, candidate: Dump = candidate) -> bytes:
                 from preprocgate.report.pictures import DetectionView, detection_picture
 
+                ref, cand = reference.results, candidate.results  # read here: a cached picture needs no records
                 worst = _most_disagreeing(diff, ref, cand)
                 if not worst:
                     return b""  # the dumps differ only below the score threshold

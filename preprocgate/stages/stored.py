@@ -47,7 +47,7 @@ class StoredBaselineStage:
         except DamagedArtifact as exc:  # the dump is recomputed under the same key: same detections, if any
             self.notes.append(f"{exc}: the {variant} dump was recomputed instead.")
             return None
-        return Dump(variant, key, entry["digest"], results, cached_images=len(results), computed_images=0, seconds=0.0)
+        return Dump.of(variant, key, results, len(results), 0, 0.0, digest=entry["digest"])
 
     def deltas(
         self, metrics: dict[str, dict[str, dict[str, float]]]
