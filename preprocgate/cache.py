@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from preprocgate.fileio import atomic_write_json
+from preprocgate.fileio import atomic_write_json, atomic_write_text
 from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import Location, ParityStats
-from preprocgate.hashing import digest_json
+from preprocgate.hashing import compact_json, digest_json
 from preprocgate.results import PairResult
 from preprocgate.spec import ParityThresholds
 
@@ -128,10 +128,14 @@ class DumpCache:
                 self._discard(part, str(exc))
         return out
 
-    def write_part(self, key: str, name: str, results: dict[int, list[dict]]) -> None:
-        """``name`` carries the writer (a shard tag) so that parallel writers never collide."""
-        path = self.folder(key) / f"part-{name}.json"
-        atomic_write_json(path, {"results": {str(k): v for k, v in results.items()}}, compact=True)
+    def write_part(self, key: str, name: str, results: dict[int, list[dict]]) -> dict[int, str]:
+        """``name`` carries the writer (a shard tag) so that parallel writers never collide. Returns each image's
+        records as JSON text, for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file is those
+        texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``."""
+        texts = {i: compact_json(records, allow_nan=True) for i, records in results.items()}
+        body = ",".join(f'"{k}":{texts[int(k)]}' for k in sorted(str(i) for i in texts))
+        atomic_write_text(self.folder(key) / f"part-{name}.json", '{"results":{' + body + "}}\n")
+        return texts
 
     def mark_complete(
         self, key: str, variant: str, digest: str, detections: int, ids: list[int], corrupt: dict[str, str]

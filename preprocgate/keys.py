@@ -7,10 +7,11 @@ with the arithmetic they guard.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from preprocgate.hashing import digest_json
+from preprocgate.hashing import compact_json, digest_json
 
 
 def variant_identity(impl: str, params: dict[str, Any], cls: type, version: str) -> dict[str, Any]:
@@ -73,9 +74,42 @@ def intervals_key(
     return digest_json([reference, candidate, list(metrics), list(images), bootstrap])
 
 
+class DumpDigest:
+    """:func:`dump_digest` fed image by image in id order, each image's records as their compact JSON text (a
+    part file's, so the writer encodes each record once for both): the digest of canonical JSON over
+    ``[[id, records], ...]``, streamed instead of built as one string (gigabytes for a COCO-scale dump of masks).
+    An image out of order breaks it (:attr:`ok` False): the caller then digests the whole dump."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(b"[")
+        self.ids: list[int] = []
+        self.ok = True
+
+    def add(self, image_id: int, records_json: str) -> None:
+        if self.ids and image_id <= self.ids[-1]:
+            self.ok = False
+        if self.ok:
+            self._hash.update(f"{',' if self.ids else ''}[{image_id},{records_json}]".encode())
+            self.ids.append(image_id)
+
+    def add_part(self, texts: dict[int, str]) -> None:
+        """A part's images (:meth:`preprocgate.cache.DumpCache.write_part`'s texts), in id order."""
+        for image_id in sorted(texts):
+            self.add(image_id, texts[image_id])
+
+    def hexdigest(self) -> str:
+        final = self._hash.copy()
+        final.update(b"]")
+        return final.hexdigest()
+
+
 def dump_digest(results: dict[int, list[dict]]) -> str:
-    """Digest of a dump: equal detections give equal digests, whatever order images finished in."""
-    return digest_json([[image_id, results[image_id]] for image_id in sorted(results)])
+    """Digest of a dump: equal detections give equal digests, whatever order images finished in. The same as
+    ``digest_json([[id, results[id]] for id in sorted(results)])``, streamed (:class:`DumpDigest`)."""
+    digest = DumpDigest()
+    for image_id in sorted(results):
+        digest.add(image_id, compact_json(results[image_id], default=str))
+    return digest.hexdigest()
 
 
 DIFF_VERSION = 1

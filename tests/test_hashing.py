@@ -29,3 +29,35 @@ def test_digests_are_those_of_the_standard_text() -> None:
     value = {"é": [1, 2.5], "counts": "\\x" * 10}
     standard = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     assert digest_json(value) == hashlib.sha256(standard.encode()).hexdigest()
+
+
+def test_dump_digest_streams_the_canonical_text_and_parts_hold_the_same_texts(tmp_path) -> None:
+    """dump_digest equals the digest of canonical JSON over [[id, records], ...] (a stored baseline's digests
+    stay valid), fed whole or image by image as a writer does; a part file is byte for byte the compact JSON of
+    its results, and its texts feed the digest; an image out of order breaks the stream."""
+    from preprocgate.cache import DumpCache
+    from preprocgate.fileio import atomic_write_json
+    from preprocgate.keys import DumpDigest, dump_digest
+
+    record = {"bbox": [1.25, 2.0, 3.0, 4.5], "score": 1e-05, "category_id": 2, "image_id": 0}
+    results = {
+        3: [{**record, "segmentation": {"counts": "0\\\\o" * 50, "size": [4, 5]}}],
+        10: [],
+        7: [{**record, "note": "é\x7f", "score": math.nan}],
+    }
+    expected = digest_json([[i, results[i]] for i in sorted(results)])
+    assert dump_digest(results) == expected
+    cache = DumpCache(tmp_path)
+    streamed = DumpDigest()
+    streamed.add_part(cache.write_part("k", "a", {3: results[3], 7: results[7]}))
+    streamed.add_part(cache.write_part("k", "b", {10: results[10]}))
+    assert streamed.ok and streamed.ids == [3, 7, 10] and streamed.hexdigest() == expected
+    for name, part in (("a", {3: results[3], 7: results[7]}), ("b", {10: results[10]})):
+        atomic_write_json(tmp_path / "reference.json", {"results": {str(k): v for k, v in part.items()}}, compact=True)
+        assert (
+            cache.folder("k").joinpath(f"part-{name}.json").read_bytes() == (tmp_path / "reference.json").read_bytes()
+        )
+    late = DumpDigest()
+    late.add_part({10: "[]"})
+    late.add_part({3: "[]"})
+    assert not late.ok and late.ids == [10]

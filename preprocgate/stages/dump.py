@@ -24,7 +24,7 @@ from preprocgate.cache import DumpCache
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
 from preprocgate.functional.coco import portable, to_results
-from preprocgate.keys import dump_digest, dump_key
+from preprocgate.keys import DumpDigest, dump_digest, dump_key
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
 from preprocgate.results import DumpSummary
@@ -167,6 +167,9 @@ class DumpJob:
     done: dict[int, list[dict]]
     on_batch: Callable[[int, int], None] | None = None
     computed: int = field(default=0, init=False)
+    digest: DumpDigest = field(default_factory=DumpDigest, init=False)
+    """The parts' records fed in id order as they are written (the writer's texts): the dump's digest without
+    encoding it all again, when the job wrote the whole dump in order."""
 
     def finished(self, part: dict[int, list[dict]]) -> None:
         self.done.update(part)
@@ -212,7 +215,7 @@ class LocalExecutor:
                     job.variant, stage.adapter, stage.input_spec, [images[i] for i in chunk], stage.times
                 )
                 name = f"{job.tag}-{first + n:06d}"
-                parts.append(writer.submit(encode_and_write, stage.cache, job.key, name, chunk, detections))
+                parts.append(writer.submit(encode_and_write, stage.cache, job.key, name, chunk, detections, job.digest))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
                     self._collect(stage, job, parts.pop(0))
             for future in parts:
@@ -318,6 +321,7 @@ class DumpStage:
                 )  # fmt: skip
         done = self.cache.load_parts(key)
         cached = len(done)
+        job: DumpJob | None = None
         if complete is not None:
             lost = sum(1 for i in self.valid if i not in done)
             if lost:  # a part was damaged and discarded: the marker no longer tells the truth
@@ -340,13 +344,17 @@ class DumpStage:
                         on_progress(ready + computed, len(ids))
 
                 report(0, len(todo))
-                self.executor.compute(self, DumpJob(name, key, tag, variant, todo, done, report))
+                job = DumpJob(name, key, tag, variant, todo, done, report)
+                self.executor.compute(self, job)
         if on_progress is not None:  # a dump read whole from the cache ends at its full count too
             finished = self.mine(shard)
             on_progress(sum(1 for i in finished if i in done), len(finished))
         results = {i: done[i] for i in self.valid if i in done}
         cached = min(cached, len(results))
-        dump = Dump.of(name, key, results, cached, len(results) - cached, time.perf_counter() - start)
+        # the writer's digest where it wrote the whole dump in order (a fresh local dump), else all encoded again
+        streamed = job.digest if job is not None and job.digest.ok and job.digest.ids == list(results) else None
+        digest = streamed.hexdigest() if streamed is not None else None
+        dump = Dump.of(name, key, results, cached, len(results) - cached, time.perf_counter() - start, digest)
         if (complete is None or "digest" not in complete) and all(i in done for i in self.valid):
             # its digest and parts recorded (also for a marker from before they were): the next run reads nothing
             corrupt = {str(k): v for k, v in sorted(self.corrupt.items())}
@@ -360,10 +368,18 @@ class DumpStage:
 
 
 def encode_and_write(
-    cache: DumpCache, key: str, name: str, chunk: list[int], detections: list[Detections]
+    cache: DumpCache,
+    key: str,
+    name: str,
+    chunk: list[int],
+    detections: list[Detections],
+    digest: DumpDigest | None = None,
 ) -> tuple[dict[int, list[dict]], float]:
-    """One part of a dump, encoded and written atomically."""
+    """One part of a dump, encoded and written atomically; its records' texts fed to ``digest`` (from one
+    thread, in order)."""
     begin = time.perf_counter()
     part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
-    cache.write_part(key, name, part)
+    texts = cache.write_part(key, name, part)
+    if digest is not None:
+        digest.add_part(texts)
     return part, time.perf_counter() - begin

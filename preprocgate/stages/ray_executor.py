@@ -169,7 +169,7 @@ class RayExecutor:
             chunk = pending.pop(ready[0])
             part, seconds = self._get(ready[0])
             # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
-            stage.cache.write_part(job.key, f"{job.tag}-i{chunk[0]:012d}", part)
+            job.digest.add_part(stage.cache.write_part(job.key, f"{job.tag}-i{chunk[0]:012d}", part))
             job.finished(part)
             for step, s in seconds.items():
                 stage.times.add(f"{step} (workers)", s)
