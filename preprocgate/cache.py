@@ -15,11 +15,12 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from preprocgate.fileio import atomic_write_json, atomic_write_text
+from preprocgate.functional.bootstrap import Interval
 from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import Location, ParityStats
 from preprocgate.hashing import compact_json, digest_json
@@ -226,6 +227,25 @@ def diff_stats(value: Any) -> DiffStats | None:
     if not all(value[k] is None or _number(value[k]) for k in value if k not in counts):
         return None
     return DiffStats(**value)
+
+
+def intervals_parser(metrics: Sequence[str]) -> Callable[[Any], dict[str, Interval] | None]:
+    """Accepts cached bootstrap intervals ``{metric: [low, high, confidence, resamples]}`` for exactly
+    ``metrics``."""
+
+    def parse(value: Any) -> dict[str, Interval] | None:
+        if not isinstance(value, dict) or set(value) != set(metrics):
+            return None
+        out = {}
+        for metric, item in value.items():
+            if not (isinstance(item, list) and len(item) == 4 and all(_number(v) for v in item[:3])):
+                return None
+            if not isinstance(item[3], int) or isinstance(item[3], bool):
+                return None
+            out[metric] = Interval(*item)
+        return out
+
+    return parse
 
 
 _STATS_TYPES = {f.name: f.type for f in dataclasses.fields(ParityStats)}

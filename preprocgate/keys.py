@@ -68,10 +68,15 @@ def metrics_key(base: dict[str, Any], dump_digest: str, iou_types: Sequence[str]
 
 
 def intervals_key(
-    reference: str, candidate: str, metrics: Sequence[str], images: Sequence[int], bootstrap: dict[str, Any]
+    base: dict[str, Any],
+    reference: str,
+    candidate: str,
+    metrics: Sequence[str],
+    images: Sequence[int],
+    bootstrap: dict[str, Any],
 ) -> str:
-    """One pair of dumps' bootstrap intervals (in memory: computed once per run however many checks ask)."""
-    return digest_json([reference, candidate, list(metrics), list(images), bootstrap])
+    """One pair of dumps' bootstrap intervals against the ground truth ``base`` names (:func:`metrics_base`)."""
+    return digest_json({**base, "intervals": [reference, candidate, list(metrics), list(images), bootstrap]})
 
 
 class DumpDigest:

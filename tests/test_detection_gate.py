@@ -90,6 +90,38 @@ def test_gate_end_to_end_then_from_cache(
     assert len(reads) == 2
 
 
+def test_bootstrap_intervals_are_cached_with_the_metrics(
+    tmp_path: Path, dataset: demo.CocoPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm run with a bootstrap resamples nothing and reads no dump: the intervals are cached by both dumps'
+    digests and the ground truth, like the metrics."""
+    from preprocgate.stages import evaluate
+
+    resampled: list[int] = []
+    paired = evaluate.paired_bootstrap
+
+    def counted(*args: Any) -> Any:
+        resampled.append(1)
+        return paired(*args)
+
+    monkeypatch.setattr(evaluate, "paired_bootstrap", counted)
+    path = detection_gate_file(
+        tmp_path,
+        dataset,
+        {"cv2": "cv2", "torch": "torch"},
+        thresholds={"map": {"max_abs_delta": 0.05, "metrics": ["bbox.AP"]}},
+        bootstrap={"resamples": 50},
+    )
+    first = run(path)
+    assert first.exit_code == 0, first.output
+    intervals = json.loads((tmp_path / "out" / "det.json").read_text())["intervals"]
+    assert resampled == [1] and set(intervals) == {"torch"}
+    reads, _ = count_part_reads_and_diffs(monkeypatch)
+    second = run(path)
+    assert second.exit_code == 0 and resampled == [1] and reads == []
+    assert json.loads((tmp_path / "out" / "det.json").read_text())["intervals"] == intervals
+
+
 def count_part_reads_and_diffs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[int]]:
     from preprocgate.cache import DumpCache
     from preprocgate.stages import diff

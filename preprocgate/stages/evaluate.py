@@ -3,10 +3,11 @@ paired bootstrap intervals of the gated deltas (always from pycocotools' per-ima
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from preprocgate.cache import ResultCache, metrics_parser
+from preprocgate.cache import ResultCache, intervals_parser, metrics_parser
 from preprocgate.evaluators import EVALUATORS, METRICS
 from preprocgate.evaluators.cocoeval import PycocotoolsEvaluator
 from preprocgate.functional.bootstrap import ImageEvals, Interval, paired_bootstrap
@@ -24,7 +25,8 @@ def _records(dump: Dump, iou_type: str) -> list[dict]:
 
 class EvaluateStage:
     """Metrics are computed once per dump digest (bit-exact variants share them) and, with a cache, once per
-    (digest, ground truth, evaluator version, images): an unchanged rerun evaluates nothing."""
+    (digest, ground truth, evaluator version, images): an unchanged rerun evaluates nothing. Bootstrap intervals
+    likewise, per pair of digests: a warm run reads no dump for them."""
 
     def __init__(
         self,
@@ -78,9 +80,14 @@ class EvaluateStage:
         dump digests (a bit-exact variant shares the intervals of the one it reproduces)."""
         if reference.digest == candidate.digest:  # identical detections: every resample gives Δ = 0
             return {m: Interval(0.0, 0.0, config.confidence, config.resamples) for m in metrics}
-        key = intervals_key(reference.digest, candidate.digest, metrics, image_ids, config.model_dump())
+        key = intervals_key(self.key_base, reference.digest, candidate.digest, metrics, image_ids, config.model_dump())
         if key not in self._intervals:
-            self._intervals[key] = self._compute_intervals(reference, candidate, metrics, image_ids, config)
+            found = self.cache.load(key, intervals_parser(metrics)) if self.cache else None
+            if found is None:
+                found = self._compute_intervals(reference, candidate, metrics, image_ids, config)
+                if self.cache:
+                    self.cache.save(key, {m: dataclasses.astuple(i) for m, i in found.items()})
+            self._intervals[key] = found
         return self._intervals[key]
 
     def _compute_intervals(
