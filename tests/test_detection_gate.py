@@ -213,3 +213,28 @@ def test_missing_model_file_is_found_before_running(tmp_path: Path, dataset: dem
     path.write_text(spec)
     result = run(path)
     assert result.exit_code == 2 and "model.file:" in result.output and "not found" in result.output
+
+
+def test_batches_decode_while_earlier_ones_infer_with_the_batches_of_the_usable_images(
+    tmp_path: Path, dataset: demo.CocoPaths
+) -> None:
+    """A dump's batches come as their images decode (the rest decoding ahead), and are the consecutive batches of
+    the usable images whichever turn out unusable on the way; a later variant's dump decodes nothing again."""
+    from preprocgate.data.coco import load_coco
+    from preprocgate.stages.dump import DumpStage, batches
+
+    images = tmp_path / "images"
+    shutil.copytree(dataset.images, images)
+    files = sorted(images.iterdir())
+    files[2].write_bytes(b"not an image")
+    coco = load_coco(images, dataset.annotations)
+    ids = [r.id for r in coco.records]
+    stage = DumpStage(None, None, coco, 2, {}, None)  # type: ignore[arg-type]
+    first = list(stage.decoded_batches(ids))
+    usable = [i for n, i in enumerate(ids) if n != 2]
+    assert [chunk for chunk, _ in first] == batches(usable, 2) and list(coco.corrupt) == [ids[2]]
+    assert all(len(chunk) == len(imgs) and all(im.ndim == 3 for im in imgs) for chunk, imgs in first)
+    decoded = stage.times.seconds["decode"]
+    again = list(stage.decoded_batches(ids))
+    assert [chunk for chunk, _ in again] == batches(usable, 2) and stage.times.seconds["decode"] == decoded
+    assert all(a is b for (_, x), (_, y) in zip(first, again, strict=True) for a, b in zip(x, y, strict=True))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,22 +52,27 @@ class CocoDataset:
 
     def decode(self, ids: Sequence[int], workers: int = 4) -> dict[int, np.ndarray]:
         """BGR uint8 images by id; ids that fail are recorded in ``corrupt`` and left out."""
+        return {i: image for i, image in self.decode_each(ids, workers) if image is not None}
+
+    def decode_each(self, ids: Sequence[int], workers: int = 4) -> Iterator[tuple[int, np.ndarray | None]]:
+        """The images of ``ids`` in that order, each as soon as it is decoded (the rest decode ahead in threads,
+        which OpenCV lets run beside the caller's Python); one that fails is recorded in ``corrupt`` and comes
+        as None."""
         by_id = {r.id: r for r in self.records}
-        out: dict[int, np.ndarray] = {}
 
         def one(i: int) -> tuple[int, np.ndarray | None, str]:
             if i in self._bytes:
                 return i, *decode_image(self._bytes[i], by_id[i])
             return i, *read_image(self.images, by_id[i], self._digests.get(i))
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            decoded = pool.map(one, ids)
-            for image_id, image, reason in decoded:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            for image_id, image, reason in pool.map(one, ids):
                 if image is None:
                     self.corrupt[image_id] = reason
-                else:
-                    out[image_id] = image
-        return out
+                yield image_id, image
+        finally:  # a caller that stops early (an error) does not wait for the images it will not use
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def sha256(self, image_id: int) -> str | None:
         """The digest of the bytes read for the manifest: another process reading the file again checks it."""

@@ -9,7 +9,7 @@ on the workers of a Ray cluster. Every executor infers the same batches and the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -205,15 +205,11 @@ class LocalExecutor:
     decodes_here = True
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
-        images = stage.images(job.todo)
-        todo = [i for i in job.todo if i in images]
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
         parts: list[Future] = []
         with ThreadPoolExecutor(max_workers=1) as writer:
-            for n, chunk in enumerate(batches(todo, stage.batch_size)):
-                detections = infer_batch(
-                    job.variant, stage.adapter, stage.input_spec, [images[i] for i in chunk], stage.times
-                )
+            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo)):
+                detections = infer_batch(job.variant, stage.adapter, stage.input_spec, images, stage.times)
                 name = f"{job.tag}-{first + n:06d}"
                 parts.append(writer.submit(encode_and_write, stage.cache, job.key, name, chunk, detections, job.digest))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
@@ -283,14 +279,33 @@ class DumpStage:
         """The ids a run with ``shard`` dumps: the shard's whole batches of :attr:`valid`, or all of them."""
         return shard.select(self.valid, self.batch_size) if shard else self.valid
 
-    def images(self, ids: list[int]) -> dict[int, np.ndarray]:
-        """Decoded once per run, on first need, shared by every variant."""
-        corrupt = self.corrupt
+    def decoded_batches(self, ids: list[int]) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+        """:func:`batches` of the images of ``ids`` that decode, each with its images as soon as they are: the
+        first variant's dump infers while the rest decode ahead (``decode`` times only the waits), and every image
+        is kept for the next variants'. The batches are those of the usable images in id order, as every executor
+        infers them, whichever images turn out unusable."""
+        corrupt = set(self.corrupt)
         missing = [i for i in ids if i not in self._decoded and i not in corrupt]
-        if missing:
-            with self.times.measure("decode"):
-                self._decoded.update(self.dataset.decode(missing))
-        return {i: self._decoded[i] for i in ids if i in self._decoded}
+        fresh = self.dataset.decode_each(missing)
+        pending = set(missing)
+        chunk: list[int] = []
+        try:
+            for i in ids:
+                if i in pending:
+                    with self.times.measure("decode"):
+                        found, image = next(fresh)
+                    assert found == i, "decode_each keeps the order it was given"
+                    if image is not None:
+                        self._decoded[i] = image
+                if i in self._decoded:
+                    chunk.append(i)
+                    if len(chunk) == self.batch_size:
+                        yield chunk, [self._decoded[j] for j in chunk]
+                        chunk = []
+            if chunk:
+                yield chunk, [self._decoded[j] for j in chunk]
+        finally:
+            fresh.close()
 
     def run(
         self,
