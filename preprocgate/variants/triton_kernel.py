@@ -468,6 +468,28 @@ def _source_row(
 
 
 @triton.jit
+def _kept_or_passed(
+    y, yk, k0, k1, k2, yl, l0, l1, l2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps,
+    TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr,
+):  # fmt: skip
+    """Source row ``y``'s horizontal pass: one of two kept ones (rows ``yk``, ``yl``) when it is that row, else
+    computed (:func:`_source_row`). The one rule by which ``rows_kernel`` reuses rows."""
+    if y == yk:
+        h0 = k0
+        h1 = k1
+        h2 = k2
+    elif y == yl:
+        h0 = l0
+        h1 = l1
+        h2 = l2
+    else:
+        h0, h1, h2 = _source_row(
+            b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, TAPS, INTERP, ACC, I_TAPS
+        )  # fmt: skip
+    return h0, h1, h2
+
+
+@triton.jit
 def _vertical(t0, t1, h0, h1, wo, y_fma, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr):
     """One channel's vertical pass over the two source rows' horizontal passes ``t0``, ``t1``: bilinear's with
     weights ``h0``, ``h1``, or the separable filter's second pass with the weights at ``wo`` (1 or 2 taps)."""
@@ -568,30 +590,14 @@ def rows_kernel(
                 y1 = y0 + (O_TAPS - 1)
                 h0 = 0
                 h1 = O_TAPS - 1
-            if y0 == ya:
-                a0 = ta0
-                a1 = ta1
-                a2 = ta2
-            elif y0 == yb:
-                a0 = tb0
-                a1 = tb1
-                a2 = tb2
-            else:
-                a0, a1, a2 = _source_row(
-                    b0, b1, b2, y0, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, TAPS, INTERP, ACC, I_TAPS
-                )  # fmt: skip
-            if y1 == y0:
-                c0 = a0
-                c1 = a1
-                c2 = a2
-            elif y1 == yb:
-                c0 = tb0
-                c1 = tb1
-                c2 = tb2
-            else:
-                c0, c1, c2 = _source_row(
-                    b0, b1, b2, y1, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, TAPS, INTERP, ACC, I_TAPS
-                )  # fmt: skip
+            a0, a1, a2 = _kept_or_passed(
+                y0, ya, ta0, ta1, ta2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma,
+                i_taps, TAPS, INTERP, ACC, I_TAPS,
+            )  # fmt: skip
+            c0, c1, c2 = _kept_or_passed(  # y1 is y0 at the last source row
+                y1, y0, a0, a1, a2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma,
+                i_taps, TAPS, INTERP, ACC, I_TAPS,
+            )  # fmt: skip
             ya = y0
             ta0 = a0
             ta1 = a1
