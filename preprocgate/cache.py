@@ -134,7 +134,7 @@ class DumpCache:
         records as JSON text, for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file is those
         texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``."""
         texts = {i: compact_json(records, allow_nan=True) for i, records in results.items()}
-        body = ",".join(f'"{k}":{texts[int(k)]}' for k in sorted(str(i) for i in texts))
+        body = ",".join(f'"{i}":{texts[i]}' for i in sorted(texts, key=str))  # json.dumps sorts the keys as str
         atomic_write_text(self.folder(key) / f"part-{name}.json", '{"results":{' + body + "}}\n")
         return texts
 

@@ -327,7 +327,8 @@ class DumpStage:
             known = self.cache.intact(key, complete, self.valid)
             if known is not None:  # nothing to compute, and nothing read until something needs the records
                 if on_progress is not None:
-                    on_progress(len(self.mine(shard)), len(self.mine(shard)))
+                    finished = len(self.mine(shard))
+                    on_progress(finished, finished)
                 digest, detections = known
                 ids = tuple(self.valid)
                 return Dump(
