@@ -22,9 +22,11 @@ Division = Literal["auto", "div_rn", "reciprocal_fma"]
 # row, then rows. channels_last: torch's CPU channels-last kernel, four pre-multiplied weights, one FMA chain.
 # unfused: the generic order with every product and sum rounded separately (builds without FMA).
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
-# CUDA tile (output rows × columns per program) and warps: the fastest in the H200 sweep (benchmarks/RESULTS.md)
-_ROWS, _BLOCK, _NUM_WARPS = 1, 128, 1
-_REUSE_ROWS = 16  # output rows a program runs one after another with reuse_rows
+# CUDA launch defaults (output rows × columns per program, warps), the fastest of the H200 sweep on every batched
+# shape (benchmarks/RESULTS.md, 2026-12-05): bilinear's tiled kernel; its row-reusing kernel, chosen for rows that
+# are not downscaled (upscales, same size; 10-16% faster there, 6-30% slower on downscales, which need more than one
+# horizontal pass per output row); nearest and the separable modes, whose longer per-pixel code prefers 256 columns
+_CUDA_TILES = {"bilinear": (1, 128, 1), "reuse_rows": (8, 128, 1), "other": (1, 256, 2)}
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 _UNROLL_TAPS = 4
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
@@ -100,14 +102,15 @@ class TritonFused(Preprocessor):
         rows: int | None = None,
         num_warps: int | None = None,
         division: Division = "auto",
-        reuse_rows: bool = False,
+        reuse_rows: bool | None = None,
     ) -> None:
         """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
         ``num_warps``: warps per program on CUDA. ``reuse_rows``: a program runs ``rows`` output rows one after
-        another (default 16), keeping each source row's horizontal pass for the next row (``rows_kernel``), where
-        the resize is a horizontal pass then a vertical one over at most two rows: bilinear in CUDA's tap order
-        (and the CPU's generic and unfused ones), and the separable modes horizontal-first with one or two
-        vertical taps; otherwise it is ignored. Off by default until measured on a GPU."""
+        another, keeping each source row's horizontal pass for the next row (``rows_kernel``), where the resize is a
+        horizontal pass then a vertical one over at most two rows: bilinear in CUDA's tap order (and the CPU's
+        generic and unfused ones), and the separable modes horizontal-first with one or two vertical taps;
+        otherwise it is ignored. None (default): on CUDA for bilinear rows that are not downscaled, the case
+        where it measured faster; never in the interpreter."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
@@ -203,12 +206,7 @@ class TritonFused(Preprocessor):
         (top, left), (content_h, content_w) = geometry.offset, geometry.content
         # torch resizes to the content size, so its kernel (and arithmetic) is the one for that size
         arith = torch_reference_arithmetic(self.device, geometry.content, self.arithmetic)
-        rows, block = self.tile(out_h, out_w)
         f32 = np.float32
-        options: dict[str, object] = {}
-        if self.device.type == "cuda":
-            options["enable_fp_fusion"] = False
-            options["num_warps"] = self.num_warps or _NUM_WARPS
         scale = f32(self.config.pixel_scale)
         k = self.kernel
         interp = getattr(k, _INTERP[self.config.interpolation])
@@ -265,29 +263,52 @@ class TritonFused(Preprocessor):
             "V_FIRST": v_first,
             "O_TAPS": o_taps if unroll else 0,
             "I_TAPS": i_taps if unroll else 0,
-            "ROWS": rows,
-            "BLOCK": block,
         }
-        kernel = k.preprocess_kernel
-        if self.reuse_rows and _reuses_rows(k, interp, arith, v_first, o_taps):
-            kernel = k.rows_kernel
+        reuse, rows, block, warps = launch_shape(
+            cuda=self.device.type == "cuda",
+            bilinear=interp == k.BILINEAR,
+            reusable=_reuses_rows(k, interp, arith, v_first, o_taps),
+            rows_downscaled=content_h < in_h,
+            output=(out_h, out_w),
+            reuse_rows=self.reuse_rows,
+            rows=self.rows,
+            block=self.block,
+            num_warps=self.num_warps,
+        )
+        options = {"enable_fp_fusion": False, "num_warps": warps} if self.device.type == "cuda" else {}
+        kernel = k.rows_kernel if reuse else k.preprocess_kernel
+        if reuse:
             constexprs["O_TAPS"] = o_taps  # its vertical taps are written out (1 or 2), the horizontal may loop
-            rows = constexprs["ROWS"] = self.rows or _REUSE_ROWS
-            if self.device.type != "cuda":  # the interpreter: one program per run of rows, all columns
-                block = constexprs["BLOCK"] = self.block or 1 << (out_w - 1).bit_length()
-        elif self.reuse_rows:  # ``rows`` was the run's length: the tiled kernel takes its own
-            rows, block = constexprs["ROWS"], constexprs["BLOCK"] = self.tile(out_h, out_w, default_rows=True)
+        constexprs["ROWS"], constexprs["BLOCK"] = rows, block
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
         return _Launch(kernel, grid, args, constexprs, options, self.device.type == "cuda")
 
-    def tile(self, out_h: int, out_w: int, default_rows: bool = False) -> tuple[int, int]:
-        """Output rows × columns per program. CUDA: ``rows``/``block`` or the tuned default. The interpreter runs
-        one program at a time, each a handful of numpy calls over the whole tile: one or a few big tiles with
-        little padding are fastest there. ``default_rows``: ignore ``rows``."""
-        rows = None if default_rows else self.rows
-        if self.device.type == "cuda":
-            return rows or _ROWS, self.block or _BLOCK
-        return _interpreter_tile(out_h, out_w, rows, self.block)
+
+def launch_shape(
+    *,
+    cuda: bool,
+    bilinear: bool,
+    reusable: bool,
+    rows_downscaled: bool,
+    output: Size,
+    reuse_rows: bool | None,
+    rows: int | None,
+    block: int | None,
+    num_warps: int | None,
+) -> tuple[bool, int, int, int]:
+    """Whether ``rows_kernel`` runs, and its output rows × columns per program and warps: the variant's params
+    where given, else the defaults measured fastest for the kernel (``_CUDA_TILES``) or, in the interpreter, the
+    fewest big tiles. ``reusable``: rows_kernel can compute this launch (``_reuses_rows``). ``rows`` asked with
+    ``reuse_rows`` is a run's length: where the tiled kernel runs instead, it takes its own."""
+    default_reuse = cuda and bilinear and not rows_downscaled
+    reuse = reusable and (reuse_rows if reuse_rows is not None else default_reuse)
+    own_rows = None if reuse_rows and not reuse else rows
+    if cuda:
+        default = _CUDA_TILES["reuse_rows" if reuse else "bilinear" if bilinear else "other"]
+        return reuse, own_rows or default[0], block or default[1], num_warps or default[2]
+    if reuse:  # the interpreter: one program per run of rows, all columns
+        return reuse, own_rows or 16, block or 1 << (output[1] - 1).bit_length(), 1
+    return reuse, *_interpreter_tile(*output, own_rows, block), 1
 
 
 def _reuses_rows(k: ModuleType, interp: int, arith: KernelArithmetic, v_first: bool, o_taps: int) -> bool:
