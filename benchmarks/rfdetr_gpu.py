@@ -118,7 +118,7 @@ def gate_spec(
     }
 
 
-def run_study(work: Path, spec: dict[str, Any], save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def run_study(work: Path, spec: dict[str, Any], save: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     """One gate run with an empty cache, so every dump is computed, its timings and verdict; then the same gate
     again on the warm cache (issue 13: cold end to end ≤ 2.5 min for 5,000 images, warm ≤ 5% of cold). The cold
     run's figures are handed to ``save`` before the warm run starts, so a time limit cannot lose them."""
