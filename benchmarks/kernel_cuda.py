@@ -60,11 +60,17 @@ QUICK_SHAPES = [
 ]
 
 
-def tile(rows: int, block: int, warps: int, reuse_rows: bool = False) -> dict[str, Any]:
-    """A launch configuration: output rows × columns (block) per program, warps, and whether the program runs its
+def tile(rows: int, block: int, warps: int, reuse_rows: bool = False, words: bool = False) -> dict[str, Any]:
+    """A launch configuration: output rows × columns (block) per program, warps, whether the program runs its
     rows one after another keeping each source row's horizontal pass (``reuse_rows``; always named, as the
-    variant's default picks it by shape)."""
-    return {"rows": rows, "block": block, "num_warps": warps, "reuse_rows": reuse_rows}
+    variant's default picks it by shape), and whether it reads the source as 64-bit words (``words``)."""
+    return {
+        "rows": rows,
+        "block": block,
+        "num_warps": warps,
+        "reuse_rows": reuse_rows,
+        **({"words": True} if words else {}),
+    }
 
 
 TILES = [
@@ -73,12 +79,15 @@ TILES = [
         (2, 256, 2), (4, 64, 1), (4, 128, 2), (4, 128, 4), (8, 64, 2),
     ]),
     *(tile(*t, reuse_rows=True) for t in [(8, 128, 1), (16, 128, 1), (32, 128, 1), (16, 64, 1), (16, 256, 2)]),
+    *(tile(*t, words=True) for t in [(1, 128, 1), (1, 256, 2), (2, 128, 1)]),
+    tile(8, 128, 1, reuse_rows=True, words=True),
 ]  # fmt: skip
 # the other interpolations' sweep: fewer, the likely ones (benchmarks/kernel_sass.py: the separable modes issue the
 # fewest instructions a pixel with one row of 256 columns a warp, and many more with several rows)
 INTERPOLATION_TILES = [
     *(tile(*t) for t in [(1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (2, 128, 1), (4, 64, 1)]),
     *(tile(*t, reuse_rows=True) for t in [(16, 128, 1), (16, 256, 2)]),  # the separable modes' upscaled rows
+    *(tile(*t, words=True) for t in [(1, 128, 1), (1, 256, 2)]),
 ]
 KEEP = 3  # tiles timed on every shape: the fastest of the sweep
 INTERPOLATIONS = ["bilinear", "nearest", "nearest-exact", "bilinear_antialias", "pillow_bilinear"]

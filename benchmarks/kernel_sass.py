@@ -41,7 +41,7 @@ SKIPPED = {"NOP", "BRA", "EXIT"}
 GEOMETRIES = {"stretch": k.PAD_NONE, "letterbox": k.PAD_PIXEL}
 
 
-def sass(interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE) -> str:
+def sass(interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE, words: bool = False) -> str:
     fn = k.preprocess_kernel
     names = fn.arg_names
     fixed = interp == k.SEPARABLE_FIXED
@@ -62,7 +62,7 @@ def sass(interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE) 
     const = {
         "SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": not fixed, "DIV_FMA": True,
         "INTERP": interp, "ACC": k.ACC_ROUNDED if fixed else k.ACC_FMA, "V_FIRST": False, "O_TAPS": 2, "I_TAPS": 3,
-        "ROWS": rows, "BLOCK": block,
+        "ROWS": rows, "BLOCK": block, "WORDS": words and interp != k.NEAREST,
     }  # fmt: skip
     attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in DIVISIBLE}
     source = ASTSource(
@@ -92,14 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1)
     parser.add_argument("--block", type=int, default=128)
     parser.add_argument("--warps", type=int, default=1)
+    parser.add_argument("--bytes", action="store_true", help="one load per source byte, not aligned 64-bit words")
     args = parser.parse_args(argv)
     pixels = args.rows * args.block // (32 * args.warps)  # per thread
-    out = {"triton": triton.__version__, "rows": args.rows, "block": args.block, "warps": args.warps, "modes": {}}
+    out = {
+        "triton": triton.__version__,
+        "rows": args.rows,
+        "block": args.block,
+        "warps": args.warps,
+        "words": not args.bytes,
+        "modes": {},
+    }
     for (name, interp), (geometry, pad) in itertools.product(MODES.items(), GEOMETRIES.items()):
-        ops = counts(sass(interp, args.rows, args.block, args.warps, pad))
+        ops = counts(sass(interp, args.rows, args.block, args.warps, pad, not args.bytes))
         total = sum(ops.values())
         out["modes"][f"{name} {geometry}"] = {
             "instructions_per_pixel": round(total / pixels, 1),
+            "source_loads_per_pixel": round(ops["LDG"] / pixels, 1),
             "most_common": dict(ops.most_common(10)),
         }
     print(json.dumps(out, indent=1))

@@ -279,3 +279,34 @@ def test_cuda_launch_defaults_follow_the_h200_sweep() -> None:
     assert shape(rows=2, block=64, num_warps=4, reuse_rows=False) == (False, 2, 64, 4)
     assert shape(cuda=False)[0] is False
     assert shape(cuda=False, reuse_rows=True, rows=5) == (True, 5, 512, 1)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bilinear_antialias", "pillow_bilinear"])
+def test_source_read_as_words_equals_one_load_per_byte(mode: str) -> None:
+    """``words`` reads the source as aligned 64-bit words and picks each byte out, at every alignment of a
+    pixel in its word (a 3-byte pixel starts at each of the 8 byte offsets), up to the source's last byte (its
+    last word clamped): the same values as a load per byte, on both kernels (tiled and rows_kernel), with
+    channels swapped, and on a source that is not 8-byte aligned (bytes then, as its plan says). Pillow's
+    vertical-first passes (one source column here) read bytes: their first pass runs down a column."""
+    from preprocgate.geometry import plan
+
+    cases = [((24, 40), (19, 32), "stretch"), ((16, 24), (21, 21), "letterbox"), ((2, 8), (5, 7), "stretch")]
+    cases += [((8, 1), (5, 3), "stretch")]
+    for source, size, resize in cases:
+        config = InputSpec(size=size, resize=resize, interpolation=mode, target_order="BGR")
+        images = np.stack([make("noise", 5, *source), make("natural", 6, *source)])
+        geometry = plan(source, size, config.resize)
+        engaged = mode != "pillow_bilinear" or not filters.pillow_vertical_first(source, geometry.content)
+        expected = torch.empty((2, 3, *size))
+        _variant("triton", config).launch(torch.from_numpy(images), expected, geometry)
+        for reuse_rows in (False, True):
+            fused = _variant("triton", config, words=True, reuse_rows=reuse_rows)
+            got = torch.empty_like(expected)
+            fused.launch(torch.from_numpy(images), got, geometry)
+            assert _mismatches(got, expected) == 0, (source, size, reuse_rows)
+            assert [p.constexprs["WORDS"] for p in fused._launches.values()] == [engaged]
+            shifted = torch.zeros(images.size + 1, dtype=torch.uint8)[1:].view(images.shape)
+            shifted.copy_(torch.from_numpy(images))
+            fused.launch(shifted, got, geometry)
+            assert _mismatches(got, expected) == 0
+            assert [p.constexprs["WORDS"] for p in fused._launches.values()] == [engaged, False]

@@ -36,11 +36,11 @@ def signature(weights):
     }
 
 
-def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn):
+def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
              "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": unroll[0], "I_TAPS": unroll[1], "ROWS": 2,
-             "BLOCK": 128}
+             "BLOCK": 128, "WORDS": words}
     weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
     source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
     options = {"num_warps": 2, "enable_fp_fusion": False}
@@ -66,6 +66,12 @@ counts["rows"] = [{op: ptx(k.BILINEAR, p, fn=k.rows_kernel).count(op) for op in 
 separable_rows = [(k.SEPARABLE_FLOAT, 1, (2, 3)), (k.SEPARABLE_FIXED, 0, (2, 0))]
 counts["rows_separable"] = [
     {op: ptx(i, k.PAD_PIXEL, a, False, u, fn=k.rows_kernel).count(op) for op in OPS} for i, a, u in separable_rows
+]
+# the source read as 64-bit words: bilinear on both kernels, antialias's 3-tap row passes
+WORDS = ("ld.global.b64", "ld.global.b8")
+counts["words"] = [
+    {op: ptx(i, k.PAD_PIXEL, 1, words=w, fn=f).count(op) for op in WORDS}
+    for i, f in ((k.BILINEAR, fn), (k.BILINEAR, k.rows_kernel), (k.SEPARABLE_FLOAT, fn)) for w in (False, True)
 ]
 print(json.dumps(counts))
 """
@@ -103,3 +109,10 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     antialias_rows, pillow_loop_rows = counts["rows_separable"]
     assert antialias_rows["ld.global"] > pillow_loop_rows["ld.global"] > 0  # 2 × 3 unrolled taps vs a loop's
     assert pillow_loop_rows["div.rn.f32"] > 0 and antialias_rows["div.rn.f32"] == 0
+    # words: two 64-bit loads per source row instead of a byte load per tap and channel (6 for bilinear, 9 for
+    # a 3-tap row); bilinear's tiled thread computes 4 pixels of 2 rows, rows_kernel 2 pixels of 2 rows
+    bytes_tiled, words_tiled, bytes_rows, words_rows, bytes_aa, words_aa = counts["words"]
+    assert bytes_tiled == {"ld.global.b64": 0, "ld.global.b8": 4 * 12} and words_tiled["ld.global.b8"] == 0
+    assert words_tiled["ld.global.b64"] == 4 * 2 * 2
+    assert words_rows == {"ld.global.b64": 2 * 2 * 2, "ld.global.b8": 0} and bytes_rows["ld.global.b8"] == 2 * 12
+    assert words_aa == {"ld.global.b64": 4 * 2 * 2, "ld.global.b8": 0} and bytes_aa["ld.global.b8"] == 4 * 18

@@ -103,6 +103,7 @@ class TritonFused(Preprocessor):
         num_warps: int | None = None,
         division: Division = "auto",
         reuse_rows: bool | None = None,
+        words: bool = False,
     ) -> None:
         """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
         ``num_warps``: warps per program on CUDA. ``reuse_rows``: a program runs ``rows`` output rows one after
@@ -110,7 +111,10 @@ class TritonFused(Preprocessor):
         horizontal pass then a vertical one over at most two rows: bilinear in CUDA's tap order (and the CPU's
         generic and unfused ones), and the separable modes horizontal-first with one or two vertical taps;
         otherwise it is ignored. None (default): on CUDA for bilinear rows that are not downscaled, the case
-        where it measured faster; never in the interpreter."""
+        where it measured faster; never in the interpreter. ``words``: bilinear, and the separable modes' row
+        passes of up to 3 taps, read the source as aligned 64-bit words and pick the bytes out (a third of the
+        load instructions, 60% more instructions in all: ``benchmarks/kernel_sass.py``), where the source tensor
+        starts on an 8-byte boundary and its size is a multiple of 8; off by default until timed on a GPU."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
@@ -124,6 +128,7 @@ class TritonFused(Preprocessor):
         self.rows = rows
         self.num_warps = num_warps
         self.reuse_rows = reuse_rows
+        self.words = words
         self.kernel = load_kernel(device)
         self._tables: dict[tuple[object, ...], tuple[torch.Tensor, ...]] = {}
         self._launches: dict[tuple[object, ...], _Launch] = {}
@@ -188,7 +193,7 @@ class TritonFused(Preprocessor):
         Everything but the two tensors is worked out once per shape (:class:`_Launch`); on CUDA the compiled
         kernel is then called directly, so a small image costs a few microseconds of Python, not Triton's
         argument binding and cache lookup (about 40 µs a call, measured: benchmarks/RESULTS.md)."""
-        key = (src.shape, dst.shape, dst.dtype, geometry)
+        key = (src.shape, dst.shape, dst.dtype, geometry, self.words and src.data_ptr() % 8 == 0)
         plan = self._launches.get(key)
         if plan is None:
             plan = self._launches[key] = self._plan(src, dst, geometry)
@@ -280,6 +285,10 @@ class TritonFused(Preprocessor):
         if reuse:
             constexprs["O_TAPS"] = o_taps  # its vertical taps are written out (1 or 2), the horizontal may loop
         constexprs["ROWS"], constexprs["BLOCK"] = rows, block
+        # bytes read as aligned 64-bit words (``_window``): bilinear, and row-first separable passes of ≤ 3 taps
+        separable_rows = interp in (k.SEPARABLE_FLOAT, k.SEPARABLE_FIXED) and not v_first and unroll and i_taps <= 3
+        aligned = src.data_ptr() % 8 == 0 and src.numel() % 8 == 0
+        constexprs["WORDS"] = self.words and aligned and (interp == k.BILINEAR or separable_rows)
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
         return _Launch(kernel, grid, args, constexprs, options, self.device.type == "cuda")
 

@@ -62,6 +62,50 @@ def _source_index(dst, scale, in_size, INDEX_FMA: tl.constexpr):
 
 
 @triton.jit
+def _window(words, at, last_word):
+    """The source bytes from offset ``at`` on, read as two aligned 64-bit words instead of one load per byte:
+    ``lo`` holds bytes ``at`` … ``at + 7`` (the first in its low byte), ``hi`` bytes ``at + 8`` … up to the end of
+    the second word (at least ``at + 8``). Byte gathers bound the kernel on the H200 (its time follows the
+    loads per pixel, not the instructions: benchmarks/RESULTS.md), and a pixel's three channels and its
+    right-hand neighbour's, or a 3-tap filter's 9 bytes, lie in two such words whatever their alignment. The
+    second word is clamped to the last one of the source (``last_word``): past the source's end it holds no byte
+    the caller uses."""
+    i = at >> 3
+    s = ((at & 7) * 8).to(tl.uint64)
+    w0 = tl.load(words + i)
+    w1 = tl.load(words + tl.minimum(i + 1, last_word))
+    lo = (w0 >> s) | ((w1 << 1) << (63 - s))  # (w1 << 1) << (63 − s): w1 << (64 − s), and 0 for s = 0
+    hi = w1 >> s
+    return lo.to(tl.uint32), (lo >> 32).to(tl.uint32), hi.to(tl.uint32)
+
+
+@triton.jit
+def _byte(l0, l1, h, J: tl.constexpr):
+    """Byte ``J`` (0 … 8) of a :func:`_window`, as a uint32."""
+    if J < 4:
+        w = l0 >> (8 * J)
+    elif J < 8:
+        w = l1 >> (8 * (J - 4))
+    else:
+        w = h >> (8 * (J - 8))
+    return w & 255
+
+
+@triton.jit
+def _pixel_pair(words, at, wide, last_word, FIRST: tl.constexpr):
+    """The three channels (source order from channel ``FIRST``: 0, or 2 when swapping) of the pixel at ``at`` and
+    of its right-hand neighbour (``wide``; else the same pixel: the image's last column), as float32."""
+    l0, l1, h = _window(words, at, last_word)
+    a0 = _byte(l0, l1, h, FIRST)
+    a1 = _byte(l0, l1, h, 1)
+    a2 = _byte(l0, l1, h, 2 - FIRST)
+    b0 = tl.where(wide, _byte(l0, l1, h, 3 + FIRST), a0)
+    b1 = tl.where(wide, _byte(l0, l1, h, 4), a1)
+    b2 = tl.where(wide, _byte(l0, l1, h, 5 - FIRST), a2)
+    return _float(a0), _float(a1), _float(a2), _float(b0), _float(b1), _float(b2)
+
+
+@triton.jit
 def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr):
     r0 = base + row0
     r1 = base + row1
@@ -69,6 +113,12 @@ def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr):
     p01 = _float(tl.load(r0 + col1))
     p10 = _float(tl.load(r1 + col0))
     p11 = _float(tl.load(r1 + col1))
+    return _blend(p00, p01, p10, p11, h0, h1, w0, w1, TAPS)
+
+
+@triton.jit
+def _blend(p00, p01, p10, p11, h0, h1, w0, w1, TAPS: tl.constexpr):
+    """Bilinear's arithmetic on a channel's four samples, in the tap order ``TAPS``."""
     if TAPS == 0:
         t0 = tl.fma(w0, p00, w1 * p01)
         t1 = tl.fma(w0, p10, w1 * p11)
@@ -184,18 +234,45 @@ def _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED
 
 
 @triton.jit
+def _word_tap(h0, h1, h2, l0, l1, h, i_w, i_fma, t: tl.constexpr, FIRST: tl.constexpr, FIXED: tl.constexpr,
+              ACC: tl.constexpr):  # fmt: skip
+    """:func:`_inner_tap` on bytes of a :func:`_window` (the first pass along a row: tap ``t`` is 3 bytes on)."""
+    wi = tl.load(i_w + t)
+    h0 = _accumulate(h0, _word_sample(l0, l1, h, 3 * t + FIRST, FIXED), wi, t, i_fma, FIXED, ACC)
+    h1 = _accumulate(h1, _word_sample(l0, l1, h, 3 * t + 1, FIXED), wi, t, i_fma, FIXED, ACC)
+    h2 = _accumulate(h2, _word_sample(l0, l1, h, 3 * t + 2 - FIRST, FIXED), wi, t, i_fma, FIXED, ACC)
+    return h0, h1, h2
+
+
+@triton.jit
+def _word_sample(l0, l1, h, J: tl.constexpr, FIXED: tl.constexpr):
+    """:func:`_sample` of byte ``J`` of a :func:`_window`."""
+    x = _byte(l0, l1, h, J)
+    if FIXED:
+        v = x.to(tl.int32)
+    else:
+        v = _float(x)
+    return v
+
+
+@triton.jit
 def _first_pass(
-    b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, i_taps, like, I_TAPS: tl.constexpr, FIXED: tl.constexpr,
-    ACC: tl.constexpr,
+    b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, i_taps, like, words, img_off, last_word, I_TAPS: tl.constexpr,
+    FIXED: tl.constexpr, ACC: tl.constexpr, WORDS: tl.constexpr, FIRST: tl.constexpr,
 ):  # fmt: skip
     """The first pass at one source line (offset ``o_off``) for three channels: its taps accumulated, and for
-    Pillow rounded to uint8 (:func:`_clip8`). ``like``: a tensor of the result's shape."""
+    Pillow rounded to uint8 (:func:`_clip8`). ``like``: a tensor of the result's shape. ``WORDS``: the pass runs
+    along a row with at most 3 taps (unrolled), whose bytes are read as one :func:`_window`."""
     h0 = like * 0
     if FIXED:
         h0 += PILLOW_HALF
     h1 = h0
     h2 = h0
-    if I_TAPS > 0:
+    if WORDS:
+        l0, l1, h = _window(words, img_off + o_off + i0.to(tl.int64) * 3, last_word)
+        for t in tl.static_range(I_TAPS):
+            h0, h1, h2 = _word_tap(h0, h1, h2, l0, l1, h, i_w, i_fma, t, FIRST, FIXED, ACC)
+    elif I_TAPS > 0:
         for t in tl.static_range(I_TAPS):
             h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED, ACC)
     else:
@@ -211,12 +288,14 @@ def _first_pass(
 @triton.jit
 def _outer_tap(
     a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride,
-    i_taps, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
+    i_taps, words, img_off, last_word, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
+    WORDS: tl.constexpr, FIRST: tl.constexpr,
 ):  # fmt: skip
     """The second pass's tap ``r``: a first pass along the other axis, then one accumulation per channel."""
     wo = tl.load(o_w + r)
     h0, h1, h2 = _first_pass(
-        b0, b1, b2, (o0 + r) * o_stride, i0, i_w, i_fma, i_stride, i_taps, a0, I_TAPS, FIXED, ACC
+        b0, b1, b2, (o0 + r) * o_stride, i0, i_w, i_fma, i_stride, i_taps, a0, words, img_off, last_word, I_TAPS,
+        FIXED, ACC, WORDS, FIRST,
     )  # fmt: skip
     a0 = _accumulate(a0, h0, wo, r, o_fma, FIXED, ACC)
     a1 = _accumulate(a1, h1, wo, r, o_fma, FIXED, ACC)
@@ -226,8 +305,9 @@ def _outer_tap(
 
 @triton.jit
 def _separable(
-    b0, b1, b2, in_w, cy, cx, content_h, content_w, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
-    O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr,
+    b0, b1, b2, in_w, cy, cx, content_h, content_w, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps, words, img_off,
+    last_word, O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
+    V_FIRST: tl.constexpr, WORDS: tl.constexpr, FIRST: tl.constexpr,
 ):  # fmt: skip
     """Three channels of a separable filter over a tile: ``cy`` is a column of content rows, ``cx`` a row of
     content columns. Per axis, ``idx_*[c]`` holds the first source index and the first FMA tap of output index
@@ -279,14 +359,14 @@ def _separable(
     if O_TAPS > 0:
         for r in tl.static_range(O_TAPS):
             a0, a1, a2 = _outer_tap(
-                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, I_TAPS,
-                FIXED, ACC,
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, words,
+                img_off, last_word, I_TAPS, FIXED, ACC, WORDS, FIRST,
             )  # fmt: skip
     else:
         for r in range(0, o_taps):
             a0, a1, a2 = _outer_tap(
-                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, I_TAPS,
-                FIXED, ACC,
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, words,
+                img_off, last_word, I_TAPS, FIXED, ACC, WORDS, FIRST,
             )  # fmt: skip
     if FIXED:
         v0 = _float(_clip8(a0))
@@ -302,15 +382,16 @@ def _separable(
 @triton.jit
 def _resample(
     base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
+    words, img_off, last_word,
     SWAP: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr,
-    V_FIRST: tl.constexpr, O_TAPS: tl.constexpr, I_TAPS: tl.constexpr,
+    V_FIRST: tl.constexpr, O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, WORDS: tl.constexpr,
 ):  # fmt: skip
     """The three resampled channels of a tile (content rows ``cy`` × content columns ``cx``) in source order
     swapped to the target's when ``SWAP``. No read is masked (a masked read costs an instruction more, for its
     default value): every source index is clamped into the image, so rows and columns outside the content (pad,
     or past the output's edge) read some pixel whose value the caller replaces or does not store."""
-    first = 2 if SWAP else 0
-    last = 0 if SWAP else 2
+    first: tl.constexpr = 2 if SWAP else 0
+    last: tl.constexpr = 0 if SWAP else 2
     # written out per channel: no tuple or starred arguments, which older Triton compilers reject
     if INTERP == 0:  # BILINEAR
         y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
@@ -318,10 +399,18 @@ def _resample(
         row0 = y0 * (in_w * 3)
         row1 = y1 * (in_w * 3)
         col0 = x0.to(tl.int64) * 3
-        col1 = x1.to(tl.int64) * 3
-        v0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
-        v1 = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
-        v2 = _bilinear(base + last, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
+        if WORDS:  # each source row's two pixels from one window
+            wide = x1 > x0
+            p000, p001, p002, p010, p011, p012 = _pixel_pair(words, img_off + row0 + col0, wide, last_word, first)
+            p100, p101, p102, p110, p111, p112 = _pixel_pair(words, img_off + row1 + col0, wide, last_word, first)
+            v0 = _blend(p000, p010, p100, p110, h0, h1, w0, w1, TAPS)
+            v1 = _blend(p001, p011, p101, p111, h0, h1, w0, w1, TAPS)
+            v2 = _blend(p002, p012, p102, p112, h0, h1, w0, w1, TAPS)
+        else:
+            col1 = x1.to(tl.int64) * 3
+            v0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
+            v1 = _bilinear(base + 1, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
+            v2 = _bilinear(base + last, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
     elif INTERP <= 2:  # NEAREST, NEAREST_EXACT: a copy of one source pixel
         sy = _nearest_index(cy, scale_h, in_h, INTERP == 2)
         sx = _nearest_index(cx, scale_w, in_w, INTERP == 2)
@@ -332,7 +421,7 @@ def _resample(
     else:  # SEPARABLE_FLOAT, SEPARABLE_FIXED
         v0, v1, v2 = _separable(
             base + first, base + 1, base + last, in_w, cy, cx, content_h, content_w, tab_x, tab_y, idx_x, idx_y,
-            o_taps, i_taps, O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST,
+            o_taps, i_taps, words, img_off, last_word, O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST, WORDS, first,
         )  # fmt: skip
     return v0, v1, v2
 
@@ -384,6 +473,7 @@ def preprocess_kernel(
     I_TAPS: tl.constexpr,
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
+    WORDS: tl.constexpr = False,
 ):
     """One program computes a tile of ``ROWS`` output rows × ``BLOCK`` output columns of one image (grid: column
     tiles, row tiles, images), so that everything that depends on the row alone (source rows, their weights)
@@ -399,7 +489,9 @@ def preprocess_kernel(
     padded canvas) or ``PAD_ZERO`` (0 in the output, as Detectron2 pads the normalised tensor). ``INTERP``: the
     resize (module constants); ``tab_*``, ``idx_*``, ``o_taps``, ``i_taps``: the separable modes' tables and their
     widths (unused otherwise), ``ACC``, ``V_FIRST``, ``O_TAPS``, ``I_TAPS``: their accumulation, pass order and
-    unrolling (see :func:`_separable`)."""
+    unrolling (see :func:`_separable`). ``WORDS``: bilinear and the row-first separable modes with up to 3 taps
+    read their bytes through :func:`_window` (the launch sets it where the source starts on an 8-byte boundary
+    and its size is a multiple of 8)."""
     n = tl.program_id(2).to(tl.int64)
     oy = tl.program_id(1) * ROWS + tl.arange(0, ROWS)[:, None]
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
@@ -413,11 +505,14 @@ def preprocess_kernel(
         cy = oy - top
         cx = ox - left
         inside = (cy >= 0) & (cy < content_h) & (cx >= 0) & (cx < content_w)
-    base = src_ptr + n * in_h * in_w * 3
+    img_off = n * in_h * in_w * 3
+    base = src_ptr + img_off
+    words = src_ptr.to(tl.pointer_type(tl.uint64))
+    last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
     if PAD == 0:  # PAD_NONE
         v0, v1, v2 = _resample(
             base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y, o_taps,
-            i_taps, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS, I_TAPS,
+            i_taps, words, img_off, last_word, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS, I_TAPS, WORDS,
         )  # fmt: skip
     else:  # a tile wholly in the pad reads nothing: its values are all replaced
         v0 = tl.zeros([ROWS, BLOCK], tl.float32)
@@ -428,7 +523,8 @@ def preprocess_kernel(
         if (top_row < content_h) & (top_row + ROWS > 0) & (left_col < content_w) & (left_col + BLOCK > 0):
             v0, v1, v2 = _resample(
                 base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y,
-                o_taps, i_taps, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS, I_TAPS,
+                o_taps, i_taps, words, img_off, last_word, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS,
+                I_TAPS, WORDS,
             )  # fmt: skip
     _store(
         dst_ptr + n * 3 * plane + oy * out_w + ox, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale,
@@ -443,6 +539,12 @@ def _bilinear_row(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
     ``t1``), rounded the same way."""
     p0 = _float(tl.load(base + row + col0))
     p1 = _float(tl.load(base + row + col1))
+    return _row_blend(p0, p1, w0, w1, TAPS)
+
+
+@triton.jit
+def _row_blend(p0, p1, w0, w1, TAPS: tl.constexpr):
+    """Bilinear's horizontal pass on a channel's two samples."""
     if TAPS == 0:
         t = tl.fma(w0, p0, w1 * p1)
     else:
@@ -452,25 +554,37 @@ def _bilinear_row(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
 
 @triton.jit
 def _source_row(
-    b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps,
-    TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr,
+    b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, words, img_off, last_word, wide,
+    TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr, WORDS: tl.constexpr,
+    FIRST: tl.constexpr,
 ):  # fmt: skip
     """Source row ``y``'s horizontal pass at the program's columns, three channels: bilinear's two taps, or the
-    separable filter's first pass."""
+    separable filter's first pass. ``WORDS``: the bytes read through :func:`_window` (``wide``: bilinear's
+    second column is the next one)."""
     row = y * (in_w * 3)
     if INTERP == 0:  # BILINEAR
-        h0 = _bilinear_row(b0, row, col0, col1, w0, w1, TAPS)
-        h1 = _bilinear_row(b1, row, col0, col1, w0, w1, TAPS)
-        h2 = _bilinear_row(b2, row, col0, col1, w0, w1, TAPS)
+        if WORDS:
+            p00, p01, p02, p10, p11, p12 = _pixel_pair(words, img_off + row + col0, wide, last_word, FIRST)
+            h0 = _row_blend(p00, p10, w0, w1, TAPS)
+            h1 = _row_blend(p01, p11, w0, w1, TAPS)
+            h2 = _row_blend(p02, p12, w0, w1, TAPS)
+        else:
+            h0 = _bilinear_row(b0, row, col0, col1, w0, w1, TAPS)
+            h1 = _bilinear_row(b1, row, col0, col1, w0, w1, TAPS)
+            h2 = _bilinear_row(b2, row, col0, col1, w0, w1, TAPS)
     else:
-        h0, h1, h2 = _first_pass(b0, b1, b2, row, x0, i_w, x_fma, 3, i_taps, w0, I_TAPS, INTERP == 4, ACC)
+        h0, h1, h2 = _first_pass(
+            b0, b1, b2, row, x0, i_w, x_fma, 3, i_taps, w0, words, img_off, last_word, I_TAPS, INTERP == 4, ACC,
+            WORDS, FIRST,
+        )  # fmt: skip
     return h0, h1, h2
 
 
 @triton.jit
 def _kept_or_passed(
-    y, yk, k0, k1, k2, yl, l0, l1, l2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps,
-    TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr,
+    y, yk, k0, k1, k2, yl, l0, l1, l2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, words,
+    img_off, last_word, wide, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr,
+    WORDS: tl.constexpr, FIRST: tl.constexpr,
 ):  # fmt: skip
     """Source row ``y``'s horizontal pass: one of two kept ones (rows ``yk``, ``yl``) when it is that row, else
     computed (:func:`_source_row`). The one rule by which ``rows_kernel`` reuses rows."""
@@ -484,7 +598,8 @@ def _kept_or_passed(
         h2 = l2
     else:
         h0, h1, h2 = _source_row(
-            b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, TAPS, INTERP, ACC, I_TAPS
+            b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, words, img_off, last_word, wide, TAPS,
+            INTERP, ACC, I_TAPS, WORDS, FIRST,
         )  # fmt: skip
     return h0, h1, h2
 
@@ -520,7 +635,7 @@ def rows_kernel(
     inv_std_b, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
     SWAP: tl.constexpr, PAD: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, RECIP_SCALE: tl.constexpr,
     DIV_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr, O_TAPS: tl.constexpr,
-    I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr,
+    I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr, WORDS: tl.constexpr = False,
 ):  # fmt: skip
     """:func:`preprocess_kernel` (same arguments) for the resizes that run a horizontal pass per source row, then
     a vertical pass over at most two of them: bilinear in the tap orders ``TAPS`` 0 and 2, and the separable
@@ -556,7 +671,12 @@ def rows_kernel(
         w1 = w0
     col0 = x0.to(tl.int64) * 3
     col1 = x1.to(tl.int64) * 3
-    base = src_ptr + n * in_h * in_w * 3
+    wide = x1 > x0
+    img_off = n * in_h * in_w * 3
+    base = src_ptr + img_off
+    words = src_ptr.to(tl.pointer_type(tl.uint64))
+    last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
+    first: tl.constexpr = 2 if SWAP else 0
     b0 = base + (2 if SWAP else 0)
     b1 = base + 1
     b2 = base + (0 if SWAP else 2)
@@ -592,11 +712,11 @@ def rows_kernel(
                 h1 = O_TAPS - 1
             a0, a1, a2 = _kept_or_passed(
                 y0, ya, ta0, ta1, ta2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma,
-                i_taps, TAPS, INTERP, ACC, I_TAPS,
+                i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
             )  # fmt: skip
             c0, c1, c2 = _kept_or_passed(  # y1 is y0 at the last source row
                 y1, y0, a0, a1, a2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma,
-                i_taps, TAPS, INTERP, ACC, I_TAPS,
+                i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
             )  # fmt: skip
             ya = y0
             ta0 = a0
