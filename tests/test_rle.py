@@ -93,3 +93,20 @@ def test_strings_on_cuda_equal_the_hosts() -> None:
     other = masks[:3, :20, :31]
     expected = [pycocotools_strings(masks), pycocotools_strings(other)]
     assert rle.encode_many([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()]) == expected
+
+
+def test_compression_of_large_counts_and_differences_equals_pycocotools() -> None:
+    """Counts up to 2³¹ − 1, whose second differences need all seven 5-bit groups of either sign (the masks above stay
+    below 2,000 pixels: at most three groups): ``compress`` writes what pycocotools' ``rleToString`` writes for
+    the same uncompressed counts, mask by mask in one call."""
+    rng = np.random.default_rng(11)
+    # pycocotools keeps a mask's size in 32 bits (larger sums corrupt its heap): each mask's counts sum below 2³²
+    masks = [[2**31 - 1], [0, 2**31 - 1], [2**31 - 1, 5, 3, 2**31 - 20], [3, 2**31 - 10, 7, 5, 2**31 - 40]]
+    masks += [rng.integers(0, 2**26, n).tolist() for n in (3, 7, 40)] + [[5] * 9, rng.integers(0, 2**10, 30).tolist()]
+    counts = torch.tensor([c for m in masks for c in m], dtype=torch.int64)
+    chars, lengths = rle.compress(counts, torch.tensor([len(m) for m in masks]))
+    text = chars.numpy().tobytes().decode("ascii")
+    ends = np.cumsum(lengths.numpy()).tolist()
+    got = [text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    expected = [mask_utils.frPyObjects({"counts": m, "size": [1, sum(m)]}, 1, sum(m))["counts"].decode() for m in masks]
+    assert got == expected

@@ -1,0 +1,69 @@
+"""Each step of the GPU RLE (``preprocgate/functional/rle.py``) on a batch of noisy masks, the worst case a
+random-weight segmentation model gives (about half the pixels start a run). Prints JSON.
+
+    PYTHONPATH=. python benchmarks/rle_steps.py [--device cuda] [--images 8] [--masks 100] [--repeats 5]
+
+Why: on the H200 the RLE took RF-DETR seg-nano's dump from 516 to 322 img/s (benchmarks/RESULTS.md); its steps
+are a handful of torch kernels over millions of runs, so their memory traffic decides. Median seconds per step
+and per image; on CUDA each step is synchronised before its clock stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from preprocgate.functional import rle
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--masks", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    batches = [torch.rand((args.masks, 480, 640), generator=generator, device=device) > 0.5 for _ in range(args.images)]
+    flat, sizes = rle.flatten(batches)
+    counts, per_mask = rle.run_lengths(flat, sizes)
+    steps = {
+        "flatten": lambda: rle.flatten(batches),
+        "run_lengths": lambda: rle.run_lengths(flat, sizes),
+        "compress": lambda: rle.compress(counts, per_mask),
+        "encode_many (all, to host strings)": lambda: rle.encode_many(batches),
+    }
+    seconds = {name: timed(fn, device, args.repeats) for name, fn in steps.items()}
+    out = {
+        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "torch": torch.__version__,
+        "images": args.images,
+        "masks_per_image": args.masks,
+        "runs": len(counts),
+        "ms_per_image": {name: round(s / args.images * 1e3, 3) for name, s in seconds.items()},
+    }
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
