@@ -23,7 +23,7 @@ from preprocgate.fileio import atomic_write_json, atomic_write_text
 from preprocgate.functional.bootstrap import Interval
 from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import Location, ParityStats
-from preprocgate.hashing import compact_json, digest_json
+from preprocgate.hashing import digest_json, results_json
 from preprocgate.results import PairResult
 from preprocgate.spec import ParityThresholds
 
@@ -133,7 +133,7 @@ class DumpCache:
         """``name`` carries the writer (a shard tag) so that parallel writers never collide. Returns each image's
         records as JSON text, for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file is those
         texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``."""
-        texts = {i: compact_json(records, allow_nan=True) for i, records in results.items()}
+        texts = {i: results_json(records, allow_nan=True) for i, records in results.items()}
         body = ",".join(f'"{i}":{texts[i]}' for i in sorted(texts, key=str))  # json.dumps sorts the keys as str
         atomic_write_text(self.folder(key) / f"part-{name}.json", '{"results":{' + body + "}}\n")
         return texts

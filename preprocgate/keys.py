@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from preprocgate.hashing import compact_json, digest_json
+from preprocgate.hashing import digest_json, results_json
 
 
 def variant_identity(impl: str, params: dict[str, Any], cls: type, version: str) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def dump_digest(results: dict[int, list[dict]]) -> str:
     ``digest_json([[id, results[id]] for id in sorted(results)])``, streamed (:class:`DumpDigest`)."""
     digest = DumpDigest()
     for image_id in sorted(results):
-        digest.add(image_id, compact_json(results[image_id], default=str))
+        digest.add(image_id, results_json(results[image_id], default=str))
     return digest.hexdigest()
 
 

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from preprocgate.hashing import compact_json, digest_json
+from preprocgate import hashing
+from preprocgate.hashing import compact_json, digest_json, results_json
 
 
 @pytest.mark.parametrize(
@@ -61,3 +62,41 @@ def test_dump_digest_streams_the_canonical_text_and_parts_hold_the_same_texts(tm
     late.add_part({10: "[]"})
     late.add_part({3: "[]"})
     assert not late.ok and late.ids == [10]
+
+
+RLE = "".join(chr(48 + (i * 7919) % 64) for i in range(5000))  # COCO's RLE characters, backslash (92) among them
+
+
+@pytest.mark.parametrize(
+    ("counts", "note", "fast"),
+    [
+        (RLE, None, True),
+        (RLE[:60], None, False),  # short: not worth setting aside
+        (RLE + '"', None, False),  # a quote: escaped the standard way
+        (RLE + "\x01", None, False),  # a control character
+        (RLE + "é", None, False),  # non-ASCII
+        (RLE + "\x7f", None, False),  # DEL, which the standard encoder escapes
+        (RLE, "\x00", False),  # the mark elsewhere in the records
+    ],
+)
+def test_results_json_is_compact_json_of_coco_results(monkeypatch, counts: str, note: str | None, fast: bool) -> None:
+    """``results_json`` sets long RLE strings aside, encodes the rest and puts them back escaped by hand: the
+    text is ``compact_json``'s in every case, and the hand-escaped way is taken only where it is safe."""
+    record = {"image_id": 3, "category_id": 1, "bbox": [1.25, 2.0, 3.0, 4.5], "score": math.nan}
+    records = [
+        {**record, "segmentation": {"size": [480, 640], "counts": counts}},
+        record,
+        {**record, "segmentation": {"size": [480, 640], "counts": counts[::-1]}},
+    ]
+    if note is not None:
+        records[1] = {**record, "note": note}
+    encoded: list[object] = []
+
+    def spy(value: object, **options: object) -> str:
+        encoded.append(value)
+        return compact_json(value, **options)
+
+    monkeypatch.setattr(hashing, "compact_json", spy)
+    assert results_json(records, allow_nan=True) == compact_json(records, allow_nan=True)
+    assert (encoded[-1] is not records) == fast
+    assert results_json([], allow_nan=True) == "[]"
