@@ -33,29 +33,27 @@ def run_lengths(flat: torch.Tensor, sizes: torch.Tensor) -> tuple[torch.Tensor, 
     and how many belong to each mask.
 
     Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
-    Linear in the number of runs: each mask's boundaries — 0, [0 again], its run starts, its size — are placed
-    by index arithmetic, as ``nonzero`` returns the run starts in order.
+    A run starts at a mask's first pixel or where a pixel differs from the one before it (a 0 imagined before
+    each mask); the counts are the steps from one start to the next (the last to the end of the pixels), and a
+    mask whose first pixel is set gets its empty run of zeros in front. Linear in the pixels, with two host
+    synchronisations (the number of starts, then of counts).
     """
     device = flat.device
-    k = len(sizes)
     offsets = torch.cumsum(sizes, 0) - sizes
-    change = (flat[1:] != flat[:-1]).nonzero().squeeze(1) + 1
-    owner = torch.searchsorted(offsets, change, right=True) - 1
-    local = change - offsets[owner]
-    inside = local != 0  # a change at a mask's first pixel is the previous mask's end, not a run start
-    which, where = owner[inside], local[inside]
-    runs = torch.bincount(which, minlength=k)
-    lead = 1 + flat[offsets].long()  # boundaries before the first run start: 0, or 0 and 0
-    per_mask = lead + runs + 1
-    first = torch.cumsum(per_mask, 0) - per_mask
-    position = torch.zeros(int(per_mask.sum()), dtype=torch.int64, device=device)
-    rank = torch.arange(len(where), device=device) - torch.repeat_interleave(torch.cumsum(runs, 0) - runs, runs)
-    position[torch.repeat_interleave(first + lead, runs) + rank] = where
-    position[first + per_mask - 1] = sizes
-    steps = torch.diff(position)
-    keep = torch.ones_like(steps, dtype=torch.bool)
-    keep[first[1:] - 1] = False  # the step from one mask's last boundary to the next mask's first
-    return steps[keep], per_mask - 1
+    pixels = flat.view(torch.uint8)
+    before = torch.empty_like(pixels)
+    before[1:] = pixels[:-1]
+    before[offsets] = 0
+    first = torch.zeros_like(flat)
+    first[offsets] = True
+    starts = ((pixels != before) | first).nonzero().squeeze(1)
+    steps = torch.diff(starts, append=torch.tensor([len(flat)], device=device))
+    owner = torch.cumsum(first[starts], 0) - 1  # the mask each run belongs to
+    lead = pixels[offsets].long()  # 1: the mask's first pixel is set, an empty run of zeros goes in front
+    inserted = torch.cumsum(lead, 0)  # empty runs in front of this mask's runs, its own included
+    counts = torch.zeros(len(starts) + int(inserted[-1]), dtype=torch.int64, device=device)
+    counts[torch.arange(len(starts), device=device) + inserted[owner]] = steps
+    return counts, torch.bincount(owner, minlength=len(sizes)) + lead
 
 
 def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
