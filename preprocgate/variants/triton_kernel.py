@@ -63,13 +63,12 @@ def _source_index(dst, scale, in_size, INDEX_FMA: tl.constexpr):
 
 @triton.jit
 def _window(words, at, last_word):
-    """The source bytes from offset ``at`` on, read as two aligned 64-bit words instead of one load per byte:
-    ``lo`` holds bytes ``at`` … ``at + 7`` (the first in its low byte), ``hi`` bytes ``at + 8`` … up to the end of
-    the second word (at least ``at + 8``). Byte gathers bound the kernel on the H200 (its time follows the
-    loads per pixel, not the instructions: benchmarks/RESULTS.md), and a pixel's three channels and its
-    right-hand neighbour's, or a 3-tap filter's 9 bytes, lie in two such words whatever their alignment. The
-    second word is clamped to the last one of the source (``last_word``): past the source's end it holds no byte
-    the caller uses."""
+    """The source bytes from offset ``at`` on, read as two aligned 64-bit words instead of one load per byte,
+    as three 32-bit words: bytes ``at`` … ``at + 3`` (the first in the low byte), ``at + 4`` … ``at + 7``, and
+    ``at + 8`` on (at least that one is valid). On the H200 the kernel's time follows its byte loads per pixel more
+    than its instructions (benchmarks/RESULTS.md), and a pixel's three channels and its right-hand neighbour's,
+    or a 3-tap filter's 9 bytes, lie in two such words whatever their alignment. The second word is clamped to
+    the source's last (``last_word``): past the source's end it holds no byte the caller uses."""
     i = at >> 3
     s = ((at & 7) * 8).to(tl.uint64)
     w0 = tl.load(words + i)
