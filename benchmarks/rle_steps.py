@@ -12,26 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
+from benchmarks.rfdetr_gpu import timed
 from preprocgate.functional import rle
-
-
-def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         "compress": lambda: rle.compress(counts, per_mask),
         "encode_many (all, to host strings)": lambda: rle.encode_many(batches),
     }
-    seconds = {name: timed(fn, device, args.repeats) for name, fn in steps.items()}
+    seconds = {name: timed(fn, device, 1, args.repeats) for name, fn in steps.items()}
     out = {
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "torch": torch.__version__,

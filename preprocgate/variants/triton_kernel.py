@@ -211,9 +211,9 @@ def _accumulate(acc, x, w, t, fma_from, FIXED: tl.constexpr, ACC: tl.constexpr):
 
 
 @triton.jit
-def _sample(at, FIXED: tl.constexpr):
-    """One source byte as the filter reads it: int32 for Pillow's integers, else float32."""
-    p = tl.load(at)
+def _sample(p, FIXED: tl.constexpr):
+    """One source byte (uint8, or uint32 from a :func:`_window`) as the filter reads it: int32 for Pillow's
+    integers, else float32."""
     if FIXED:
         x = p.to(tl.int32)
     else:
@@ -226,9 +226,9 @@ def _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED
     """The first pass's tap ``t`` for three channels (see :func:`_separable`)."""
     wi = tl.load(i_w + t)
     off = i0.to(tl.int64) * i_stride + t * i_stride
-    h0 = _accumulate(h0, _sample(b0 + o_off + off, FIXED), wi, t, i_fma, FIXED, ACC)
-    h1 = _accumulate(h1, _sample(b1 + o_off + off, FIXED), wi, t, i_fma, FIXED, ACC)
-    h2 = _accumulate(h2, _sample(b2 + o_off + off, FIXED), wi, t, i_fma, FIXED, ACC)
+    h0 = _accumulate(h0, _sample(tl.load(b0 + o_off + off), FIXED), wi, t, i_fma, FIXED, ACC)
+    h1 = _accumulate(h1, _sample(tl.load(b1 + o_off + off), FIXED), wi, t, i_fma, FIXED, ACC)
+    h2 = _accumulate(h2, _sample(tl.load(b2 + o_off + off), FIXED), wi, t, i_fma, FIXED, ACC)
     return h0, h1, h2
 
 
@@ -237,21 +237,10 @@ def _word_tap(h0, h1, h2, l0, l1, h, i_w, i_fma, t: tl.constexpr, FIRST: tl.cons
               ACC: tl.constexpr):  # fmt: skip
     """:func:`_inner_tap` on bytes of a :func:`_window` (the first pass along a row: tap ``t`` is 3 bytes on)."""
     wi = tl.load(i_w + t)
-    h0 = _accumulate(h0, _word_sample(l0, l1, h, 3 * t + FIRST, FIXED), wi, t, i_fma, FIXED, ACC)
-    h1 = _accumulate(h1, _word_sample(l0, l1, h, 3 * t + 1, FIXED), wi, t, i_fma, FIXED, ACC)
-    h2 = _accumulate(h2, _word_sample(l0, l1, h, 3 * t + 2 - FIRST, FIXED), wi, t, i_fma, FIXED, ACC)
+    h0 = _accumulate(h0, _sample(_byte(l0, l1, h, 3 * t + FIRST), FIXED), wi, t, i_fma, FIXED, ACC)
+    h1 = _accumulate(h1, _sample(_byte(l0, l1, h, 3 * t + 1), FIXED), wi, t, i_fma, FIXED, ACC)
+    h2 = _accumulate(h2, _sample(_byte(l0, l1, h, 3 * t + 2 - FIRST), FIXED), wi, t, i_fma, FIXED, ACC)
     return h0, h1, h2
-
-
-@triton.jit
-def _word_sample(l0, l1, h, J: tl.constexpr, FIXED: tl.constexpr):
-    """:func:`_sample` of byte ``J`` of a :func:`_window`."""
-    x = _byte(l0, l1, h, J)
-    if FIXED:
-        v = x.to(tl.int32)
-    else:
-        v = _float(x)
-    return v
 
 
 @triton.jit
