@@ -109,6 +109,8 @@ LAUNCHES: list[dict[str, Any]] = [
     {"block": 512, "num_warps": 4},
     {"block": 1024, "num_warps": 8},
     {"division": "div_rn"},
+    {"words": True},  # 64-bit source reads: exact where the source allows them, the byte path elsewhere
+    {"rows": 8, "reuse_rows": True, "words": True},
 ]
 QUICK_LAUNCHES: list[dict[str, Any]] = [{}, {"block": 1024, "division": "reciprocal_fma"}]
 TIMED = [(64, (480, 640), (512, 512)), (32, (1080, 1920), (640, 640))]
@@ -144,6 +146,8 @@ QUICK_INTERP_GEOMETRIES = {  # letterbox: in the quick timings
     "keep_ratio": ({"resize": {"mode": "keep_ratio", "short_side": 12, "max_size": 20, "stride": 8}}, (1, 1)),
 }
 QUICK_INTERP_SOURCES: list[Size] = [(37, 53), (60, 45)]
+# the default, and the 64-bit source reads (tiled, and rows_kernel where the resize allows it)
+INTERP_SWEEP_LAUNCHES: list[dict[str, Any]] = [{}, {"words": True}, {"rows": 16, "reuse_rows": True, "words": True}]
 INTERP_TIMED = (64, (480, 640), (512, 512))
 QUICK_INTERP_TIMED = (2, (48, 64), (32, 32))
 
@@ -350,11 +354,13 @@ def interpolation_reference(config: InputSpec, device: torch.device) -> TorchInt
 
 
 def interpolation_sweep(device: torch.device, quick: bool) -> list[dict[str, Any]]:
-    """Every new interpolation × geometry × source, default launch, against its reference; for Pillow also the
-    uint8 values before normalisation (a mean-0, std-1, 0–255 spec: the output is the resized value)."""
+    """Every new interpolation × geometry × source × launch (``INTERP_SWEEP_LAUNCHES``) against its reference;
+    for Pillow also the uint8 values before normalisation (a mean-0, std-1, 0–255 spec: the output is the resized
+    value)."""
     geometries, sources = (
         (QUICK_INTERP_GEOMETRIES, QUICK_INTERP_SOURCES) if quick else (INTERP_GEOMETRIES, INTERP_SOURCES)
     )
+    launches = INTERP_SWEEP_LAUNCHES[:2] if quick else INTERP_SWEEP_LAUNCHES
     images = {source: probe_images(source, quick=True) for source in sources}
     rows = []
     for interpolation in INTERPOLATIONS:
@@ -365,22 +371,24 @@ def interpolation_sweep(device: torch.device, quick: bool) -> list[dict[str, Any
                 raw = {**spec, **YOLOX, "target_order": "RGB", "interpolation": interpolation}
                 configs["uint8"] = config_for(raw, size)
             for kind, config in configs.items():
-                reference, fused = interpolation_reference(config, device), TritonFused(config, device)
+                reference = interpolation_reference(config, device)
+                fused = [(launch, TritonFused(config, device, **launch)) for launch in launches]
                 for source, batch in images.items():
                     with torch.inference_mode():
                         expected = reference(batch)
                         geometry = reference.plan(batch)[0]
-                        row = {
-                            "interpolation": interpolation,
-                            "geometry": geometry_name,
-                            "compared": kind,
-                            "source": f"{source[0]}x{source[1]}",
-                            "content": list(geometry.content),
-                            "vertical_first": interpolation == "pillow_bilinear"
-                            and filters.pillow_vertical_first(geometry.source, geometry.content),
-                            **compare(fused(batch), expected),
-                        }
-                    rows.append(row)
+                        for launch, variant in fused:
+                            rows.append({
+                                "interpolation": interpolation,
+                                "geometry": geometry_name,
+                                "compared": kind,
+                                "source": f"{source[0]}x{source[1]}",
+                                "content": list(geometry.content),
+                                "vertical_first": interpolation == "pillow_bilinear"
+                                and filters.pillow_vertical_first(geometry.source, geometry.content),
+                                "launch": launch or "default",
+                                **compare(variant(batch), expected),
+                            })  # fmt: skip
     return rows
 
 
@@ -388,10 +396,12 @@ def interpolation_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for row in rows:
         key = row["interpolation"] + ("" if row["compared"] == "normalised" else " (uint8 values)")
-        entry = out.setdefault(key, {"cases": 0, "elements": 0, "mismatching_elements": 0})
+        entry = out.setdefault(key, {"cases": 0, "elements": 0, "mismatching_elements": 0, "by_launch": {}})
         entry["cases"] += 1
         entry["elements"] += row.get("elements", 0)
         entry["mismatching_elements"] += abs(row["mismatching_elements"])
+        launch = json.dumps(row["launch"], sort_keys=True) if isinstance(row["launch"], dict) else row["launch"]
+        entry["by_launch"][launch] = entry["by_launch"].get(launch, 0) + abs(row["mismatching_elements"])
     return out
 
 
