@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from preprocgate.fileio import atomic_write_json, atomic_write_text
+from preprocgate.fileio import atomic_write_bytes, atomic_write_json
 from preprocgate.functional.bootstrap import Interval
 from preprocgate.functional.matching import DiffStats
 from preprocgate.functional.parity import Location, ParityStats
@@ -129,13 +129,17 @@ class DumpCache:
                 self._discard(part, str(exc))
         return out
 
-    def write_part(self, key: str, name: str, results: dict[int, list[dict]]) -> dict[int, str]:
+    def write_part(self, key: str, name: str, results: dict[int, list[dict]]) -> dict[int, bytes]:
         """``name`` carries the writer (a shard tag) so that parallel writers never collide. Returns each image's
-        records as JSON text, for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file is those
-        texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``."""
+        records as JSON text (ASCII bytes), for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file
+        is those texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``;
+        each text is copied once, into the file's bytes."""
         texts = {i: results_json(records, allow_nan=True) for i, records in results.items()}
-        body = ",".join(f'"{i}":{texts[i]}' for i in sorted(texts, key=str))  # json.dumps sorts the keys as str
-        atomic_write_text(self.folder(key) / f"part-{name}.json", '{"results":{' + body + "}}\n")
+        pieces = [b'{"results":{']
+        for n, i in enumerate(sorted(texts, key=str)):  # json.dumps sorts the keys as str
+            pieces += (b',"' if n else b'"', str(i).encode(), b'":', texts[i])
+        pieces.append(b"}}\n")
+        atomic_write_bytes(self.folder(key) / f"part-{name}.json", b"".join(pieces))
         return texts
 
     def mark_complete(

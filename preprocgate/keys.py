@@ -90,14 +90,17 @@ class DumpDigest:
         self.ids: list[int] = []
         self.ok = True
 
-    def add(self, image_id: int, records_json: str) -> None:
+    def add(self, image_id: int, records_json: bytes) -> None:
+        """``records_json``: :func:`preprocgate.hashing.results_json`'s bytes, hashed where they are (no copy)."""
         if self.ids and image_id <= self.ids[-1]:
             self.ok = False
         if self.ok:
-            self._hash.update(f"{',' if self.ids else ''}[{image_id},{records_json}]".encode())
+            self._hash.update(f"{',' if self.ids else ''}[{image_id},".encode())
+            self._hash.update(records_json)
+            self._hash.update(b"]")
             self.ids.append(image_id)
 
-    def add_part(self, texts: dict[int, str]) -> None:
+    def add_part(self, texts: dict[int, bytes]) -> None:
         """A part's images (:meth:`preprocgate.cache.DumpCache.write_part`'s texts), in id order."""
         for image_id in sorted(texts):
             self.add(image_id, texts[image_id])
