@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The pending GPU measurements in one call to a lent GPU machine, in the order given, each under its own time
+# limit, each step's log and JSON written to $OUT as soon as it ends: a call cut short still returns every step
+# it finished. Why one script: a GPU machine is lent for a few calls a session, each start costs minutes of the
+# budget, and a command line is limited to 2,000 characters.
+#
+#   bash benchmarks/gpu_session.sh STEP[:SECONDS] ...     # from the repository root; OUT defaults to ./gpu-out
+#
+# Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
+# rfdetr (240). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic, pycocotools),
+# .whl-rf (rfdetr and its dependencies) and .ray (a stripped Ray, ray-stripped.tar.xz) where carried.
+set -u
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT" /tmp/site
+wheels=$(ls .whl/*.whl .whl-rf/*.whl 2>/dev/null)
+[ -n "$wheels" ] && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site $wheels
+if [ -f .ray/ray-stripped.tar.xz ]; then
+    mkdir -p /tmp/raysite && tar -xJf .ray/ray-stripped.tar.xz -C /tmp/raysite
+fi
+export PYTHONPATH=/tmp/site:/tmp/raysite:$PWD:$PWD/benchmarks
+{ nvidia-smi -L; python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"; } \
+    > "$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt"
+
+step() {  # name, limit, command...: runs it, keeps its log, prints its end
+    local name=$1 limit=$2
+    shift 2
+    local begin=$SECONDS
+    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    echo "== $name: exit $? after $((SECONDS - begin)) s (limit $limit)"
+    grep -v '^{' "$OUT/$name.log" | tail -n 15
+}
+
+for arg in "$@"; do
+    name=${arg%%:*}
+    limit=${arg#*:}
+    [ "$limit" = "$arg" ] && limit=
+    case $name in
+        ray) step ray "${limit:-300}" python benchmarks/ray_executor_gpu.py --images 300 --rounds 2 \
+            --concurrency 2,1 --out "$OUT/ray.json" ;;
+        kernel) step kernel "${limit:-180}" python benchmarks/kernel_cuda.py --out "$OUT/kernel.json" ;;
+        rle) step rle "${limit:-40}" python benchmarks/rle_steps.py --device cuda ;;
+        geometry) step geometry "${limit:-240}" python benchmarks/geometry_cuda.py --out "$OUT/geometry.json" ;;
+        host) step host "${limit:-120}" python benchmarks/host_path_gpu.py --out "$OUT/host.json" ;;
+        rfdetr) step rfdetr "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --out "$OUT/rfdetr.json" ;;
+        rfdetr5000) step rfdetr5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
+            --no-throughput --out "$OUT/rfdetr5000.json" ;;
+        *) echo "unknown step $name" >&2 ;;
+    esac
+done
