@@ -22,38 +22,46 @@ _GROUPS = 7
 
 def flatten(batches: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Bool K×H×W mask tensors (one per image, sizes may differ) → one column-major pixel vector and the pixel
-    count of each mask, so that every image's masks are encoded with one set of kernels and transfers."""
-    flat = torch.cat([m.transpose(1, 2).reshape(-1) for m in batches])
+    count of each mask, so that every image's masks are encoded with one set of kernels and transfers. Each
+    image's masks are transposed straight into their place in the vector: one copy of the pixels, not two."""
+    flat = torch.empty(sum(m.numel() for m in batches), dtype=torch.bool, device=batches[0].device)
+    at = 0
+    for m in batches:
+        k, h, w = m.shape
+        flat[at : at + m.numel()].view(k, w, h).copy_(m.transpose(1, 2))
+        at += m.numel()
     sizes = torch.cat([torch.full((len(m),), m.shape[1] * m.shape[2], dtype=torch.int64) for m in batches])
     return flat, sizes.to(flat.device)
 
 
 def run_lengths(flat: torch.Tensor, sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """COCO's uncompressed counts of the masks laid end to end in ``flat`` (``sizes`` pixels each), concatenated,
-    and how many belong to each mask.
+    """COCO's uncompressed counts of the masks laid end to end in ``flat`` (``sizes`` pixels each, none empty),
+    concatenated, and how many belong to each mask.
 
     Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
-    A run starts at a mask's first pixel or where a pixel differs from the one before it (a 0 imagined before
-    each mask); the counts are the steps from one start to the next (the last to the end of the pixels), and a
-    mask whose first pixel is set gets its empty run of zeros in front. Linear in the pixels, with two host
-    synchronisations (the number of starts, then of counts).
+    A run starts at a mask's first pixel or where a pixel differs from the one before it; the counts are the
+    steps from one start to the next (the last to the end of the pixels), and a mask whose first pixel is set
+    gets its empty run of zeros in front. One pass over the pixels (the comparison with the pixel before), then
+    work over the runs and the masks only: each mask's first run is found by a binary search of the run starts
+    (its first pixel always starts one), not by counting runs per mask. Two host synchronisations (the number of
+    starts, then of counts).
     """
     device = flat.device
     offsets = torch.cumsum(sizes, 0) - sizes
-    pixels = flat.view(torch.uint8)
-    before = torch.empty_like(pixels)
-    before[1:] = pixels[:-1]
-    before[offsets] = 0
-    first = torch.zeros_like(flat)
-    first[offsets] = True
-    starts = ((pixels != before) | first).nonzero().squeeze(1)
-    steps = torch.diff(starts, append=torch.tensor([len(flat)], device=device))
-    owner = torch.cumsum(first[starts], 0) - 1  # the mask each run belongs to
-    lead = pixels[offsets].long()  # 1: the mask's first pixel is set, an empty run of zeros goes in front
+    change = torch.empty_like(flat)
+    torch.ne(flat[1:], flat[:-1], out=change[1:])
+    change[offsets] = True  # every mask's first pixel starts a run (offsets[0] is 0)
+    starts = change.nonzero().squeeze(1)
+    end = torch.tensor([len(flat)], device=device)
+    steps = torch.diff(starts, append=end)
+    first_run = torch.searchsorted(starts, offsets)
+    runs = torch.diff(first_run, append=torch.tensor([len(starts)], device=device))
+    lead = flat[offsets].long()  # 1: the mask's first pixel is set, an empty run of zeros goes in front
     inserted = torch.cumsum(lead, 0)  # empty runs in front of this mask's runs, its own included
     counts = torch.zeros(len(starts) + int(inserted[-1]), dtype=torch.int64, device=device)
-    counts[torch.arange(len(starts), device=device) + inserted[owner]] = steps
-    return counts, torch.bincount(owner, minlength=len(sizes)) + lead
+    shift = torch.repeat_interleave(inserted, runs, output_size=len(starts))
+    counts[torch.arange(len(starts), device=device) + shift] = steps
+    return counts, runs + lead
 
 
 def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
