@@ -17,7 +17,8 @@ import torch
 
 # ``rleToString`` writes each value in 5-bit groups, least significant first; a group with bit 0x20 set says that
 # another follows. Counts are below 2³¹ and their second differences within ±2³¹: seven groups always suffice.
-_GROUPS = 7
+# A value takes n groups when it fits a signed 5n-bit integer and not a 5(n-1)-bit one.
+_WIDTHS = [5 * n for n in range(1, 7)]
 
 
 def flatten(batches: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,33 +69,36 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
     """``rleToString`` of every mask at once: the concatenated ASCII bytes and the length of each mask's string.
 
     Each count is replaced by its difference from the count two before it (from the fourth count of a mask on:
-    pycocotools' ``i > 2``), then written in signed 5-bit groups, each + 48.
+    pycocotools' ``i > 2``), then written in signed 5-bit groups, each + 48. How many groups each value takes
+    is worked out first (the smallest signed width that holds it), so that every character is computed once,
+    at its place in the output: no value × group scratch, no selection of the written groups, and one host
+    synchronisation (the number of characters).
     """
     device = counts.device
-    start = torch.repeat_interleave(torch.cumsum(per_mask, 0) - per_mask, per_mask)
-    index = torch.arange(len(counts), device=device) - start
     # 32-bit: a count is below 2³¹ and so is a difference of two; half the memory traffic of int64 on the
     # millions of runs of a noisy batch
     x = counts.to(torch.int32)
-    later = index > 2
-    x[later] -= x[torch.nonzero(later).squeeze(1) - 2]  # gathered before the subtraction: the counts
-    groups = torch.empty((len(x), _GROUPS), dtype=torch.uint8, device=device)  # value × group, one byte each
-    written = torch.empty((len(x), _GROUPS), dtype=torch.bool, device=device)
-    active = torch.ones_like(x, dtype=torch.bool)
-    used = 0
-    while used < _GROUPS and (used == 0 or bool(active.any())):  # small values (most) need one or two groups
-        c = x & 0x1F
-        x = x >> 5  # arithmetic shift, as C's >> on a negative long
-        more = torch.where((c & 0x10) != 0, x != -1, x != 0)
-        groups[:, used] = (c | (more.to(torch.int32) << 5)) + 48
-        written[:, used] = active
-        active = active & more
-        used += 1
-    chars = groups[:, :used][written[:, :used]]
-    per_value = written[:, :used].sum(1)
-    lengths = torch.zeros(len(per_mask), dtype=torch.int64, device=device)
-    lengths.index_add_(0, torch.repeat_interleave(torch.arange(len(per_mask), device=device), per_mask), per_value)
-    return chars, lengths
+    first = torch.cumsum(per_mask, 0) - per_mask  # each mask's first count
+    later = torch.ones_like(x, dtype=torch.bool)
+    for k in range(3):  # a mask's first three counts are written as they are (a mask has at least one)
+        later[torch.where(per_mask > k, first + k, first)] = False
+    before = torch.zeros_like(x)
+    before[2:] = x[:-2]
+    x = torch.where(later, x - before, x)
+    # groups: 1 + one for each signed width (5, 10, ... bits) the value does not fit; ~x for a negative value
+    # has the same bit length as x has in two's complement
+    magnitude = torch.where(x < 0, ~x, x)
+    groups = torch.ones_like(x)
+    for width in _WIDTHS:
+        groups += magnitude >= 1 << (width - 1)
+    ends = torch.cumsum(groups, 0)
+    total = int(ends[-1])
+    value = torch.repeat_interleave(torch.arange(len(x), device=device, dtype=torch.int32), groups, output_size=total)
+    group = torch.arange(total, device=device, dtype=torch.int32) - (ends - groups).to(torch.int32)[value]
+    more = (group < groups[value] - 1).to(torch.int32)  # bit 0x20: another group follows
+    chars = ((((x[value] >> (5 * group)) & 0x1F) | (more << 5)) + 48).to(torch.uint8)  # >>: C's, arithmetic
+    mask_ends = ends[torch.cumsum(per_mask, 0) - 1]
+    return chars, torch.diff(mask_ends, prepend=mask_ends.new_zeros(1))
 
 
 def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
