@@ -1,5 +1,7 @@
-"""Each step of the GPU RLE (``preprocgate/functional/rle.py``) on a batch of noisy masks, the worst case a
-random-weight segmentation model gives (about half the pixels start a run). Prints JSON.
+"""Each step of the GPU RLE (``preprocgate/functional/rle.py``) on batches of two kinds of masks: ``noise``,
+the worst case (about half the pixels start a run), and ``blobs``, what a segmentation head gives (random
+80×60 logits upsampled bilinearly to 640×480 and thresholded at 0: blobs about 16 pixels across, about 2 million
+runs an image of 100 masks). Prints JSON.
 
     PYTHONPATH=. python benchmarks/rle_steps.py [--device cuda] [--images 8] [--masks 100] [--repeats 5]
 
@@ -28,26 +30,38 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     generator = torch.Generator(device=device).manual_seed(0)
-    batches = [torch.rand((args.masks, 480, 640), generator=generator, device=device) > 0.5 for _ in range(args.images)]
-    flat, sizes = rle.flatten(batches)
-    counts, per_mask = rle.run_lengths(flat, sizes)
-    steps = {
-        "flatten": lambda: rle.flatten(batches),
-        "run_lengths": lambda: rle.run_lengths(flat, sizes),
-        "compress": lambda: rle.compress(counts, per_mask),
-        "encode_many (all, to host strings)": lambda: rle.encode_many(batches),
+    kinds = {
+        "noise": lambda: torch.rand((args.masks, 480, 640), generator=generator, device=device) > 0.5,
+        "blobs": lambda: blobs(args.masks, generator, device),
     }
-    seconds = {name: timed(fn, device, 1, args.repeats) for name, fn in steps.items()}
-    out = {
+    out: dict = {
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "torch": torch.__version__,
         "images": args.images,
         "masks_per_image": args.masks,
-        "runs": len(counts),
-        "ms_per_image": {name: round(s / args.images * 1e3, 3) for name, s in seconds.items()},
     }
+    for kind, make in kinds.items():
+        batches = [make() for _ in range(args.images)]
+        flat, sizes = rle.flatten(batches)
+        counts, per_mask = rle.run_lengths(flat, sizes)
+        steps = {
+            "flatten": lambda b=batches: rle.flatten(b),
+            "run_lengths": lambda f=flat, s=sizes: rle.run_lengths(f, s),
+            "compress": lambda c=counts, p=per_mask: rle.compress(c, p),
+            "encode_many (all, to host strings)": lambda b=batches: rle.encode_many(b),
+        }
+        seconds = {name: timed(fn, device, 1, args.repeats) for name, fn in steps.items()}
+        out[kind] = {
+            "runs_per_image": len(counts) // args.images,
+            "ms_per_image": {name: round(s / args.images * 1e3, 3) for name, s in seconds.items()},
+        }
     print(json.dumps(out, indent=1))
     return 0
+
+
+def blobs(masks: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    logits = torch.randn((masks, 1, 60, 80), generator=generator, device=device)
+    return torch.nn.functional.interpolate(logits, size=(480, 640), mode="bilinear")[:, 0] > 0
 
 
 if __name__ == "__main__":
