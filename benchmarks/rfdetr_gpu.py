@@ -130,6 +130,7 @@ def run_study(work: Path, spec: dict[str, Any], save: Callable[[dict[str, Any]],
     write_reports(result, gate.output_dir, gate.template_path)
     study = {
         "precision": spec["model"]["precision"],
+        "executor": spec.get("executor", "local"),
         "passed": result.passed,
         "duration_s": round(result.duration_s, 2),
         "checks": [c.line() for c in result.checks],
@@ -140,6 +141,7 @@ def run_study(work: Path, spec: dict[str, Any], save: Callable[[dict[str, Any]],
                 "detections": d.detections,
                 "seconds": round(d.seconds, 3),
                 "images_per_s": round(d.computed_images / d.seconds, 2) if d.seconds else None,
+                "digest": d.digest,
             }
             for d in result.dumps
         ],
@@ -228,6 +230,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep gates, caches and reports here (default: a temp folder)")
     parser.add_argument("--precisions", help="comma-separated, default fp32,fp16 on CUDA (fp32 on the CPU)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the model-alone figures")
+    parser.add_argument(
+        "--encode-stream",
+        choices=["off", "on", "both"],
+        default="off",
+        help="the local executor's encode_stream (masks encoded by the writer thread on a stream of its own); "
+        "both: each precision's study runs once without and once with it (dumps must be identical)",
+    )
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -264,9 +273,14 @@ def main() -> None:
             atomic_write_text(args.out, text + "\n")
         return text
 
+    streams = {"off": [False], "on": [True], "both": [False, True]}[args.encode_stream]
     for precision in precisions:
-        spec = gate_spec(data, checkpoint, args.device, precision, args.batch_size, threshold)
-        report["gate"].append(run_study(work, spec, save))
+        for stream in streams:
+            spec = gate_spec(data, checkpoint, args.device, precision, args.batch_size, threshold)
+            if stream:
+                spec["executor"] = {"kind": "local", "params": {"encode_stream": True}}
+                spec["cache_dir"] += "-encode-stream"
+            report["gate"].append(run_study(work, spec, save))
         if not args.no_throughput:
             report["model_throughput"] += model_throughput(data, checkpoint, device, precision, threshold, args.repeats)
     print(save())

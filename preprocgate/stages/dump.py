@@ -123,11 +123,17 @@ def batches(ids: list[int], batch_size: int) -> list[list[int]]:
 
 
 def infer_batch(
-    variant: Preprocessor, adapter: ModelAdapter, input_spec: InputSpec, batch: Sequence[np.ndarray], times: StageTimes
+    variant: Preprocessor,
+    adapter: ModelAdapter,
+    input_spec: InputSpec,
+    batch: Sequence[np.ndarray],
+    times: StageTimes,
+    encode: bool = True,
 ) -> list[Detections]:
-    """One batch through preprocessing and the model, to host-only detections (:func:`portable`). The
-    variant's and the adapter's calls are the gate's work (:func:`preprocgate.timing.work`): each ends with the
-    device synchronised, so that its queued kernels are not counted as the engine's encoding after it."""
+    """One batch through preprocessing and the model, to host-only detections (:func:`portable`; ``encode``
+    False: masks left where the model put them, for the caller to encode). The variant's and the adapter's
+    calls are the gate's work (:func:`preprocgate.timing.work`): each ends with the device synchronised, so that
+    its queued kernels are not counted as the engine's encoding after it."""
     with torch.inference_mode():
         with times.measure("preprocess"), work():
             tensor = variant(list(batch))
@@ -137,7 +143,7 @@ def infer_batch(
             with work():
                 detections = adapter(tensor, plan)
                 variant.synchronize()  # the run's device, which the adapter shares
-            return portable(detections)
+            return portable(detections) if encode else detections
 
 
 @dataclass(frozen=True)
@@ -200,17 +206,32 @@ class LocalExecutor:
     Measured on an H100 and dropped (benchmarks/RESULTS.md): preprocessing the next batch in a third thread
     (it contends for the GIL with a forward bound by Python) and a writer process instead of the thread (the
     same inference time per image, plus seconds of process start per variant).
+
+    ``encode_stream`` (spec: ``executor: {kind: local, params: {encode_stream: true}}``): masks on a CUDA device
+    are run-length encoded by the writer thread, on a CUDA stream of its own, instead of by the inferring
+    thread: the next batch's preprocessing and forward are queued while the GPU encodes the last one, and the
+    encoder's host synchronisations no longer stop the inferring thread. Same strings. Off by default until a
+    GPU times it (``benchmarks/rfdetr_gpu.py --encode-stream both``); elsewhere it changes nothing.
     """
 
     decodes_here = True
 
+    def __init__(self, encode_stream: bool = False) -> None:
+        self.encode_stream = encode_stream
+
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
         parts: list[Future] = []
+        device = job.variant.device
+        side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
         with ThreadPoolExecutor(max_workers=1) as writer:
             for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo)):
-                detections = infer_batch(job.variant, stage.adapter, stage.input_spec, images, stage.times)
+                detections = infer_batch(
+                    job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
+                )
                 name = f"{job.tag}-{first + n:06d}"
+                if side is not None:
+                    detections = MasksOnStream.hand_over(detections, side)
                 parts.append(writer.submit(encode_and_write, stage.cache, job.key, name, chunk, detections, job.digest))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
                     self._collect(stage, job, parts.pop(0))
@@ -383,17 +404,43 @@ class DumpStage:
         return {i: done[i] for i in self.valid if i in done}
 
 
+@dataclass(frozen=True)
+class MasksOnStream:
+    """A batch's detections whose masks are still on the GPU, handed to another thread to encode on ``stream``
+    once the inferring thread's stream has produced them (``ready``)."""
+
+    detections: list[Detections]
+    stream: torch.cuda.Stream
+    ready: torch.cuda.Event
+
+    @classmethod
+    def hand_over(cls, detections: list[Detections], stream: torch.cuda.Stream) -> MasksOnStream:
+        ready = torch.cuda.Event()
+        ready.record(torch.cuda.current_stream(stream.device))  # the inferring thread's stream, behind the masks
+        for d in detections:
+            if isinstance(d.masks, torch.Tensor) and d.masks.is_cuda:
+                d.masks.record_stream(stream)  # their memory is not reused before ``stream``'s reads
+        return cls(detections, stream, ready)
+
+    def portable(self) -> list[Detections]:
+        self.stream.wait_event(self.ready)
+        with torch.cuda.stream(self.stream):
+            return portable(self.detections)
+
+
 def encode_and_write(
     cache: DumpCache,
     key: str,
     name: str,
     chunk: list[int],
-    detections: list[Detections],
+    detections: list[Detections] | MasksOnStream,
     digest: DumpDigest | None = None,
 ) -> tuple[dict[int, list[dict]], float]:
     """One part of a dump, encoded and written atomically; its records' texts fed to ``digest`` (from one
     thread, in order)."""
     begin = time.perf_counter()
+    if isinstance(detections, MasksOnStream):
+        detections = detections.portable()
     part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
     texts = cache.write_part(key, name, part)
     if digest is not None:

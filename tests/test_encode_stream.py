@@ -1,0 +1,42 @@
+"""The local executor's ``encode_stream``: masks on a GPU encoded by the writer thread on a stream of its own give
+the strings the inferring thread's encoding gives; the option is a spec param, checked like any other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from preprocgate.engine import build_executor
+from preprocgate.errors import UserError
+from preprocgate.functional.coco import Detections, portable, to_results
+from preprocgate.spec import ExecutorSpec
+from preprocgate.stages.dump import LocalExecutor, MasksOnStream
+
+
+def test_the_spec_param_reaches_the_local_executor() -> None:
+    executor = build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"encode_stream": True}}))
+    assert isinstance(executor, LocalExecutor) and executor.encode_stream
+    assert not build_executor(ExecutorSpec()).encode_stream
+    with pytest.raises(UserError, match=r"executor\.params: .*encode_streams"):
+        build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"encode_streams": True}}))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the stream the writer thread encodes on")
+def test_masks_encoded_on_a_side_stream_equal_the_inferring_threads() -> None:
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    logits = torch.randn((3, 12, 1, 30, 40), generator=generator, device="cuda")
+    batch = [
+        Detections(
+            np.zeros((12, 4), np.float32),
+            np.linspace(0, 1, 12, dtype=np.float32),
+            np.arange(12),
+            torch.nn.functional.interpolate(image, size=(240, 320), mode="bilinear")[:, 0] > 0,
+        )
+        for image in logits
+    ]
+    expected = [to_results(i, d) for i, d in enumerate(portable(batch))]
+    side = torch.cuda.Stream()
+    handed = MasksOnStream.hand_over(batch, side)
+    del batch  # the writer holds the only references, as in the dump
+    assert [to_results(i, d) for i, d in enumerate(handed.portable())] == expected
