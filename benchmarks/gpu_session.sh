@@ -7,12 +7,14 @@
 #   bash benchmarks/gpu_session.sh STEP[:SECONDS] ...     # from the repository root; OUT defaults to ./gpu-out
 #
 # Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
-# rfdetr (240). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic, pycocotools),
-# .whl-rf (rfdetr and its dependencies) and .ray (a stripped Ray, ray-stripped.tar.xz) where carried.
+# rfdetr (240) stream (240: rfdetr fp32 without and with the local executor's encode_stream) cudatests (120: the
+# tests that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
+# pycocotools), .whl-rf (rfdetr and its dependencies), .whl-test (pytest) and .ray (a stripped Ray,
+# ray-stripped.tar.xz) where carried.
 set -u
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT" /tmp/site
-wheels=$(ls .whl/*.whl .whl-rf/*.whl 2>/dev/null)
+wheels=$(ls .whl/*.whl .whl-rf/*.whl .whl-test/*.whl 2>/dev/null)
 [ -n "$wheels" ] && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site $wheels
 if [ -f .ray/ray-stripped.tar.xz ]; then
@@ -46,6 +48,10 @@ for arg in "$@"; do
         rfdetr) step rfdetr "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --out "$OUT/rfdetr.json" ;;
         rfdetr5000) step rfdetr5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
+        stream) step stream "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
+            --no-throughput --encode-stream both --out "$OUT/stream.json" ;;
+        cudatests) step cudatests "${limit:-120}" python -m pytest -q -p no:cacheprovider tests/test_encode_stream.py \
+            tests/test_rle.py ;;
         *) echo "unknown step $name" >&2 ;;
     esac
 done
