@@ -12,7 +12,7 @@ from preprocgate.data.synthetic import make
 from preprocgate.geometry import letterbox
 from preprocgate.spec import InputSpec
 from preprocgate.variants import VARIANTS, build_variant
-from preprocgate.variants.triton_fused import interpreter_fma_is_exact, load_kernel, torch_reference_arithmetic
+from preprocgate.variants.triton_fused import load_kernel, torch_reference_arithmetic
 
 CPU = torch.device("cpu")
 CONFIG = InputSpec(size=(384, 384))
@@ -246,12 +246,6 @@ def test_a_plugin_that_ignores_the_canvas_is_named() -> None:
         IgnoresCanvas(config, CPU)([np.zeros((10, 20, 3), np.uint8)])
 
 
-needs_exact_fma = pytest.mark.skipif(
-    not interpreter_fma_is_exact(), reason="this Triton's interpreter rounds tl.fma twice (fixed in 3.9)"
-)
-
-
-@needs_exact_fma
 @pytest.mark.parametrize("std", [0.229, 0.224, 0.225, 0.7, 1 / 3, 57.375])
 def test_reciprocal_fma_division_rounds_like_ieee_division(std: float) -> None:
     """The CUDA default's division, q = a·(1/b) corrected once by an exact FMA residual, equals a / b for a = 0
@@ -273,7 +267,6 @@ def test_reciprocal_fma_division_rounds_like_ieee_division(std: float) -> None:
     assert int((a * torch.tensor(inv_b) != expected).sum()) > len(a) // 100
 
 
-@needs_exact_fma
 def test_triton_with_reciprocal_fma_division_and_fp16_output_equals_torch() -> None:
     images = [make("natural", 0, 427, 640), make("noise", 1, 333, 500)]
     torch_v = _variant("torch")

@@ -73,6 +73,10 @@ def load_kernel(device: torch.device) -> ModuleType:
         from preprocgate.variants import triton_kernel
     except ImportError as exc:
         raise MissingDependencyError("triton", "triton") from exc
+    if device.type != "cuda":
+        from preprocgate.variants.interpreter import ensure_exact_fma
+
+        ensure_exact_fma()  # Triton before 3.9 rounds the interpreter's FMAs twice
     return triton_kernel
 
 
@@ -121,8 +125,8 @@ class TritonFused(Preprocessor):
         if division not in get_args(Division):
             raise ValueError(f"division must be one of {', '.join(get_args(Division))}")
         self.arithmetic: Arithmetic = arithmetic
-        # auto: the reciprocal-and-FMA correction where it is compiled (a single rounding per FMA); div_rn in
-        # the interpreter, whose tl.fma rounds twice before Triton 3.9
+        # auto: the reciprocal-and-FMA correction where it is compiled (faster than a division there); div_rn in
+        # the interpreter, where numpy divides in one operation (both equal IEEE division: docs/arithmetic.md)
         self.division = ("reciprocal_fma" if device.type == "cuda" else "div_rn") if division == "auto" else division
         self.block = block
         self.rows = rows
@@ -145,8 +149,6 @@ class TritonFused(Preprocessor):
         elif interpolation != "bilinear":
             arith = f"torch's {interpolation} on {self.device.type}, {str(arith).split(', ', 2)[2]}"
         mode = "interpreted on the CPU" if self.device.type != "cuda" else "compiled"
-        if self.device.type != "cuda" and not interpreter_fma_is_exact():
-            mode += "; this Triton's interpreter rounds tl.fma twice (fixed in 3.9): not bit-exact with torch"
         return f"{super().description} ({interpolation}; {mode}; {arith}; division {self.division})"
 
     def tables(self, geometry: Geometry, cpu_fma_split: bool) -> tuple[torch.Tensor, ...]:
@@ -480,14 +482,6 @@ def _same(a: Any, b: Any) -> bool:
 def _idle(hook: Any) -> bool:
     """No launch hook: None (older Triton) or an empty hook chain (newer)."""
     return hook is None or getattr(hook, "calls", None) == []
-
-
-def interpreter_fma_is_exact() -> bool:
-    """Triton's CPU interpreter computes ``tl.fma`` with one rounding only from 3.9 on (``fma_fp32``);
-    before, it multiplies and adds in float32, which no FMA-contracted torch kernel reproduces."""
-    from triton._C.libtriton import interpreter
-
-    return hasattr(interpreter, "fma_fp32")
 
 
 def triton_cdiv(a: int, b: int) -> int:
