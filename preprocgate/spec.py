@@ -394,7 +394,7 @@ class ExecutorSpec(StrictModel):
     kind: str = Field("local", description="local (this process), ray (extra preprocgate[ray]), or a plug-in.")
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="ray: address (default: start Ray here), workers, cpus_per_worker, concurrency. "
+        description="ray: address (default: start Ray here), workers, cpus_per_worker, concurrency, niceness. "
         "local: encode_stream (GPU masks encoded on a stream of their own; off by default).",
     )
 

@@ -192,3 +192,29 @@ def test_an_unreachable_address_is_one_line_and_exit_3(tmp_path: Path, dataset: 
 def test_concurrency_is_one_or_two(concurrency: int) -> None:
     with pytest.raises(RunError, match=f"concurrency must be 1 or 2, got {concurrency}"):
         RayExecutor(concurrency=concurrency)
+
+
+def test_niceness_is_checked() -> None:
+    with pytest.raises(RunError, match="niceness must be from -20 to 19, got 20"):
+        RayExecutor(niceness=20)
+
+
+class _Niceness:
+    def get(self) -> int:
+        return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_workers_run_at_the_niceness_asked(cluster: str) -> None:
+    """Ray starts workers at niceness 15; the executor's actors run at 0 (a local run's) unless told otherwise."""
+    import ray
+    import torch
+
+    ray.init(address=cluster, logging_level="WARNING")
+    try:
+        for niceness, expected in ((None, 15), (0, 0), (5, 5)):
+            options = RayExecutor(address=cluster, niceness=niceness).actor_options(torch.device("cpu"))
+            probe = ray.remote(**{**options, "num_cpus": 0})(_Niceness).remote()
+            assert ray.get(probe.get.remote()) == expected
+            ray.kill(probe)
+    finally:
+        ray.shutdown()

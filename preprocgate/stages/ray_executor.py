@@ -117,12 +117,20 @@ class RayExecutor:
     local one), None starts Ray on this machine. ``workers``: actors (default: one per GPU of the cluster when
     the run's device is CUDA, else one per ``cpus_per_worker`` CPUs). ``concurrency``: calls an actor runs at
     once: 2 (default) encodes a finished batch while the next one infers, as the local executor's writer thread
-    does; 1 runs them in turn, the forward alone in its process (benchmarks/ray_executor_gpu.py compares)."""
+    does; 1 runs them in turn, the forward alone in its process (benchmarks/ray_executor_gpu.py compares).
+    ``niceness``: the workers' scheduling niceness, 0 (default) as a local run's process has; Ray starts its
+    workers at 15 so that many busy tasks leave the CPU to its own daemons, which here would put a forward bound
+    by Python behind every other process on the node. None keeps Ray's."""
 
     decodes_here = False  # the workers read the images: the driver hashes each one and drops it
 
     def __init__(
-        self, address: str | None = None, workers: int | None = None, cpus_per_worker: int = 1, concurrency: int = 2
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        cpus_per_worker: int = 1,
+        concurrency: int = 2,
+        niceness: int | None = 0,
     ) -> None:
         try:
             import ray
@@ -132,9 +140,11 @@ class RayExecutor:
             raise RunError(f"executor: workers must be at least 1, got {workers}")
         if concurrency not in (1, 2):
             raise RunError(f"executor: concurrency must be 1 or 2, got {concurrency}")
+        if niceness is not None and not -20 <= niceness <= 19:
+            raise RunError(f"executor: niceness must be from -20 to 19, got {niceness}")
         self.ray = ray
         self.address, self.workers, self.cpus_per_worker = address, workers, cpus_per_worker
-        self.concurrency = concurrency
+        self.concurrency, self.niceness = concurrency, niceness
         self.actors: list[Any] = []
         self.holder: dict[int, int] = {}  # image id → the actor that decoded it
         self.warm: set[tuple[int, str]] = set()  # (actor, variant) pairs that have run a batch
@@ -218,17 +228,12 @@ class RayExecutor:
                 raise RunError(f"executor: cannot reach the Ray cluster at {self.address!r}: {exc}") from None
             self.connected = True
         device = torch.device(recipe.device)
-        resources: dict[str, Any] = {"num_cpus": self.cpus_per_worker}
-        if device.type == "cuda":
-            resources["num_gpus"] = 1
         total = ray.cluster_resources().get("GPU" if device.type == "cuda" else "CPU", 0)
         count = self.workers or int(total // (1 if device.type == "cuda" else self.cpus_per_worker))
         if count < 1:
             raise RunError(f"executor: the Ray cluster has no {'GPU' if device.type == 'cuda' else 'CPU'} to run on")
         setup = WorkerSetup(recipe, stage.input_spec, torch.get_num_threads(), stage.dataset.images)
-        actor = ray.remote(
-            max_restarts=_RESTARTS, max_task_retries=_RESTARTS, max_concurrency=self.concurrency, **resources
-        )(DumpWorker)
+        actor = ray.remote(**self.actor_options(device))(DumpWorker)
         self.actors = [actor.remote(setup) for _ in range(count)]
         classes = set(self._get([a.device_class.remote() for a in self.actors]))
         if classes != {stage.key_base["device"]}:
@@ -236,6 +241,21 @@ class RayExecutor:
                 f"executor: the Ray workers run on {', '.join(sorted(classes))} but this run's dumps are keyed "
                 f"for {stage.key_base['device']}: run the driver on a node of the workers' hardware class"
             )
+
+    def actor_options(self, device: torch.device) -> dict[str, Any]:
+        """The workers' Ray options: resources, restarts, concurrency, and the niceness (Ray reads a worker's
+        from ``RAY_worker_niceness`` in its environment; an actor's ``env_vars`` merge with the job's)."""
+        options: dict[str, Any] = {
+            "num_cpus": self.cpus_per_worker,
+            "max_restarts": _RESTARTS,
+            "max_task_retries": _RESTARTS,
+            "max_concurrency": self.concurrency,
+        }
+        if device.type == "cuda":
+            options["num_gpus"] = 1
+        if self.niceness is not None:
+            options["runtime_env"] = {"env_vars": {"RAY_worker_niceness": str(self.niceness)}}
+        return options
 
     def close(self) -> None:
         """Ends the actors and leaves the cluster (a Ray runtime this process started stops with it)."""
