@@ -40,7 +40,7 @@ for arg in "$@"; do
     [ "$limit" = "$arg" ] && limit=
     case $name in
         ray) step ray "${limit:-300}" python benchmarks/ray_executor_gpu.py --images 300 --rounds 2 \
-            --concurrency 2,1 --out "$OUT/ray.json" ;;
+            --concurrency 2,1 --ray-niceness-15 --out "$OUT/ray.json" ;;
         kernel) step kernel "${limit:-180}" python benchmarks/kernel_cuda.py --out "$OUT/kernel.json" ;;
         rle) step rle "${limit:-40}" python benchmarks/rle_steps.py --device cuda ;;
         geometry) step geometry "${limit:-240}" python benchmarks/geometry_cuda.py --out "$OUT/geometry.json" ;;

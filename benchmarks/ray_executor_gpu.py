@@ -2,7 +2,7 @@
 seg-nano: the issue's bound is ray within 5% of local (being scalable must not cost speed).
 
     PYTHONPATH=. python benchmarks/ray_executor_gpu.py [--images 500] [--ray-address ADDR] [--concurrency 2,1]
-        [--out results.json]
+        [--ray-niceness-15] [--out results.json]
 
 For each model, gates with the same synthetic COCO-format set and variants (cv2, torch, triton) run with an empty
 cache, alternately ``executor: local`` and ``executor: ray`` (one actor on the GPU; without --ray-address Ray
@@ -119,6 +119,11 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", default="2", help="the ray executor's concurrency values to time, comma-separated (e.g. 2,1)"
     )
+    parser.add_argument(
+        "--ray-niceness-15",
+        action="store_true",
+        help="also time the ray executor with Ray's own worker niceness (15) instead of its default 0",
+    )
     parser.add_argument("--checkpoint", type=Path, help="an RF-DETR seg-nano checkpoint; default: random weights")
     parser.add_argument("--models", default="maskrcnn-demo,rfdetr-seg-nano")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test (with --models maskrcnn-demo-onnx)")
@@ -135,6 +140,8 @@ def main() -> None:
             "kind": "ray",
             "params": {"workers": 1, "concurrency": c, **joined},
         }
+    if args.ray_niceness_15:
+        executors["ray-nice15"] = {"kind": "ray", "params": {"workers": 1, "niceness": None, **joined}}
     device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     summary: dict[str, Any] = {"device": device, "images": args.images, "models": {}}
     for name in args.models.split(","):
