@@ -7,6 +7,9 @@ cv2 path would run, which is the point of comparing it with the training-time re
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import torch
@@ -32,6 +35,9 @@ _CLOSEST = {
 }
 
 
+_THREADS = min(8, os.cpu_count() or 1)  # images of a batch at once (8: a usual batch)
+
+
 class OpenCVResize(Preprocessor):
     """cv2.resize (closest flag) on uint8, pasted on the pad colour → target order → / scale → (x − mean) / std."""
 
@@ -48,6 +54,7 @@ class OpenCVResize(Preprocessor):
         # the float result (4 bytes a value where the image has 1) is written into page-locked memory too where
         # the upload copies it; on the CPU the tensor would be the reused buffer, rewritten by the next call
         self.result_staging = Staging(device, slots=2 if device.type == "cuda" else 0)
+        self._pool: ThreadPoolExecutor | None = None
 
     def flag(self, source: tuple[int, int], content: tuple[int, int]) -> int:
         if self.interpolation is not None:
@@ -60,29 +67,39 @@ class OpenCVResize(Preprocessor):
         return cv2.resize(image, size[::-1], interpolation=self.flag(image.shape[:2], size))
 
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        """Each image on a thread of a pool (cv2 and numpy release the GIL): the images of a batch are
+        independent, and one thread left the dump stage's cv2 variant the slowest of three. Same values."""
+        out = self.result_staging.empty((len(batch), 3, *geometry.canvas), np.float32)
+        if len(batch) == 1:
+            self._one(batch[0], out[0], geometry)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="preprocgate-cv2")
+            for _ in self._pool.map(lambda i: self._one(batch[i], out[i], geometry), range(len(batch))):
+                pass
+        return self.result_staging.upload(out)
+
+    def _one(self, image: np.ndarray, out: np.ndarray, geometry: Geometry) -> None:
+        """One image into its 3×canvas slot of the batch."""
         height, width = geometry.canvas
         (ch, cw), (top, left) = geometry.content, geometry.offset
         pad = self.config.resize.pad_value  # RGB; the uint8 canvas is drawn in the source order
         if pad is not None and self.config.source_order == "BGR":
             pad = pad[::-1]
-        scale = np.float32(self.config.pixel_scale)
-        out = self.result_staging.empty((len(batch), 3, height, width), np.float32)
-        for i, image in enumerate(batch):
-            # as Ultralytics' LetterBox: no resize call when the content keeps the source size
-            if image.shape[:2] != (ch, cw):
-                image = self.resize(image, (ch, cw))
-            zero_pad = not geometry.is_stretch and pad is None  # pad: mean, 0 after normalising (Detectron2)
-            if not geometry.is_stretch and pad is not None:  # paste on the pad colour, then normalise all
-                canvas = np.empty((height, width, 3), dtype=np.uint8)
-                canvas[...] = pad
-                canvas[top : top + ch, left : left + cw] = image
-                image = canvas
-            if self.swap_channels:
-                image = image[..., ::-1]
-            x = ((image.astype(np.float32) / scale - self.mean) / self.std).transpose(2, 0, 1)
-            if zero_pad:
-                out[i] = 0
-                out[i, :, top : top + ch, left : left + cw] = x
-            else:
-                out[i] = x
-        return self.result_staging.upload(out)
+        # as Ultralytics' LetterBox: no resize call when the content keeps the source size
+        if image.shape[:2] != (ch, cw):
+            image = self.resize(image, (ch, cw))
+        zero_pad = not geometry.is_stretch and pad is None  # pad: mean, 0 after normalising (Detectron2)
+        if not geometry.is_stretch and pad is not None:  # paste on the pad colour, then normalise all
+            canvas = np.empty((height, width, 3), dtype=np.uint8)
+            canvas[...] = pad
+            canvas[top : top + ch, left : left + cw] = image
+            image = canvas
+        if self.swap_channels:
+            image = image[..., ::-1]
+        x = ((image.astype(np.float32) / np.float32(self.config.pixel_scale) - self.mean) / self.std).transpose(2, 0, 1)
+        if zero_pad:
+            out[...] = 0
+            out[:, top : top + ch, left : left + cw] = x
+        else:
+            out[...] = x
