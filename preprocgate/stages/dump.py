@@ -424,7 +424,7 @@ class MasksOnStream:
 
     def portable(self) -> list[Detections]:
         self.stream.wait_event(self.ready)
-        with torch.cuda.stream(self.stream):
+        with torch.cuda.stream(self.stream), torch.inference_mode():  # as the inferring thread encodes
             return portable(self.detections)
 
 
