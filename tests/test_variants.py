@@ -1,5 +1,9 @@
 """Variants against independent computations; the Triton kernel against torch, bit for bit, on the CPU."""
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import cv2
@@ -175,15 +179,49 @@ def test_cv2_agrees_with_torch_within_one_uint8_level(case: str, config: dict, s
     assert (a == b).float().mean() > 0.05
 
 
+_DEFAULT_KERNELS = """
+import json, sys, torch
+from preprocgate.data.synthetic import make
+from preprocgate.spec import InputSpec
+from preprocgate.variants import VARIANTS, build_variant
+sweep = json.loads(sys.argv[1])
+out = {"capability": torch.backends.cpu.get_cpu_capability(), "mismatches": {}}
+for threads in (2, 1):
+    torch.set_num_threads(threads)
+    for (h, w), size in sweep:
+        config = InputSpec(size=tuple(size))
+        batch = [make("natural", 1, h, w)]
+        variants = [build_variant(VARIANTS.get(v), config, torch.device("cpu"), {}) for v in ("triton", "torch")]
+        got, expected = (v(batch) for v in variants)
+        out["mismatches"][f"{h}x{w}->{size[0]}x{size[1]} at {threads}"] = int((got != expected).sum())
+print(json.dumps(out))
+"""
+
+
+def test_triton_equals_torch_on_torchs_default_cpu_kernels() -> None:
+    """torch built without its AVX2/AVX512 code paths (or told ``ATEN_CPU_CAPABILITY=default``) contracts no FMAs:
+    the generic order unfused, and on one thread or small outputs the channels-last order unfused (x86; the
+    capability is fixed when torch loads, hence a fresh process)."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "TRITON_INTERPRET": "1"}
+    sweep = json.dumps([SWEEP[0], SWEEP[2], SWEEP[5], SWEEP[8]])
+    run = subprocess.run(
+        [sys.executable, "-c", _DEFAULT_KERNELS, sweep], env=env, capture_output=True, text=True, check=True
+    )
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    if result["capability"] != "DEFAULT":
+        pytest.skip(f"this torch does not honour ATEN_CPU_CAPABILITY=default ({result['capability']})")
+    assert result["mismatches"] and not any(result["mismatches"].values()), result["mismatches"]
+
+
 def test_wrong_arithmetic_is_detected() -> None:
-    """The parity test can fail: forcing the other tap order leaves mismatches."""
+    """The parity test can fail: forcing any other tap order leaves mismatches."""
     torch_v = _variant("torch")
     images = [make("noise", 0, 333, 500)]
     auto = torch_reference_arithmetic(CPU, (384, 384)).taps
-    other = "channels_last" if auto == "generic" else "generic"
-    for arithmetic in (other, "unfused"):
-        out = _variant("triton", arithmetic=arithmetic)(images)
-        assert int((out != torch_v(images)).sum()) > 0, arithmetic
+    for arithmetic in ("generic", "channels_last", "unfused", "channels_last_unfused"):
+        if arithmetic != auto:
+            out = _variant("triton", arithmetic=arithmetic)(images)
+            assert int((out != torch_v(images)).sum()) > 0, arithmetic
 
 
 def _reference_normalise(rgb: np.ndarray, config: InputSpec) -> np.ndarray:

@@ -16,12 +16,14 @@ from preprocgate.spec import INTERPOLATIONS, InputSpec
 from preprocgate.variants import filters
 from preprocgate.variants.base import Preprocessor, Size
 
-Arithmetic = Literal["auto", "generic", "channels_last", "unfused"]
+Arithmetic = Literal["auto", "generic", "channels_last", "unfused", "channels_last_unfused"]
 Division = Literal["auto", "div_rn", "reciprocal_fma"]
 # The kernel's TAPS constexpr. generic: torch's NCHW kernels (CUDA; CPU multi-threaded), fma(w0,p00,w1*p01) per
 # row, then rows. channels_last: torch's CPU channels-last kernel, four pre-multiplied weights, one FMA chain.
 # unfused: the generic order with every product and sum rounded separately (builds without FMA).
-_TAPS = {"generic": 0, "channels_last": 1, "unfused": 2}
+# channels_last_unfused: the channels-last order with every product and sum rounded (x86 builds without FMA).
+_TAPS = {"generic": 0, "channels_last": 1, "unfused": 2, "channels_last_unfused": 3}
+_UNFUSED = ("unfused", "channels_last_unfused")
 # CUDA launch defaults (output rows × columns per program, warps), the fastest of the H200 sweep on every batched
 # shape (benchmarks/RESULTS.md, 2026-12-05): bilinear's tiled kernel; its row-reusing kernel, chosen for rows that
 # are not downscaled (upscales, same size; 10-16% faster there, 6-30% slower on downscales, which need more than one
@@ -36,7 +38,7 @@ _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 class KernelArithmetic:
     """How the kernel rounds; one of these reproduces each of torch's bilinear kernels on a device."""
 
-    taps: Literal["generic", "channels_last", "unfused"]
+    taps: Literal["generic", "channels_last", "unfused", "channels_last_unfused"]
     index_fma: bool
     reciprocal_scale: bool
 
@@ -52,15 +54,19 @@ def torch_reference_arithmetic(device: torch.device, size: Size, arithmetic: Ari
     CUDA: NCHW kernel with FMAs contracted by nvcc, and ``x / pixel_scale`` done as a multiply by the fp32
     reciprocal. CPU: a true division by pixel_scale, and one of two kernels: the channels-last one when torch runs
     on one thread (3 channels) or the output is small (H + W ≤ 128), else the generic one. x86 builds contract
-    FMAs in their AVX2/AVX512 code paths; the DEFAULT path (and unknown ISAs) is assumed unfused.
+    FMAs in their AVX2/AVX512 code paths; their DEFAULT path rounds every operation (verified), and unknown ISAs
+    are assumed to do the same.
     """
     if device.type == "cuda":
         return KernelArithmetic("generic" if arithmetic == "auto" else arithmetic, True, True)
     fused = torch.backends.cpu.get_cpu_capability() in _FUSING_CPU_CAPABILITIES
     if arithmetic == "auto":
         channels_last = torch.get_num_threads() == 1 or size[0] + size[1] <= 128
-        arithmetic = ("channels_last" if channels_last else "generic") if fused else "unfused"
-    return KernelArithmetic(arithmetic, fused or arithmetic != "unfused", False)
+        if fused:
+            arithmetic = "channels_last" if channels_last else "generic"
+        else:
+            arithmetic = "channels_last_unfused" if channels_last else "unfused"
+    return KernelArithmetic(arithmetic, fused or arithmetic not in _UNFUSED, False)
 
 
 def load_kernel(device: torch.device) -> ModuleType:
@@ -222,7 +228,7 @@ class TritonFused(Preprocessor):
         if self.device.type == "cuda":
             acc = k.ACC_FMA
         else:
-            acc = k.ACC_FMA_REMAINDER if arith.taps != "unfused" else k.ACC_ROUNDED
+            acc = k.ACC_FMA_REMAINDER if arith.taps not in _UNFUSED else k.ACC_ROUNDED
         tab_x, tab_y, idx_x, idx_y = self.tables(geometry, acc == k.ACC_FMA_REMAINDER)
         pillow = interp == k.SEPARABLE_FIXED
         # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device
@@ -326,7 +332,7 @@ def _reuses_rows(k: ModuleType, interp: int, arith: KernelArithmetic, v_first: b
     """Whether ``rows_kernel`` computes this launch: a horizontal pass per source row, then a vertical pass over
     at most two rows (see its docstring)."""
     if interp == k.BILINEAR:
-        return arith.taps != "channels_last"
+        return arith.taps in ("generic", "unfused")
     return interp in (k.SEPARABLE_FLOAT, k.SEPARABLE_FIXED) and not v_first and o_taps <= 2
 
 

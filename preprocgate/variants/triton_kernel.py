@@ -124,6 +124,8 @@ def _blend(p00, p01, p10, p11, h0, h1, w0, w1, TAPS: tl.constexpr):
         v = tl.fma(h0, t0, h1 * t1)
     elif TAPS == 1:
         v = tl.fma(p11, h1 * w1, tl.fma(p10, h1 * w0, tl.fma(p00, h0 * w0, p01 * (h0 * w1))))
+    elif TAPS == 3:  # the channels-last order without FMAs: every product and sum rounded, left to right
+        v = p00 * (h0 * w0) + p01 * (h0 * w1) + p10 * (h1 * w0) + p11 * (h1 * w1)
     else:
         t0 = w0 * p00 + w1 * p01
         t1 = w0 * p10 + w1 * p11
