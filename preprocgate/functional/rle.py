@@ -78,7 +78,8 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
     # 32-bit: a count is below 2³¹ and so is a difference of two; half the memory traffic of int64 on the
     # millions of runs of a noisy batch
     x = counts.to(torch.int32)
-    first = torch.cumsum(per_mask, 0) - per_mask  # each mask's first count
+    mask_end = torch.cumsum(per_mask, 0)  # one past each mask's last count
+    first = mask_end - per_mask  # each mask's first count
     later = torch.ones_like(x, dtype=torch.bool)
     for k in range(3):  # a mask's first three counts are written as they are (a mask has at least one)
         later[torch.where(per_mask > k, first + k, first)] = False
@@ -97,8 +98,8 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
     group = torch.arange(total, device=device, dtype=torch.int32) - (ends - groups).to(torch.int32)[value]
     more = (group < groups[value] - 1).to(torch.int32)  # bit 0x20: another group follows
     chars = ((((x[value] >> (5 * group)) & 0x1F) | (more << 5)) + 48).to(torch.uint8)  # >>: C's, arithmetic
-    mask_ends = ends[torch.cumsum(per_mask, 0) - 1]
-    return chars, torch.diff(mask_ends, prepend=mask_ends.new_zeros(1))
+    chars_end = ends[mask_end - 1]
+    return chars, torch.diff(chars_end, prepend=chars_end.new_zeros(1))
 
 
 def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import torch
 import triton
 import triton.language as tl
 
@@ -55,8 +56,6 @@ def _fma_kernel(x_ptr, y_ptr, z_ptr, out_ptr):
 
 
 def _fma_is_exact() -> bool:
-    import torch
-
     x, y, z = (torch.tensor([v]) for v in _PROBE)
     out = torch.empty(1)
     _fma_kernel[(1,)](x, y, z, out)

@@ -16,7 +16,8 @@ from preprocgate.spec import INTERPOLATIONS, InputSpec
 from preprocgate.variants import filters
 from preprocgate.variants.base import Preprocessor, Size
 
-Arithmetic = Literal["auto", "generic", "channels_last", "unfused", "channels_last_unfused"]
+Taps = Literal["generic", "channels_last", "unfused", "channels_last_unfused"]
+Arithmetic = Literal["auto", Taps]
 Division = Literal["auto", "div_rn", "reciprocal_fma"]
 # The kernel's TAPS constexpr. generic: torch's NCHW kernels (CUDA; CPU multi-threaded), fma(w0,p00,w1*p01) per
 # row, then rows. channels_last: torch's CPU channels-last kernel, four pre-multiplied weights, one FMA chain.
@@ -38,7 +39,7 @@ _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 class KernelArithmetic:
     """How the kernel rounds; one of these reproduces each of torch's bilinear kernels on a device."""
 
-    taps: Literal["generic", "channels_last", "unfused", "channels_last_unfused"]
+    taps: Taps
     index_fma: bool
     reciprocal_scale: bool
 
