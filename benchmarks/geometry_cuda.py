@@ -239,8 +239,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         entry["elements"] += row.get("elements", 0)
         entry["mismatching_elements"] += abs(row["mismatching_elements"])
         entry["fp16"] += row.get("fp16_mismatching_elements", 0)
-        launch = json.dumps(row["launch"], sort_keys=True) if isinstance(row["launch"], dict) else row["launch"]
-        entry["by_launch"][launch] = entry["by_launch"].get(launch, 0) + abs(row["mismatching_elements"])
+        _add_by_launch(entry, row)
     return out
 
 
@@ -392,6 +391,12 @@ def interpolation_sweep(device: torch.device, quick: bool) -> list[dict[str, Any
     return rows
 
 
+def _add_by_launch(entry: dict[str, Any], row: dict[str, Any]) -> None:
+    """A row's mismatches counted under its launch configuration."""
+    launch = json.dumps(row["launch"], sort_keys=True) if isinstance(row["launch"], dict) else row["launch"]
+    entry["by_launch"][launch] = entry["by_launch"].get(launch, 0) + abs(row["mismatching_elements"])
+
+
 def interpolation_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for row in rows:
@@ -400,8 +405,7 @@ def interpolation_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         entry["cases"] += 1
         entry["elements"] += row.get("elements", 0)
         entry["mismatching_elements"] += abs(row["mismatching_elements"])
-        launch = json.dumps(row["launch"], sort_keys=True) if isinstance(row["launch"], dict) else row["launch"]
-        entry["by_launch"][launch] = entry["by_launch"].get(launch, 0) + abs(row["mismatching_elements"])
+        _add_by_launch(entry, row)
     return out
 
 
