@@ -16,7 +16,10 @@ as the dump stage gets from COCO), medians of CUDA-event intervals:
 - ``gather_us``: the device copy of the output into a second tensor, which ``__call__`` made before even for one
   shape group;
 - per variant (triton, torch), ``<config>_us`` and ``<config>_ratio`` (to the pinned copy) for each of
-  ``staged`` (as shipped: four threads; from 16 MB the upload of each 4 MB chunk starts once it is stacked),
+  ``arena`` (the images held as the dump stage and the speed probe hold them: decoded into an
+  ``ImageArena``, page-locked, each shape group back to back; no copy on the host, ``within_goal`` judges it),
+  ``staged`` (one numpy array per image: four threads; from 16 MB the upload of each 4 MB chunk starts once
+  it is stacked),
   ``threads1`` and ``threads8`` (the same, stacking on one or eight threads), ``no_prefetch`` (the upload starts
   after the whole stack) and ``unstaged`` (``Staging(slots=0)``: a fresh pageable array and a pageable copy, as before,
   without the gather; the old call ≈ unstaged + gather). ``within_goal``: staged_ratio ≤ 1.25.
@@ -45,6 +48,7 @@ from geometry_cuda import versions  # the sibling script's: python puts benchmar
 from preprocgate.fileio import atomic_write_text
 from preprocgate.spec import InputSpec
 from preprocgate.variants import VARIANTS, build_variant
+from preprocgate.variants.arena import ImageArena
 from preprocgate.variants.base import Preprocessor
 from preprocgate.variants.staging import Staging
 
@@ -57,7 +61,7 @@ TINY = [
     (3, (-24, 32), (16, 16)),
 ]  # the CPU smoke run: Triton's interpreter is slow
 VARIANT_NAMES = ("triton", "torch")
-CONFIGS = ("staged", "threads1", "threads8", "no_prefetch", "unstaged")
+CONFIGS = ("arena", "staged", "threads1", "threads8", "no_prefetch", "unstaged")
 
 
 def timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
@@ -100,6 +104,20 @@ def images_for(batch: int, source: tuple[int, int], seed: int) -> list[np.ndarra
     return [rng.integers(0, 256, (*shapes[i % len(shapes)], 3), dtype=np.uint8) for i in range(batch)]
 
 
+def held(images: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
+    """The same images as the dump stage holds them: in an arena (page-locked on CUDA), each shape group back to
+    back in the order the call meets it."""
+    store = ImageArena(pinned=device.type == "cuda")
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(i)
+    out: list[np.ndarray] = list(images)
+    for indices in groups.values():
+        for i, image in zip(indices, store.hold([images[i] for i in indices]), strict=True):
+            out[i] = image
+    return out
+
+
 def configure(variant: Preprocessor, config: str, device: torch.device) -> Preprocessor:
     """``config``: staged (as shipped: 4 threads, prefetch from 16 MB), threads1 and threads8 (the host copy on
     1 or 8 threads), no_prefetch (the upload starts after the whole stack at every size), unstaged (a fresh
@@ -136,17 +154,19 @@ def variant_row(
     reference = build("unstaged")
     expected = reference(images)
     others = [images_for(len(images), source, seed) for seed in (101, 102, 103)]
+    in_arena = held(images, device), [held(other, device) for other in others]
     row: dict[str, Any] = {"variant": name}
     identical = True
     for config in CONFIGS:
         variant = build(config)
+        mine, my_others = in_arena if config == "arena" else (images, others)
         # a result, then calls that rewrite every buffer with no synchronisation between: still the reference?
-        first = variant(images)
-        later = [variant(other) for other in others]
+        first = variant(mine)
+        later = [variant(other) for other in my_others]
         variant.synchronize()
         identical &= torch.equal(first.view(torch.int32), expected.view(torch.int32))
         identical &= all(torch.equal(a, reference(o)) for a, o in zip(later, others, strict=True))
-        row[f"{config}_us"] = median(lambda variant=variant: variant(images), device, repeats)
+        row[f"{config}_us"] = median(lambda variant=variant, mine=mine: variant(mine), device, repeats)
     row["bit_identical_after_reuse"] = bool(identical)
     return row
 
@@ -182,7 +202,7 @@ def case(
     for v in row["variants"]:
         for config in CONFIGS:
             v[f"{config}_ratio"] = v[f"{config}_us"] / row["pinned_copy_us"]
-        v["within_goal"] = v["staged_ratio"] <= GOAL
+        v["within_goal"] = v["arena_ratio"] <= GOAL
     return row
 
 
@@ -193,7 +213,8 @@ def summary(case_row: dict[str, Any], v: dict[str, Any]) -> dict[str, Any]:
         "case": f"{case_row['batch']} x {case_row['source']} -> {case_row['output']}",
         "variant": v["variant"],
         "pinned_copy_us": round(case_row["pinned_copy_us"], 1),
-        "staged_us": round(v["staged_us"], 1),
+        "arena_us": round(v["arena_us"], 1),
+        "arena_ratio": round(v["arena_ratio"], 2),
         "staged_ratio": round(v["staged_ratio"], 2),
         "unstaged_ratio": round(v["unstaged_ratio"], 2),
         "best": best,
@@ -209,7 +230,7 @@ def run(device: torch.device, repeats: int) -> dict[str, Any]:
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (Triton interpreter)",
         "versions": versions(),
-        "goal": f"staged variant call <= {GOAL} x pinned copy",
+        "goal": f"variant call on images held as the dump stage holds them <= {GOAL} x pinned copy",
         "correct": all(v["bit_identical_after_reuse"] for v in checks),
         "summary": [summary(r, v) for r in rows for v in r["variants"]],
         "cases": rows,

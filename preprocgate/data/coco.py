@@ -54,16 +54,28 @@ class CocoDataset:
         """BGR uint8 images by id; ids that fail are recorded in ``corrupt`` and left out."""
         return {i: image for i, image in self.decode_each(ids, workers) if image is not None}
 
-    def decode_each(self, ids: Sequence[int], workers: int = 4) -> Iterator[tuple[int, np.ndarray | None]]:
+    def decode_each(
+        self,
+        ids: Sequence[int],
+        workers: int = 4,
+        into: Callable[[int, tuple[int, ...]], np.ndarray | None] | None = None,
+    ) -> Iterator[tuple[int, np.ndarray | None]]:
         """The images of ``ids`` in that order, each as soon as it is decoded (the rest decode ahead in threads,
         which OpenCV lets run beside the caller's Python); one that fails is recorded in ``corrupt`` and comes
-        as None."""
+        as None. ``into(id, shape)``: where a usable image goes instead (an array of that shape, filled in the
+        decoding thread), or None to keep the decoder's own array."""
         by_id = {r.id: r for r in self.records}
 
         def one(i: int) -> tuple[int, np.ndarray | None, str]:
             if i in self._bytes:
-                return i, *decode_image(self._bytes[i], by_id[i])
-            return i, *read_image(self.images, by_id[i], self._digests.get(i))
+                image, reason = decode_image(self._bytes[i], by_id[i])
+            else:
+                image, reason = read_image(self.images, by_id[i], self._digests.get(i))
+            target = into(i, image.shape) if into is not None and image is not None else None
+            if target is not None:
+                np.copyto(target, image)
+                image = target
+            return i, image, reason
 
         pool = ThreadPoolExecutor(max_workers=workers)
         try:

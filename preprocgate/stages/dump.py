@@ -31,6 +31,7 @@ from preprocgate.results import DumpSummary
 from preprocgate.spec import InputSpec
 from preprocgate.timing import StageTimes, work
 from preprocgate.variants import Preprocessor
+from preprocgate.variants.arena import ImageArena, Slot
 
 _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
 
@@ -225,7 +226,7 @@ class LocalExecutor:
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
         with ThreadPoolExecutor(max_workers=1) as writer:
-            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo)):
+            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device)):
                 detections = infer_batch(
                     job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
                 )
@@ -275,6 +276,7 @@ class DumpStage:
         self.key_base = key_base
         self._excluded: dict[int, str] = dict(excluded or {})
         self._decoded: dict[int, np.ndarray] = {}
+        self._arena: ImageArena | None = None
         self.times = StageTimes()
 
     def key(self, variant_identity: dict) -> str:
@@ -300,14 +302,28 @@ class DumpStage:
         """The ids a run with ``shard`` dumps: the shard's whole batches of :attr:`valid`, or all of them."""
         return shard.select(self.valid, self.batch_size) if shard else self.valid
 
-    def decoded_batches(self, ids: list[int]) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    def decoded_batches(
+        self, ids: list[int], device: torch.device | None = None
+    ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
         """:func:`batches` of the images of ``ids`` that decode, each with its images as soon as they are: the
         first variant's dump infers while the rest decode ahead (``decode`` times only the waits), and every image
-        is kept for the next variants'. The batches are those of the usable images in id order, as every executor
-        infers them, whichever images turn out unusable."""
+        is kept, read-only, for the next variants'. The batches are those of the usable images in id order, as
+        every executor infers them, whichever images turn out unusable.
+
+        The images are decoded into an :class:`~preprocgate.variants.arena.ImageArena` (page-locked when
+        ``device`` is a GPU), each shape group of a batch back to back, so that a variant takes the group
+        without stacking it again; an image found unusable shifts the batches after it, whose groups are then
+        stacked as usual."""
         corrupt = set(self.corrupt)
         missing = [i for i in ids if i not in self._decoded and i not in corrupt]
-        fresh = self.dataset.decode_each(missing)
+        slots = self._reserve([i for i in ids if i not in corrupt], set(missing), device)
+        arena = self._arena
+
+        def into(i: int, shape: tuple[int, ...]) -> np.ndarray | None:
+            slot = slots.get(i)
+            return arena.array(slot) if arena is not None and slot is not None and slot.shape == shape else None
+
+        fresh = self.dataset.decode_each(missing, into=into)
         pending = set(missing)
         chunk: list[int] = []
         try:
@@ -317,7 +333,7 @@ class DumpStage:
                         found, image = next(fresh)
                     assert found == i, "decode_each keeps the order it was given"
                     if image is not None:
-                        self._decoded[i] = image
+                        self._decoded[i] = ImageArena.seal(image)
                 if i in self._decoded:
                     chunk.append(i)
                     if len(chunk) == self.batch_size:
@@ -327,6 +343,24 @@ class DumpStage:
                 yield chunk, [self._decoded[j] for j in chunk]
         finally:
             fresh.close()
+
+    def _reserve(self, usable: list[int], missing: set[int], device: torch.device | None) -> dict[int, Slot]:
+        """Arena slots for the ``missing`` images of the batches of ``usable``: per batch, each shape group
+        back to back, groups in the order a variant's call meets them (its first image's)."""
+        if not missing:
+            return {}
+        if self._arena is None:
+            self._arena = ImageArena(pinned=device is not None and device.type == "cuda")
+        shapes = {r.id: (r.height, r.width, 3) for r in self.dataset.records}
+        slots: dict[int, Slot] = {}
+        for batch in batches(usable, self.batch_size):
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for i in batch:
+                if i in missing:
+                    groups.setdefault(shapes[i], []).append(i)
+            for shape, members in groups.items():
+                slots.update(zip(members, self._arena.reserve(shape, len(members)), strict=True))
+        return slots
 
     def run(
         self,

@@ -9,6 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from preprocgate.variants import arena
+from preprocgate.variants.arena import torch_dtype
+
 
 class Staging:
     """Host buffers that a batch is stacked into before it goes to ``device``, reused from call to call.
@@ -21,6 +24,9 @@ class Staging:
     On other devices the buffers are ordinary memory and the upload is the array itself (what
     ``torch.from_numpy(a).to("cpu")`` gives), so that the CPU runs, and tests, the same reuse code.
     ``slots=0`` turns staging off: a fresh pageable array per batch, as before (benchmarks compare the two).
+    Images that already lie back to back in an :class:`~preprocgate.variants.arena.ImageArena` (the dump stage
+    decodes into one) are not stacked at all: :meth:`stack` returns them as one array, which :meth:`upload` copies
+    straight from the arena.
 
     The images of a list must be copied into one buffer on the host whatever happens, and one thread copies
     slower than PCIe moves the bytes: ``threads`` > 1 splits each copy of ``split_bytes`` or more over a thread
@@ -82,14 +88,18 @@ class Staging:
             self._buffers[slot] = buffer = self._views[slot] = None  # free the smaller one before the larger
             buffer = torch.empty(nbytes, dtype=torch.uint8, pin_memory=self.pinned)
             self._buffers[slot] = buffer
-        tensor = buffer[:nbytes].view(_torch_dtype(dtype)).view(shape)
+        tensor = buffer[:nbytes].view(torch_dtype(dtype)).view(shape)
         self._views[slot] = (tensor.numpy(), tensor)
         return self._views[slot][0]
 
     def stack(self, arrays: Sequence[np.ndarray], prefetch: bool = False) -> np.ndarray:
         """``np.stack(arrays)``, written into the next buffer. ``prefetch``: also start its upload, chunk by
         chunk while the rest is copied; :meth:`upload` of the returned array then hands over that tensor, so
-        the caller must not change the array in between."""
+        the caller must not change the array in between. Images back to back in an arena come back as one
+        read-only view of it, without a copy."""
+        together = arena.joined(arrays) if self._buffers else None
+        if together is not None:
+            return together
         first = arrays[0]
         out = self.empty((len(arrays), *first.shape), first.dtype)
         found = self._find(out) if prefetch and self.pinned and out.nbytes >= self.prefetch_bytes else None
@@ -124,7 +134,7 @@ class Staging:
         (the tensor is ready on the current stream); any other array takes the pageable copy."""
         found = self._find(array)
         if found is None:
-            return torch.from_numpy(array).to(self.device)
+            return self._from_arena(array)
         slot, host = found
         if not self.pinned:
             return host.to(self.device)
@@ -135,6 +145,15 @@ class Staging:
         tensor = host.to(self.device, non_blocking=True)
         self._record(slot)
         return tensor
+
+    def _from_arena(self, array: np.ndarray) -> torch.Tensor:
+        """An array outside the buffers: from an arena's page-locked memory, the DMA without a wait (the arena
+        is never rewritten, and torch's allocator keeps the slab until the copy ends); else the pageable copy."""
+        found = arena.find(array)
+        if found is None:
+            return torch.from_numpy(array).to(self.device)
+        tensor, pinned = found
+        return tensor.to(self.device, non_blocking=pinned and self.pinned)
 
     def _record(self, slot: int) -> None:
         """Mark the copies queued so far out of ``slot``'s buffer: :meth:`empty` waits for them."""
@@ -157,14 +176,10 @@ class Staging:
                 continue
             offset = start - buffer.data_ptr()
             if offset >= 0 and offset + array.nbytes <= buffer.numel() and offset % array.itemsize == 0:
-                return slot, buffer[offset : offset + array.nbytes].view(_torch_dtype(array.dtype)).view(array.shape)
+                return slot, buffer[offset : offset + array.nbytes].view(torch_dtype(array.dtype)).view(array.shape)
         return None
 
 
 def _bands(rows: int, bands: int) -> list[slice]:
     step = max(1, -(-rows // bands))
     return [slice(lo, min(lo + step, rows)) for lo in range(0, rows, step)]
-
-
-def _torch_dtype(dtype: np.dtype) -> torch.dtype:
-    return torch.from_numpy(np.empty(0, dtype)).dtype

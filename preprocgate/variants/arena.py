@@ -1,0 +1,172 @@
+"""Decoded images kept back to back in host memory: why a dump's upload needs no copy on the host.
+
+A variant called on a list of images must hand the device one N×H×W×3 block per shape group. When each image is
+an array of its own, that block is a copy on the host (:class:`~preprocgate.variants.staging.Staging`), made again
+by every variant, and on a 2–16 core host it takes longer than PCIe needs to move the bytes (benchmarks/RESULTS.md,
+issue 13 item 5). The dump stage decodes each image once for every variant and knows the batches it will infer,
+so it places the images of each batch's shape group one after another in an arena: the group is then already
+one array (:func:`joined`), and on CUDA it lives in page-locked memory, so the upload is one DMA that does not
+hold the host.
+
+The arena's images are read-only and never rewritten: every variant of a run reads the same pixels, and a
+variant that wrote into its batch in place would change them for the next one (numpy refuses the write).
+Memory comes in slabs, page-locked up to :data:`PINNED_SHARE` of the host's memory and ordinary beyond (page-locked
+memory cannot be swapped out; a dataset larger than that still runs, with the staging copy for those images).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+SLAB_BYTES = 64 << 20  # a power of two: torch's page-locked allocator rounds every block up to one
+PINNED_SHARE = 0.25  # of physical memory, at most, page-locked by one arena
+
+_ARENAS: weakref.WeakSet[ImageArena] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one image goes: a slab and a byte offset, reserved before the image is decoded."""
+
+    slab: int
+    offset: int
+    shape: tuple[int, ...]
+
+
+class ImageArena:
+    """uint8 images in slabs of host memory, page-locked where ``pinned`` (a CUDA run) up to ``pinned_bytes``.
+
+    :meth:`reserve` places a group of same-shape images back to back (in one slab) before they are decoded;
+    :meth:`array` gives a slot's array to decode into, allocating its slab on first use (decoding threads call it
+    concurrently). Reserving is the caller's one thread; reading and looking up are free-threaded."""
+
+    def __init__(self, pinned: bool, slab_bytes: int = SLAB_BYTES, pinned_bytes: int | None = None) -> None:
+        self.pinned = pinned
+        self.slab_bytes = slab_bytes
+        self.pinned_bytes = _physical_memory() * PINNED_SHARE if pinned_bytes is None else pinned_bytes
+        self._sizes: list[int] = []  # per slab, reserved up front; the memory itself comes with the first image
+        self._used = 0  # bytes reserved in the last slab
+        self._pinned_total = 0
+        self._slabs: dict[int, tuple[torch.Tensor, np.ndarray, bool]] = {}
+        self._by_address: list[tuple[int, int, int]] = []  # (start, end, slab), sorted; replaced, never mutated
+        self._lock = threading.Lock()
+        _ARENAS.add(self)
+
+    def reserve(self, shape: Sequence[int], count: int) -> list[Slot]:
+        """``count`` slots of ``shape``, back to back in one slab (a new one where the last lacks room; a group
+        larger than a slab gets a slab of its size)."""
+        shape = tuple(shape)
+        size = int(np.prod(shape))
+        need = size * count
+        if not self._sizes or self._used + need > self._sizes[-1]:
+            self._sizes.append(max(self.slab_bytes, need))
+            self._used = 0
+        slab, start = len(self._sizes) - 1, self._used
+        self._used += need
+        return [Slot(slab, start + k * size, shape) for k in range(count)]
+
+    def array(self, slot: Slot) -> np.ndarray:
+        """The slot's image array (writable: the decoder fills it once; :meth:`seal` makes it read-only)."""
+        _, host, _ = self._slab(slot.slab)
+        size = int(np.prod(slot.shape))
+        return host[slot.offset : slot.offset + size].reshape(slot.shape)
+
+    def hold(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Read-only copies of same-shape ``images``, back to back: from now on one array without a copy."""
+        held = []
+        for image, slot in zip(images, self.reserve(images[0].shape, len(images)), strict=True):
+            target = self.array(slot)
+            np.copyto(target, image)
+            held.append(self.seal(target))
+        return held
+
+    @staticmethod
+    def seal(array: np.ndarray) -> np.ndarray:
+        """``array``, read-only from now on: what every variant of the run reads."""
+        array.flags.writeable = False
+        return array
+
+    def _slab(self, index: int) -> tuple[torch.Tensor, np.ndarray, bool]:
+        found = self._slabs.get(index)
+        if found is not None:
+            return found
+        with self._lock:
+            if index not in self._slabs:
+                nbytes = self._sizes[index]
+                pin = self.pinned and self._pinned_total + nbytes <= self.pinned_bytes
+                try:
+                    tensor = torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin)
+                except RuntimeError:  # the driver refused to lock more memory: ordinary memory still works
+                    tensor, pin = torch.empty(nbytes, dtype=torch.uint8), False
+                self._pinned_total += nbytes if pin else 0
+                self._slabs[index] = (tensor, tensor.numpy(), pin)
+                start = tensor.data_ptr()
+                self._by_address = sorted([*self._by_address, (start, start + nbytes, index)])
+            return self._slabs[index]
+
+    def find(self, array: np.ndarray) -> tuple[torch.Tensor, bool] | None:
+        """``array`` (C-contiguous, wholly inside one slab) as a view of that slab's tensor, and whether the slab
+        is page-locked; None for memory the arena does not hold."""
+        if not array.flags.c_contiguous or array.size == 0:
+            return None
+        start = array.ctypes.data
+        spans = self._by_address
+        at = bisect.bisect_right(spans, (start, math.inf, 0)) - 1
+        if at < 0 or start + array.nbytes > spans[at][1]:
+            return None
+        tensor, _, pinned = self._slabs[spans[at][2]]
+        offset = start - spans[at][0]
+        return tensor[offset : offset + array.nbytes].view(torch_dtype(array.dtype)).view(array.shape), pinned
+
+
+def find(array: np.ndarray) -> tuple[torch.Tensor, bool] | None:
+    """:meth:`ImageArena.find` over every live arena."""
+    for arena in list(_ARENAS):
+        found = arena.find(array)
+        if found is not None:
+            return found
+    return None
+
+
+def joined(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
+    """``np.stack(arrays)`` without a copy, where they are same-shape images lying back to back, in order, in
+    one arena slab: a read-only view of the slab; None otherwise (the caller stacks them)."""
+    if not _ARENAS or not arrays:
+        return None
+    first = arrays[0]
+    nbytes, start = first.nbytes, first.ctypes.data
+    for k, a in enumerate(arrays):
+        if a.shape != first.shape or a.dtype != first.dtype or not a.flags.c_contiguous:
+            return None
+        if a.ctypes.data != start + k * nbytes:
+            return None
+    whole = np.lib.stride_tricks.as_strided(
+        first, (len(arrays), *first.shape), (nbytes, *first.strides), writeable=False
+    )
+    found = find(whole)  # the bounds check: the last image may end in another slab that happens to follow
+    if found is None:
+        return None
+    array = found[0].numpy()
+    array.flags.writeable = False
+    return array
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a small host
+        return 8 << 30
+
+
+def torch_dtype(dtype: np.dtype) -> torch.dtype:
+    """torch's dtype for a numpy one."""
+    return torch.from_numpy(np.empty(0, dtype)).dtype

@@ -1,0 +1,112 @@
+"""The image arena: decoded images back to back, taken by a variant without a copy, and the same outputs.
+
+On this CPU the arena is ordinary memory (a CUDA run's is page-locked, and its upload is timed by
+benchmarks/host_path_gpu.py); the placement, the lookups and the zero-copy stacks are the same code.
+"""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from preprocgate.data.coco import load_coco
+from preprocgate.data.synthetic import make
+from preprocgate.spec import InputSpec
+from preprocgate.stages.dump import DumpStage, batches
+from preprocgate.variants import VARIANTS, arena, build_variant
+from preprocgate.variants.arena import ImageArena
+from preprocgate.variants.staging import Staging
+
+CPU = torch.device("cpu")
+
+
+def _fill(store: ImageArena, shape: tuple[int, int, int], count: int, seed: int = 0) -> list[np.ndarray]:
+    return store.hold([make("natural", seed + k, *shape[:2]) for k in range(count)])
+
+
+def test_a_group_reserved_together_is_one_read_only_array_without_a_copy() -> None:
+    store = ImageArena(pinned=False, slab_bytes=4096)
+    small = _fill(store, (10, 12, 3), 3)  # 1,080 bytes: three fit one 4 KB slab
+    big = _fill(store, (30, 40, 3), 2, seed=5)  # 7,200 bytes: a slab of its own, its size
+    for group in (small, big, small[1:], small[:1]):
+        together = arena.joined(group)
+        assert together is not None and np.shares_memory(together, group[0])
+        np.testing.assert_array_equal(together, np.stack(group))
+        assert not together.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        small[0][0, 0, 0] = 1  # a variant writing into its batch would change every later variant's pixels
+    assert arena.joined([small[1], small[0]]) is None  # out of order
+    assert arena.joined([small[0], small[2]]) is None  # a gap
+    assert arena.joined([small[2], big[0]]) is None  # other shapes
+    assert arena.joined([make("natural", 0, 10, 12)]) is None  # not the arena's memory
+    found = arena.find(big[1])
+    assert found is not None and torch.equal(found[0], torch.from_numpy(big[1].copy())) and found[1] is False
+
+
+def test_a_run_wanting_page_locked_memory_without_a_gpu_gets_ordinary_memory() -> None:
+    store = ImageArena(pinned=True)  # torch refuses to page-lock without CUDA: the slab is ordinary memory
+    images = _fill(store, (8, 8, 3), 2)
+    found = arena.find(images[0])
+    assert found is not None and found[1] is torch.cuda.is_available()
+    limited = ImageArena(pinned=True, pinned_bytes=0)  # beyond the limit, never page-locked
+    assert arena.find(_fill(limited, (8, 8, 3), 1)[0])[1] is False  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["torch", "cv2", "triton"])
+def test_variants_take_arena_groups_without_stacking_and_give_the_same_outputs(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if name == "triton":
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    config = InputSpec(size=(16, 20), resize="letterbox")
+    store = ImageArena(pinned=False)
+    same = _fill(store, (24, 30, 3), 3)
+    other = _fill(store, (17, 23, 3), 1, seed=9)
+    variant = build_variant(VARIANTS.get(name), config, CPU, {})
+    reference = build_variant(VARIANTS.get(name), config, CPU, {})
+    reference.staging = Staging(CPU, slots=0)  # fresh copies, as before staging: the reference outputs
+    stacked: list[int] = []
+    copy = variant.staging._copy
+    monkeypatch.setattr(variant.staging, "_copy", lambda arrays, out: stacked.append(len(arrays)) or copy(arrays, out))
+    for images, copies in ((same, []), ([*same, *other], []), ([same[0], other[0], same[2]], [2])):
+        stacked.clear()
+        a, b = variant(images), reference(images)
+        assert torch.equal(a.view(torch.int32), b.view(torch.int32))
+        assert stacked == copies  # same[0] and same[2] group together with a gap between: stacked as before
+
+
+def _coco(root: Path, shapes: list[tuple[int, int]]) -> Path:
+    folder = root / "images"
+    folder.mkdir()
+    records = []
+    for k, (h, w) in enumerate(shapes):
+        cv2.imwrite(str(folder / f"{k}.png"), make("natural", k, h, w))
+        records.append({"id": k + 1, "file_name": f"{k}.png", "height": h, "width": w})
+    categories = [{"id": 1, "name": "thing"}]
+    (root / "ann.json").write_text(json.dumps({"images": records, "annotations": [], "categories": categories}))
+    return folder
+
+
+def test_the_dump_stage_decodes_each_batch_s_shape_groups_back_to_back(tmp_path: Path) -> None:
+    a, b = (12, 16), (16, 12)
+    shapes = [a, b, a, a, b, b, a, b, a]  # batches of 4: two interleaved groups each
+    folder = _coco(tmp_path, shapes)
+    (folder / "6.png").write_bytes(b"broken")  # image 7, found unusable only when decoded: batches shift
+    coco = load_coco(folder, tmp_path / "ann.json")
+    ids = [r.id for r in coco.records]
+    stage = DumpStage(None, None, coco, 4, {}, None)  # type: ignore[arg-type]
+    got = list(stage.decoded_batches(ids, CPU))
+    usable = [i for i in ids if i != 7]
+    assert [chunk for chunk, _ in got] == batches(usable, 4) == [[1, 2, 3, 4], [5, 6, 8, 9]]
+    for chunk, images in got:
+        for i, image in zip(chunk, images, strict=True):
+            np.testing.assert_array_equal(image, cv2.imread(str(folder / f"{i - 1}.png")))
+            assert not image.flags.writeable
+        for shape in (a, b):  # each shape group one array: [1, 3, 4] and [2]; then [5, 6, 8] and [9]
+            group = [image for image in images if image.shape[:2] == shape]
+            assert arena.joined(group) is not None
+    again = list(stage.decoded_batches(ids, CPU))  # a later variant's dump: the same arrays, nothing decoded
+    assert all(x is y for (_, p), (_, q) in zip(got, again, strict=True) for x, y in zip(p, q, strict=True))
