@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from preprocgate.timing import StageTimes, work
 from preprocgate.variants import Preprocessor
 from preprocgate.variants.arena import ImageArena, Slot
 
+T = TypeVar("T")
 _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
 
 
@@ -145,6 +146,16 @@ def infer_batch(
                 detections = adapter(tensor, plan)
                 variant.synchronize()  # the run's device, which the adapter shares
             return portable(detections) if encode else detections
+
+
+def shape_groups(images: Sequence[T], shape_of: Callable[[T], tuple[int, ...]]) -> list[list[T]]:
+    """A batch's images by shape, the groups in the order a variant's call meets them (each at its first image,
+    as :meth:`Preprocessor.__call__ <preprocgate.variants.base.Preprocessor.__call__>` groups them): the runs an
+    :class:`~preprocgate.variants.arena.ImageArena` places back to back."""
+    groups: dict[tuple[int, ...], list[T]] = {}
+    for image in images:
+        groups.setdefault(shape_of(image), []).append(image)
+    return list(groups.values())
 
 
 @dataclass(frozen=True)
@@ -346,7 +357,7 @@ class DumpStage:
 
     def _reserve(self, usable: list[int], missing: set[int], device: torch.device | None) -> dict[int, Slot]:
         """Arena slots for the ``missing`` images of the batches of ``usable``: per batch, each shape group
-        back to back, groups in the order a variant's call meets them (its first image's)."""
+        back to back."""
         if not missing:
             return {}
         if self._arena is None:
@@ -354,12 +365,8 @@ class DumpStage:
         shapes = {r.id: (r.height, r.width, 3) for r in self.dataset.records}
         slots: dict[int, Slot] = {}
         for batch in batches(usable, self.batch_size):
-            groups: dict[tuple[int, ...], list[int]] = {}
-            for i in batch:
-                if i in missing:
-                    groups.setdefault(shapes[i], []).append(i)
-            for shape, members in groups.items():
-                slots.update(zip(members, self._arena.reserve(shape, len(members)), strict=True))
+            for group in shape_groups([i for i in batch if i in missing], shapes.__getitem__):
+                slots.update(zip(group, self._arena.reserve(shapes[group[0]], len(group)), strict=True))
         return slots
 
     def run(

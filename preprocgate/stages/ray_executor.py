@@ -28,9 +28,10 @@ from preprocgate.errors import MissingDependencyError, PreprocgateError, RunErro
 from preprocgate.functional.coco import to_results
 from preprocgate.plugins import MODELS, VARIANTS
 from preprocgate.spec import InputSpec
-from preprocgate.stages.dump import DumpJob, DumpStage, Recipe, batches, infer_batch
+from preprocgate.stages.dump import DumpJob, DumpStage, Recipe, batches, infer_batch, shape_groups
 from preprocgate.timing import StageTimes, elsewhere
 from preprocgate.variants import Preprocessor, build_variant
+from preprocgate.variants.arena import ImageArena, Slot
 
 # inside the computed dumps' seconds: the first dump's for the start, each variant's for its warm-up
 STARTUP = "ray: join, start workers, load and warm up models"
@@ -70,33 +71,46 @@ class DumpWorker:
         )
         self.variants: dict[str, Preprocessor] = {}
         self.images: dict[int, np.ndarray] = {}
+        self.arena = ImageArena(pinned=self.device.type == "cuda")
         self.infer_lock = threading.Lock()
         self.decode_lock = threading.Lock()
 
     def device_class(self) -> str:
         return provenance.device_class(self.device)
 
-    def decode(self, refs: list[ImageRef]) -> dict[int, str]:
-        """Decode and keep these images; return the unusable ones with the reason."""
-        missing = [r for r in refs if r.record.id not in self.images]
+    def decode(self, groups: list[list[ImageRef]]) -> dict[int, str]:
+        """Decode and keep these images, each group (a batch's images of one shape) back to back in the actor's
+        arena, as the local executor places them; return the unusable ones with the reason."""
+        slots: list[tuple[ImageRef, Slot]] = []
+        for group in groups:
+            missing = [r for r in group if r.record.id not in self.images]
+            if missing:
+                shape = (missing[0].record.height, missing[0].record.width, 3)
+                slots += zip(missing, self.arena.reserve(shape, len(missing)), strict=True)
         with self.decode_lock, ThreadPoolExecutor(max_workers=4) as pool:
-            decoded = list(pool.map(self._read, missing))
+            decoded = list(pool.map(self._read, slots))
         corrupt = {}
-        for ref, (image, reason) in zip(missing, decoded, strict=True):
+        for (ref, _), (image, reason) in zip(slots, decoded, strict=True):
             if image is None:
                 corrupt[ref.record.id] = reason
             else:
-                self.images[ref.record.id] = image
+                self.images[ref.record.id] = ImageArena.seal(image)
         return corrupt
 
-    def _read(self, ref: ImageRef) -> tuple[np.ndarray | None, str]:
-        return read_image(self.setup.images, ref.record, ref.sha256)
+    def _read(self, placed: tuple[ImageRef, Slot]) -> tuple[np.ndarray | None, str]:
+        ref, slot = placed
+        image, reason = read_image(self.setup.images, ref.record, ref.sha256)
+        if image is not None:  # the annotations' size, which read_image checked
+            target = self.arena.array(slot)
+            np.copyto(target, image)
+            image = target
+        return image, reason
 
     def dump(self, variant: str, refs: list[ImageRef]) -> tuple[dict[int, list[dict]], dict[str, float]]:
         """One batch's COCO records by image id, and the seconds per step spent on it here."""
         times = StageTimes()
-        with times.measure("decode"):
-            corrupt = self.decode(refs)  # nothing after a restart: the images this actor held are gone
+        with times.measure("decode"):  # nothing after a restart: the images this actor held are gone
+            corrupt = self.decode(shape_groups(refs, _shape))
         if corrupt:
             raise RunError(f"images {sorted(corrupt)} decoded before but not now: {corrupt}")
         with self.infer_lock:
@@ -160,12 +174,18 @@ class RayExecutor:
         refs = self._refs(stage, job.todo)
         fresh = [i for i in job.todo if i not in self.holder]
         if fresh:  # unusable images change the batches: find them all first, as the local executor does
-            slices = np.array_split(np.array(fresh), len(self.actors))
-            calls = [a.decode.remote([refs[i] for i in s]) for a, s in zip(self.actors, slices, strict=True)]
+            # whole batches to each actor (as they will be inferred, unless an image turns out unusable), each
+            # decoded into the actor's arena a shape group at a time
+            predicted = batches(fresh, stage.batch_size)
+            shares = [[predicted[k] for k in ks] for ks in np.array_split(np.arange(len(predicted)), len(self.actors))]
+            calls = [
+                actor.decode.remote([g for chunk in share for g in shape_groups([refs[i] for i in chunk], _shape)])
+                for actor, share in zip(self.actors, shares, strict=True)
+            ]
             with stage.times.measure("decode (workers, wall)"):
                 found = self._get(calls)
-            for n, (piece, corrupt) in enumerate(zip(slices, found, strict=True)):
-                self.holder.update(dict.fromkeys(piece.tolist(), n))
+            for n, (share, corrupt) in enumerate(zip(shares, found, strict=True)):
+                self.holder.update(dict.fromkeys((i for chunk in share for i in chunk), n))
                 stage.dataset.corrupt.update(corrupt)
         todo = [i for i in job.todo if i not in stage.dataset.corrupt]
         with stage.times.measure(STARTUP):
@@ -264,6 +284,10 @@ class RayExecutor:
         if self.connected:
             self.ray.shutdown()
         self.actors, self.holder, self.warm, self.connected = [], {}, set(), False
+
+
+def _shape(ref: ImageRef) -> tuple[int, int, int]:
+    return ref.record.height, ref.record.width, 3
 
 
 def _last_line(text: str) -> str:
