@@ -110,3 +110,20 @@ def test_the_dump_stage_decodes_each_batch_s_shape_groups_back_to_back(tmp_path:
             assert arena.joined(group) is not None
     again = list(stage.decoded_batches(ids, CPU))  # a later variant's dump: the same arrays, nothing decoded
     assert all(x is y for (_, p), (_, q) in zip(got, again, strict=True) for x, y in zip(p, q, strict=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="a page-locked arena and its asynchronous upload need CUDA")
+@pytest.mark.parametrize("name", ["torch", "triton"])
+def test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs(name: str) -> None:
+    device = torch.device("cuda")
+    config = InputSpec(size=(64, 64), resize="letterbox")
+    store = ImageArena(pinned=True)
+    batches_ = [store.hold([make("natural", 10 * b + k, 48, 80) for k in range(4)]) for b in range(3)]
+    assert all(arena.find(image)[1] is True for batch in batches_ for image in batch)  # type: ignore[index]
+    variant = build_variant(VARIANTS.get(name), config, device, {})
+    reference = build_variant(VARIANTS.get(name), config, device, {})
+    reference.staging = Staging(device, slots=0)
+    outputs = [variant(batch) for batch in batches_]  # queued back to back, no synchronisation between
+    for batch, out in zip(batches_, outputs, strict=True):
+        expected = reference([np.array(image) for image in batch])
+        assert torch.equal(out.view(torch.int32), expected.view(torch.int32))
