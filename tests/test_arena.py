@@ -4,6 +4,7 @@ On this CPU the arena is ordinary memory (a CUDA run's is page-locked, and its u
 benchmarks/host_path_gpu.py); the placement, the lookups and the zero-copy stacks are the same code.
 """
 
+import gc
 import json
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def test_a_group_reserved_together_is_one_read_only_array_without_a_copy() -> No
     assert arena.joined([make("natural", 0, 10, 12)]) is None  # not the arena's memory
     found = arena.find(big[1])
     assert found is not None and torch.equal(found[0], torch.from_numpy(big[1].copy())) and found[1] is False
+
+
+def test_images_are_found_while_they_live_even_after_their_arena_is_gone() -> None:
+    images = ImageArena(pinned=False).hold([make("natural", k, 9, 7) for k in range(2)])  # the arena is dropped
+    gc.collect()
+    together = arena.joined(images)
+    assert together is not None and np.shares_memory(together, images[0])
+    start = images[0].ctypes.data
+    del images, together
+    gc.collect()  # the last view gone: the slab is forgotten (and freed)
+    assert all(lo != start for lo, _ in arena._SPANS)
 
 
 def test_a_run_wanting_page_locked_memory_without_a_gpu_gets_ordinary_memory() -> None:
@@ -127,3 +139,14 @@ def test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs(
     for batch, out in zip(batches_, outputs, strict=True):
         expected = reference([np.array(image) for image in batch])
         assert torch.equal(out.view(torch.int32), expected.view(torch.int32))
+
+
+def test_the_speed_probe_times_images_held_as_the_dump_stage_holds_them() -> None:
+    from preprocgate.spec import SpeedProbe
+    from preprocgate.stages.speed import SpeedProbeStage
+
+    stage = SpeedProbeStage(SpeedProbe(batch=3, source=(20, 30)), (16, 16), "cpu")
+    images = stage.images(CPU)
+    gc.collect()  # its arena object is gone; the images keep their slab
+    assert arena.joined(images) is not None and stage.images(CPU) is images
+    np.testing.assert_array_equal(images[2], make("natural", 2, 20, 30))

@@ -148,10 +148,11 @@ class Staging:
 
     def _from_arena(self, array: np.ndarray) -> torch.Tensor:
         """An array outside the buffers: from an arena's page-locked memory, the DMA without a wait (the arena
-        is never rewritten, and torch's allocator keeps the slab until the copy ends); else the pageable copy."""
+        is never rewritten, and torch's allocator keeps the slab until the copy ends); else the pageable copy (of
+        a copy, where the array is read-only: torch warns about tensors over read-only memory)."""
         found = arena.find(array)
         if found is None:
-            return torch.from_numpy(array).to(self.device)
+            return torch.from_numpy(array if array.flags.writeable else array.copy()).to(self.device)
         tensor, pinned = found
         return tensor.to(self.device, non_blocking=pinned and self.pinned)
 
