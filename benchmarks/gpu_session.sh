@@ -7,8 +7,8 @@
 #   bash benchmarks/gpu_session.sh STEP[:SECONDS] ...     # from the repository root; OUT defaults to ./gpu-out
 #
 # Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
-# rfdetr (240) stream (240: rfdetr fp32 without and with the local executor's encode_stream) cudatests (120: the
-# tests that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
+# rfdetr (240) stream (360: rfdetr fp32 as shipped, then with the local executor's encode_stream, then without its
+# arena) cudatests (120: the tests that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
 # pycocotools), .whl-rf (rfdetr and its dependencies), .whl-test (pytest) and .ray (a stripped Ray,
 # ray-stripped.tar.xz) where carried.
 set -u
@@ -48,8 +48,8 @@ for arg in "$@"; do
         rfdetr) step rfdetr "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --out "$OUT/rfdetr.json" ;;
         rfdetr5000) step rfdetr5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
-        stream) step stream "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
-            --no-throughput --encode-stream both --out "$OUT/stream.json" ;;
+        stream) step stream "${limit:-360}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
+            --no-throughput --local-params '{}' '{"encode_stream": true}' '{"arena": false}' --out "$OUT/stream.json" ;;
         cudatests) step cudatests "${limit:-120}" python -m pytest -q -p no:cacheprovider tests/test_encode_stream.py \
             tests/test_rle.py tests/test_staging.py "tests/test_arena.py::test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs" ;;
         *) echo "unknown step $name" >&2 ;;

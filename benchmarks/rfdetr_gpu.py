@@ -231,11 +231,13 @@ def main() -> None:
     parser.add_argument("--precisions", help="comma-separated, default fp32,fp16 on CUDA (fp32 on the CPU)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the model-alone figures")
     parser.add_argument(
-        "--encode-stream",
-        choices=["off", "on", "both"],
-        default="off",
-        help="the local executor's encode_stream (masks encoded by the writer thread on a stream of its own); "
-        "both: each precision's study runs once without and once with it (dumps must be identical)",
+        "--local-params",
+        nargs="+",
+        type=json.loads,
+        default=[{}],
+        metavar="JSON",
+        help="the local executor's params, a study each per precision, e.g. '{}' '{\"encode_stream\": true}' "
+        "'{\"arena\": false}' (each with a cache of its own; the dumps' digests must be the same)",
     )
     args = parser.parse_args()
 
@@ -273,13 +275,12 @@ def main() -> None:
             atomic_write_text(args.out, text + "\n")
         return text
 
-    streams = {"off": [False], "on": [True], "both": [False, True]}[args.encode_stream]
     for precision in precisions:
-        for stream in streams:
+        for params in args.local_params:
             spec = gate_spec(data, checkpoint, args.device, precision, args.batch_size, threshold)
-            if stream:
-                spec["executor"] = {"kind": "local", "params": {"encode_stream": True}}
-                spec["cache_dir"] += "-encode-stream"
+            if params:
+                spec["executor"] = {"kind": "local", "params": params}
+                spec["cache_dir"] += "".join(f"-{k}={v}" for k, v in sorted(params.items()))
             report["gate"].append(run_study(work, spec, save))
         if not args.no_throughput:
             report["model_throughput"] += model_throughput(data, checkpoint, device, precision, threshold, args.repeats)

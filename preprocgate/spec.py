@@ -395,7 +395,8 @@ class ExecutorSpec(StrictModel):
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="ray: address (default: start Ray here), workers, cpus_per_worker, concurrency, niceness. "
-        "local: encode_stream (GPU masks encoded on a stream of their own; off by default).",
+        "local: encode_stream (GPU masks encoded on a stream of their own; off by default), arena (images "
+        "decoded into page-locked memory, a batch's shape groups back to back; on by default).",
     )
 
     @model_validator(mode="before")

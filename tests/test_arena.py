@@ -122,6 +122,10 @@ def test_the_dump_stage_decodes_each_batch_s_shape_groups_back_to_back(tmp_path:
             assert arena.joined(group) is not None
     again = list(stage.decoded_batches(ids, CPU))  # a later variant's dump: the same arrays, nothing decoded
     assert all(x is y for (_, p), (_, q) in zip(got, again, strict=True) for x, y in zip(p, q, strict=True))
+    plain = DumpStage(None, None, load_coco(folder, tmp_path / "ann.json"), 4, {}, None)  # type: ignore[arg-type]
+    off = list(plain.decoded_batches(ids, CPU, arena=False))  # the executor's arena: false
+    assert [c for c, _ in off] == [c for c, _ in got] and arena.joined(off[1][1][:2]) is None
+    assert all(np.array_equal(x, y) for (_, p), (_, q) in zip(got, off, strict=True) for x, y in zip(p, q, strict=True))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="a page-locked arena and its asynchronous upload need CUDA")

@@ -224,12 +224,18 @@ class LocalExecutor:
     thread: the next batch's preprocessing and forward are queued while the GPU encodes the last one, and the
     encoder's host synchronisations no longer stop the inferring thread. Same strings. Off by default until a
     GPU times it (``benchmarks/rfdetr_gpu.py --encode-stream both``); elsewhere it changes nothing.
+
+    ``arena`` (default on; ``params: {arena: false}`` turns it off): images are decoded into an
+    :class:`~preprocgate.variants.arena.ImageArena`, page-locked on CUDA, each batch's shape groups back to back,
+    so that a GPU variant uploads a group without stacking it on the host first. Off: each image its own array,
+    stacked per call, as before (``benchmarks/rfdetr_gpu.py --local-params '{}' '{"arena": false}'``).
     """
 
     decodes_here = True
 
-    def __init__(self, encode_stream: bool = False) -> None:
+    def __init__(self, encode_stream: bool = False, arena: bool = True) -> None:
         self.encode_stream = encode_stream
+        self.arena = arena
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
@@ -237,7 +243,7 @@ class LocalExecutor:
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
         with ThreadPoolExecutor(max_workers=1) as writer:
-            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device)):
+            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena)):
                 detections = infer_batch(
                     job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
                 )
@@ -314,7 +320,7 @@ class DumpStage:
         return shard.select(self.valid, self.batch_size) if shard else self.valid
 
     def decoded_batches(
-        self, ids: list[int], device: torch.device | None = None
+        self, ids: list[int], device: torch.device | None = None, arena: bool = True
     ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
         """:func:`batches` of the images of ``ids`` that decode, each with its images as soon as they are: the
         first variant's dump infers while the rest decode ahead (``decode`` times only the waits), and every image
@@ -324,10 +330,10 @@ class DumpStage:
         The images are decoded into an :class:`~preprocgate.variants.arena.ImageArena` (page-locked when
         ``device`` is a GPU), each shape group of a batch back to back, so that a variant takes the group
         without stacking it again; an image found unusable shifts the batches after it, whose groups are then
-        stacked as usual."""
+        stacked as usual. ``arena`` False: each image an array of its own, as the decoder made it."""
         corrupt = set(self.corrupt)
         missing = [i for i in ids if i not in self._decoded and i not in corrupt]
-        slots = self._reserve([i for i in ids if i not in corrupt], set(missing), device)
+        slots = self._reserve([i for i in ids if i not in corrupt], set(missing), device) if arena else {}
         arena = self._arena
 
         def into(i: int, shape: tuple[int, ...]) -> np.ndarray | None:
