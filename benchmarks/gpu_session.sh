@@ -8,11 +8,13 @@
 #
 # Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
 # rfdetr (240) stream (360: rfdetr fp32 as shipped, then with the local executor's encode_stream, then without its
-# arena) cudatests (120: the tests that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
+# arena) profile (300: the rfdetr fp32 dumps under cProfile, the main thread's top functions in profile-top.txt,
+# and the GPU's utilisation each second in profile-gpu.txt: where a dump's time goes) cudatests (120: the tests
+# that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
 # pycocotools), .whl-rf (rfdetr and its dependencies), .whl-test (pytest) and .ray (a stripped Ray,
 # ray-stripped.tar.xz) where carried.
 set -u
-OUT=${OUT:-$PWD/gpu-out}
+export OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT" /tmp/site
 wheels=$(ls .whl/*.whl .whl-rf/*.whl .whl-test/*.whl 2>/dev/null)
 [ -n "$wheels" ] && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -50,6 +52,15 @@ for arg in "$@"; do
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
         stream) step stream "${limit:-360}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
             --no-throughput --local-params '{}' '{"encode_stream": true}' '{"arena": false}' --out "$OUT/stream.json" ;;
+        profile) step profile "${limit:-300}" bash -c 'nvidia-smi dmon -s u -d 1 > "$OUT/profile-gpu.txt" 2>&1 &
+            monitor=$!
+            python -m cProfile -o "$OUT/rfdetr.prof" benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
+                --no-throughput --out "$OUT/profile.json"
+            status=$?
+            kill $monitor
+            python -c "import pstats, sys; s = pstats.Stats(sys.argv[1]); s.sort_stats(\"tottime\").print_stats(40)
+s.sort_stats(\"cumtime\").print_stats(60)" "$OUT/rfdetr.prof" > "$OUT/profile-top.txt"
+            exit $status' ;;
         cudatests) step cudatests "${limit:-120}" python -m pytest -q -p no:cacheprovider tests/test_encode_stream.py \
             tests/test_rle.py tests/test_staging.py "tests/test_arena.py::test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs" ;;
         *) echo "unknown step $name" >&2 ;;
