@@ -34,7 +34,8 @@ class SpeedProbeStage:
         if device.type not in self._images:
             h, w = self.config.source
             made = [synthetic.make("natural", i, h, w) for i in range(self.config.batch)]
-            self._images[device.type] = ImageArena(pinned=device.type == "cuda").hold(made)
+            # a slab of the batch's size: the probe holds one batch
+            self._images[device.type] = ImageArena(pinned=device.type == "cuda", slab_bytes=0).hold(made)
         return self._images[device.type]
 
     def time(self, name: str, variant: Preprocessor) -> Timing:
