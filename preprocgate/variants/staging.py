@@ -131,10 +131,16 @@ class Staging:
 
     def upload(self, array: np.ndarray) -> torch.Tensor:
         """``array`` as a tensor on the device. From one of the buffers: without a bounce and without waiting
-        (the tensor is ready on the current stream); any other array takes the pageable copy."""
+        (the tensor is ready on the current stream); from an arena's page-locked memory likewise (the arena is
+        never rewritten, and torch's allocator keeps the slab until the copy ends); any other array takes the
+        pageable copy (of a copy, where it is read-only: torch warns about tensors over read-only memory)."""
+        in_arena = arena.find(array) if not array.flags.writeable else None  # the arena's arrays are read-only
+        if in_arena is not None:
+            tensor, pinned = in_arena
+            return tensor.to(self.device, non_blocking=pinned and self.pinned)
         found = self._find(array)
         if found is None:
-            return self._from_arena(array)
+            return torch.from_numpy(array if array.flags.writeable else array.copy()).to(self.device)
         slot, host = found
         if not self.pinned:
             return host.to(self.device)
@@ -145,16 +151,6 @@ class Staging:
         tensor = host.to(self.device, non_blocking=True)
         self._record(slot)
         return tensor
-
-    def _from_arena(self, array: np.ndarray) -> torch.Tensor:
-        """An array outside the buffers: from an arena's page-locked memory, the DMA without a wait (the arena
-        is never rewritten, and torch's allocator keeps the slab until the copy ends); else the pageable copy (of
-        a copy, where the array is read-only: torch warns about tensors over read-only memory)."""
-        found = arena.find(array)
-        if found is None:
-            return torch.from_numpy(array if array.flags.writeable else array.copy()).to(self.device)
-        tensor, pinned = found
-        return tensor.to(self.device, non_blocking=pinned and self.pinned)
 
     def _record(self, slot: int) -> None:
         """Mark the copies queued so far out of ``slot``'s buffer: :meth:`empty` waits for them."""
