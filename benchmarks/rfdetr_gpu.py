@@ -78,9 +78,16 @@ def random_checkpoint(folder: Path) -> Path:
 
 
 def gate_spec(
-    data: demo.CocoPaths, checkpoint: Path, device: str, precision: str, batch: int, threshold: float | None
+    data: demo.CocoPaths,
+    checkpoint: Path,
+    device: str,
+    precision: str,
+    batch: int,
+    threshold: float | None,
+    model_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """gates/rfdetr.yaml's study on the synthetic set: same variants, probes and thresholds."""
+    """gates/rfdetr.yaml's study on the synthetic set: same variants, probes and thresholds; ``model_params`` added
+    to the adapter's (e.g. ``cuda_graphs``)."""
     return {
         "name": f"rfdetr-gpu-{precision}",
         "description": f"RF-DETR seg-nano, torch backend {precision}, synthetic COCO-format set",
@@ -104,7 +111,7 @@ def gate_spec(
             "file": str(checkpoint),
             "precision": precision,
             "batch_size": batch,
-            "params": {"backend": "torch", "score_threshold": threshold},
+            "params": {"backend": "torch", "score_threshold": threshold, **(model_params or {})},
         },
         "diff": {"score_threshold": 0.4},
         "thresholds": {
@@ -131,6 +138,7 @@ def run_study(work: Path, spec: dict[str, Any], save: Callable[[dict[str, Any]],
     study = {
         "precision": spec["model"]["precision"],
         "executor": spec.get("executor", "local"),
+        "model_params": spec["model"]["params"],
         "passed": result.passed,
         "duration_s": round(result.duration_s, 2),
         "checks": [c.line() for c in result.checks],
@@ -180,11 +188,18 @@ def timed(fn: Any, device: torch.device, warmup: int, repeats: int) -> float:
 
 
 def model_throughput(
-    data: demo.CocoPaths, checkpoint: Path, device: torch.device, precision: str, threshold: float | None, repeats: int
+    data: demo.CocoPaths,
+    checkpoint: Path,
+    device: torch.device,
+    precision: str,
+    threshold: float | None,
+    repeats: int,
+    model_params: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Images/s of the network alone and with rfdetr's postprocess (masks to original size), on GPU-resident input,
-    then what each further step of a dump costs alone."""
-    adapter = RFDETRAdapter(device, precision, file=checkpoint, score_threshold=threshold)
+    then what each further step of a dump costs alone; the adapter built with ``model_params`` as in the gate."""
+    params = model_params or {}
+    adapter = RFDETRAdapter(device, precision, file=checkpoint, score_threshold=threshold, **params)
     images = [cv2.imread(str(p)) for p in sorted(data.images.iterdir())]
     variant = build_variant(VARIANTS.get("torch"), InputSpec(size=SIZE), device, {})
     rows = []
@@ -202,6 +217,7 @@ def model_throughput(
         rows.append(
             {
                 "precision": precision,
+                "model_params": params,
                 "batch": batch_size,
                 "network_ms": round(network * 1e3, 3),
                 "network_images_per_s": round(batch_size / network, 1),
@@ -238,6 +254,15 @@ def main() -> None:
         metavar="JSON",
         help="the local executor's params, a study each per precision, e.g. '{}' '{\"encode_stream\": true}' "
         "'{\"arena\": false}' (each with a cache of its own; the dumps' digests must be the same)",
+    )
+    parser.add_argument(
+        "--model-params",
+        nargs="+",
+        type=json.loads,
+        default=[{}],
+        metavar="JSON",
+        help="the adapter's params added to the gate's, a study (and a model-throughput row) each, e.g. '{}' "
+        "'{\"cuda_graphs\": true}'",
     )
     args = parser.parse_args()
 
@@ -276,14 +301,18 @@ def main() -> None:
         return text
 
     for precision in precisions:
-        for params in args.local_params:
-            spec = gate_spec(data, checkpoint, args.device, precision, args.batch_size, threshold)
-            if params:
-                spec["executor"] = {"kind": "local", "params": params}
-                spec["cache_dir"] += "".join(f"-{k}={v}" for k, v in sorted(params.items()))
-            report["gate"].append(run_study(work, spec, save))
-        if not args.no_throughput:
-            report["model_throughput"] += model_throughput(data, checkpoint, device, precision, threshold, args.repeats)
+        for model_params in args.model_params:
+            for params in args.local_params:
+                spec = gate_spec(data, checkpoint, args.device, precision, args.batch_size, threshold, model_params)
+                if params:
+                    spec["executor"] = {"kind": "local", "params": params}
+                for k, v in sorted({**params, **model_params}.items()):
+                    spec["cache_dir"] += f"-{k}={v}"
+                report["gate"].append(run_study(work, spec, save))
+            if not args.no_throughput:
+                report["model_throughput"] += model_throughput(
+                    data, checkpoint, device, precision, threshold, args.repeats, model_params
+                )
     print(save())
 
 

@@ -32,6 +32,7 @@ else:
 
 from preprocgate.cli import cli
 from preprocgate.data import demo
+from preprocgate.errors import UserError
 from preprocgate.geometry import Geometry, plan_batch
 from preprocgate.models import MODELS
 from preprocgate.models.rfdetr import RFDETRAdapter
@@ -214,6 +215,30 @@ def test_torch_fp16_on_cuda_matches_fp32(checkpoint: Path, images: list[np.ndarr
     for a, b in zip(fp16, fp32, strict=True):
         assert len(a) == len(b) == 100
         np.testing.assert_allclose(a.scores[:10], b.scores[:10], atol=5e-3)
+
+
+def test_cuda_graphs_are_refused_where_they_cannot_run(checkpoint: Path) -> None:
+    with pytest.raises(UserError, match="cuda_graphs: the torch backend on a CUDA device only"):
+        RFDETRAdapter(CPU, file=checkpoint, cuda_graphs=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU; this machine has none")
+def test_cuda_graphs_replay_the_forward_for_full_and_padded_batches(
+    checkpoint: Path, images: list[np.ndarray], batch: torch.Tensor
+) -> None:
+    cuda = torch.device("cuda")
+    eager = RFDETRAdapter(cuda, file=checkpoint, max_batch=4)
+    graphed = RFDETRAdapter(cuda, file=checkpoint, max_batch=4, cuda_graphs=True)
+    assert eager.identity["config"] != graphed.identity["config"]  # cached apart
+    four = torch.cat([batch, batch[:1]]).to(cuda)  # a full batch, then the three images padded to four
+    geometries = stretched([*images, images[0]])
+    for x, plan in ((four, geometries), (four[:3], geometries[:3]), (four, geometries)):
+        got, want = graphed(x, plan), eager(x, plan)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a.scores, b.scores, atol=SCORE_ATOL)
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=BOX_ATOL_PX)
+            assert (a.masks != b.masks).float().mean().item() <= MASK_MISMATCH
+    assert list(graphed.runner.graphs) == [(4, 3, *SIZE)]  # one capture, replayed for every call
 
 
 def test_tensorrt_matches_torch(

@@ -12,7 +12,8 @@ and the (already thresholded) masks back to the original image.
 Backends (``backend`` param):
 
 - ``torch``: the LWDETR module in its export mode (the graph ONNX and TensorRT compile), fp32 on CPU or CUDA,
-  fp16 on CUDA.
+  fp16 on CUDA; with ``cuda_graphs: true`` (CUDA only, off by default until timed) the forward is captured as a
+  CUDA graph per input shape and replayed, batches padded to ``max_batch`` (:mod:`preprocgate.models.cuda_graph`).
 - ``onnxruntime``: an ONNX export of the same checkpoint (``onnx_file``, or exported into ``engine_cache`` on first
   use with the package's own exporter), fp32, CPU or CUDA provider.
 - ``tensorrt``: an engine built from that ONNX file (:mod:`preprocgate.models.tensorrt_engine`; untested here).
@@ -42,6 +43,7 @@ from preprocgate.errors import MissingDependencyError, RunError, UserError
 from preprocgate.geometry import Geometry
 from preprocgate.hashing import digest_json, file_sha256
 from preprocgate.models.base import Detections, ModelAdapter, rescale
+from preprocgate.models.cuda_graph import CapturedForward
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 ONNX_OPSET = 17
@@ -152,18 +154,32 @@ def run_in_chunks(x: torch.Tensor, size: int, pad: bool, run: Callable[[torch.Te
 
 
 class TorchBackend:
-    """The LWDETR module in export mode (``forward_export``, the graph the exports compile), fp32 or fp16."""
+    """The LWDETR module in export mode (``forward_export``, the graph the exports compile), fp32 or fp16.
 
-    def __init__(self, net: nn.Module, device: torch.device, precision: str) -> None:
+    ``graph_batch``: replay the forward as a CUDA graph captured for batches of that size
+    (:class:`~preprocgate.models.cuda_graph.CapturedForward`), smaller batches padded to it; None runs it eagerly."""
+
+    def __init__(self, net: nn.Module, device: torch.device, precision: str, graph_batch: int | None = None) -> None:
         self.device = device
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         net.eval()
         net.export()  # type: ignore[operator]
         self.net = net.to(device=device, dtype=self.dtype)
+        self.graph_batch = graph_batch
+        self.graphs: dict[tuple[int, ...], CapturedForward] = {}
         self.identity = {"torch": torch.__version__}
 
     def __call__(self, x: torch.Tensor) -> Outputs:
-        return tuple(self.net(x.to(self.device, self.dtype)))
+        x = x.to(self.device, self.dtype)
+        if self.graph_batch is None:
+            return tuple(self.net(x))
+        return run_in_chunks(x, self.graph_batch, pad=True, run=self._replay)
+
+    def _replay(self, x: torch.Tensor) -> Outputs:
+        key = tuple(x.shape)
+        if key not in self.graphs:
+            self.graphs[key] = CapturedForward(lambda t: tuple(self.net(t)), x)
+        return self.graphs[key](x)
 
 
 class OnnxRuntimeBackend:
@@ -231,9 +247,13 @@ class RFDETRAdapter(ModelAdapter):
         label_map: dict[int, int] | None = None,
         max_batch: int = 8,
         threads: int = 0,
+        cuda_graphs: bool = False,
     ) -> None:
         super().__init__(device, precision)
         check_backend(backend, device, precision)
+        if cuda_graphs and (backend != "torch" or device.type != "cuda"):
+            raise UserError("cuda_graphs: the torch backend on a CUDA device only")
+        self.graph_batch = max_batch if cuda_graphs else None
         self.cache = _absolute("engine_cache", engine_cache) or default_cache()
         onnx_path = _absolute("onnx_file", onnx_file)
         if onnx_path is not None and not onnx_path.is_file():
@@ -253,7 +273,7 @@ class RFDETRAdapter(ModelAdapter):
         self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
         self.runner: TorchBackend | OnnxRuntimeBackend | TensorRTBackend
         if backend == "torch":
-            self.runner = TorchBackend(model.model.model, device, precision)
+            self.runner = TorchBackend(model.model.model, device, precision, self.graph_batch)
             return
         onnx_path = onnx_path or self._exported(model)
         del model  # the network runs from the ONNX file from here on
@@ -279,7 +299,10 @@ class RFDETRAdapter(ModelAdapter):
             "checkpoint_sha256": file_sha256(self.checkpoint),
             "model_class": self.model_class,
             "backend": self.backend,
-            "config": digest_json([self.num_select, self.score_threshold, self.label_map, self.precision]),
+            "config": digest_json(
+                [self.num_select, self.score_threshold, self.label_map, self.precision]
+                + (["cuda_graphs", self.graph_batch] if self.graph_batch else [])  # eager runs keep their keys
+            ),
             "rfdetr": self.rfdetr_version,
             **self.runner.identity,
         }
