@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import torch
 
+from preprocgate.errors import RunError
+
 WARMUP = 3  # eager forwards on a side stream before the capture: cuDNN and cuBLAS choose their kernels there
 
 
@@ -33,8 +35,12 @@ class CapturedForward:
                 forward(self.input)
         torch.cuda.current_stream(example.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.outputs = tuple(forward(self.input))
+        try:
+            with torch.cuda.graph(self.graph):
+                self.outputs = tuple(forward(self.input))
+        except RuntimeError as exc:  # a host synchronisation or a CPU tensor inside the forward
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunError(f"cuda_graphs: the forward cannot be captured as a CUDA graph ({why})") from exc
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         self.input.copy_(x)
