@@ -80,21 +80,23 @@ class DumpWorker:
 
     def decode(self, groups: list[list[ImageRef]]) -> dict[int, str]:
         """Decode and keep these images, each group (a batch's images of one shape) back to back in the actor's
-        arena, as the local executor places them; return the unusable ones with the reason."""
-        slots: list[tuple[ImageRef, Slot]] = []
-        for group in groups:
-            missing = [r for r in group if r.record.id not in self.images]
-            if missing:
-                shape = (missing[0].record.height, missing[0].record.width, 3)
-                slots += zip(missing, self.arena.reserve(shape, len(missing)), strict=True)
-        with self.decode_lock, ThreadPoolExecutor(max_workers=4) as pool:
-            decoded = list(pool.map(self._read, slots))
-        corrupt = {}
-        for (ref, _), (image, reason) in zip(slots, decoded, strict=True):
-            if image is None:
-                corrupt[ref.record.id] = reason
-            else:
-                self.images[ref.record.id] = ImageArena.seal(image)
+        arena, as the local executor places them; return the unusable ones with the reason. One caller at a
+        time: the actor's two concurrent calls must not reserve the same arena bytes nor decode an image twice."""
+        with self.decode_lock:
+            slots: list[tuple[ImageRef, Slot]] = []
+            for group in groups:
+                missing = [r for r in group if r.record.id not in self.images]
+                if missing:
+                    shape = (missing[0].record.height, missing[0].record.width, 3)
+                    slots += zip(missing, self.arena.reserve(shape, len(missing)), strict=True)
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                decoded = list(pool.map(self._read, slots))
+            corrupt = {}
+            for (ref, _), (image, reason) in zip(slots, decoded, strict=True):
+                if image is None:
+                    corrupt[ref.record.id] = reason
+                else:
+                    self.images[ref.record.id] = ImageArena.seal(image)
         return corrupt
 
     def _read(self, placed: tuple[ImageRef, Slot]) -> tuple[np.ndarray | None, str]:
