@@ -11,7 +11,10 @@ hold the host.
 The arena's images are read-only and never rewritten: every variant of a run reads the same pixels, and a
 variant that wrote into its batch in place would change them for the next one (numpy refuses the write).
 Memory comes in slabs, page-locked up to :data:`PINNED_SHARE` of the host's memory and ordinary beyond (page-locked
-memory cannot be swapped out; a dataset larger than that still runs, with the staging copy for those images).
+memory cannot be swapped out; a dataset larger than that still runs, its later images uploaded from pageable
+memory).
+A slab is freed when its arena and the last of its images are; torch's page-locked allocator keeps freed blocks
+for the process's later uploads rather than returning them to the system (torch has no public call to empty it).
 """
 
 from __future__ import annotations
