@@ -90,7 +90,7 @@ class DumpWorker:
                     shape = (missing[0].record.height, missing[0].record.width, 3)
                     slots += zip(missing, self.arena.reserve(shape, len(missing)), strict=True)
             with ThreadPoolExecutor(max_workers=4) as pool:
-                decoded = list(pool.map(self._read, slots))
+                decoded = list(pool.map(lambda placed: self._place(*placed), slots))
             corrupt = {}
             for (ref, _), (image, reason) in zip(slots, decoded, strict=True):
                 if image is None:
@@ -99,10 +99,13 @@ class DumpWorker:
                     self.images[ref.record.id] = ImageArena.seal(image)
         return corrupt
 
-    def _read(self, placed: tuple[ImageRef, Slot]) -> tuple[np.ndarray | None, str]:
-        ref, slot = placed
-        image, reason = read_image(self.setup.images, ref.record, ref.sha256)
-        if image is not None:  # the annotations' size, which read_image checked
+    def _read(self, ref: ImageRef) -> tuple[np.ndarray | None, str]:
+        return read_image(self.setup.images, ref.record, ref.sha256)
+
+    def _place(self, ref: ImageRef, slot: Slot) -> tuple[np.ndarray | None, str]:
+        """The image read and decoded, then copied to its arena slot (the annotations' size: read_image checked)."""
+        image, reason = self._read(ref)
+        if image is not None:
             target = self.arena.array(slot)
             np.copyto(target, image)
             image = target
