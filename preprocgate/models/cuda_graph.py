@@ -36,7 +36,9 @@ class CapturedForward:
         torch.cuda.current_stream(example.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(self.graph):
+            # thread_local: the dump's other threads (decoding into page-locked memory, encoding masks on a
+            # stream of their own) keep calling CUDA while this thread captures
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self.outputs = tuple(forward(self.input))
         except RuntimeError as exc:  # a host synchronisation or a CPU tensor inside the forward
             why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
