@@ -8,7 +8,7 @@
 #
 # Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
 # rfdetr (240) stream (360: rfdetr fp32 as shipped, then with the local executor's encode_stream, then without its
-# arena) graphs (420: rfdetr fp32 and fp16, eager and with the adapter's cuda_graphs, gate and model throughput)
+# arena) graphs (240: rfdetr fp32, eager and with the adapter's cuda_graphs, gate and model throughput)
 # profile (300: the rfdetr fp32 dumps under cProfile, the main thread's top functions in profile-top.txt,
 # and the GPU's utilisation each second in profile-gpu.txt: where a dump's time goes) cudatests (120: the tests
 # that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
@@ -53,7 +53,7 @@ for arg in "$@"; do
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
         stream) step stream "${limit:-360}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
             --no-throughput --local-params '{}' '{"encode_stream": true}' '{"arena": false}' --out "$OUT/stream.json" ;;
-        graphs) step graphs "${limit:-420}" python benchmarks/rfdetr_gpu.py --images 240 \
+        graphs) step graphs "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
             --model-params '{}' '{"cuda_graphs": true}' --out "$OUT/graphs.json" ;;
         profile) step profile "${limit:-300}" bash -c 'nvidia-smi dmon -s u -d 1 > "$OUT/profile-gpu.txt" 2>&1 &
             monitor=$!
@@ -64,10 +64,11 @@ for arg in "$@"; do
             python -c "import pstats, sys; s = pstats.Stats(sys.argv[1]); s.sort_stats(\"tottime\").print_stats(40)
 s.sort_stats(\"cumtime\").print_stats(60)" "$OUT/rfdetr.prof" > "$OUT/profile-top.txt"
             exit $status' ;;
-        cudatests) step cudatests "${limit:-120}" python -m pytest -q -p no:cacheprovider tests/test_encode_stream.py \
-            tests/test_rle.py tests/test_staging.py "tests/test_arena.py::test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs" \
+        cudatests) step cudatests "${limit:-120}" python -m pytest -q -p no:cacheprovider \
+            "tests/test_arena.py::test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs" \
             tests/test_rfdetr.py::test_cuda_graphs_replay_the_forward_for_full_and_padded_batches \
-            tests/test_rfdetr.py::test_torch_fp16_on_cuda_matches_fp32 ;;
+            tests/test_rfdetr.py::test_torch_fp16_on_cuda_matches_fp32 tests/test_encode_stream.py tests/test_rle.py \
+            tests/test_staging.py ;;  # the CUDA tests first: a CPU test of the triton variant sets TRITON_INTERPRET
         *) echo "unknown step $name" >&2 ;;
     esac
 done

@@ -166,6 +166,8 @@ class TorchBackend:
         net.export()  # type: ignore[operator]
         self.net = net.to(device=device, dtype=self.dtype)
         self.graph_batch = graph_batch
+        if graph_batch is not None:  # rfdetr's own switch: its transformer keeps shape tensors on the GPU for capture
+            getattr(getattr(net, "transformer", None), "enable_cuda_graph_capture", lambda: None)()
         self.graphs: dict[tuple[int, ...], CapturedForward] = {}
         self.identity = {"torch": torch.__version__}
 
