@@ -104,7 +104,8 @@ QUICK_MODES = {
 }
 QUICK_SOURCES: list[Size] = [(1, 1), (37, 53), (53, 37), (5, 90)]
 LAUNCHES: list[dict[str, Any]] = [
-    {},  # the variant's defaults: tile 1 × 128, 1 warp, reciprocal-and-FMA division on CUDA
+    {},  # the variant's defaults (launch_shape; 64-bit words for bilinear), reciprocal-and-FMA division on CUDA
+    {"words": False},  # one load per source byte
     {"rows": 2, "block": 128, "num_warps": 2},
     {"block": 512, "num_warps": 4},
     {"block": 1024, "num_warps": 8},
@@ -147,7 +148,12 @@ QUICK_INTERP_GEOMETRIES = {  # letterbox: in the quick timings
 }
 QUICK_INTERP_SOURCES: list[Size] = [(37, 53), (60, 45)]
 # the default, and the 64-bit source reads (tiled, and rows_kernel where the resize allows it)
-INTERP_SWEEP_LAUNCHES: list[dict[str, Any]] = [{}, {"words": True}, {"rows": 16, "reuse_rows": True, "words": True}]
+INTERP_SWEEP_LAUNCHES: list[dict[str, Any]] = [
+    {},
+    {"words": True},
+    {"words": False},
+    {"rows": 16, "reuse_rows": True, "words": True},
+]
 INTERP_TIMED = (64, (480, 640), (512, 512))
 QUICK_INTERP_TIMED = (2, (48, 64), (32, 32))
 

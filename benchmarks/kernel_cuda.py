@@ -62,15 +62,9 @@ QUICK_SHAPES = [
 
 def tile(rows: int, block: int, warps: int, reuse_rows: bool = False, words: bool = False) -> dict[str, Any]:
     """A launch configuration: output rows × columns (block) per program, warps, whether the program runs its
-    rows one after another keeping each source row's horizontal pass (``reuse_rows``; always named, as the
-    variant's default picks it by shape), and whether it reads the source as 64-bit words (``words``)."""
-    return {
-        "rows": rows,
-        "block": block,
-        "num_warps": warps,
-        "reuse_rows": reuse_rows,
-        **({"words": True} if words else {}),
-    }
+    rows one after another keeping each source row's horizontal pass (``reuse_rows``), and whether it reads the
+    source as 64-bit words (``words``); both always named, as the variant's defaults pick them by shape and mode."""
+    return {"rows": rows, "block": block, "num_warps": warps, "reuse_rows": reuse_rows, "words": words}
 
 
 TILES = [
