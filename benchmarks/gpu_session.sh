@@ -7,8 +7,8 @@
 #   bash benchmarks/gpu_session.sh STEP[:SECONDS] ...     # from the repository root; OUT defaults to ./gpu-out
 #
 # Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
-# rfdetr (240) stream (360: rfdetr fp32 as shipped, then with the local executor's encode_stream, then without its
-# arena) graphs (240: rfdetr fp32, eager and with the adapter's cuda_graphs, gate and model throughput)
+# rfdetr (240) stream (360: rfdetr fp32 as shipped (a first run for the process's start), then without the local
+# executor's arena, with its encode_stream, each twice, alternating) graphs (240: rfdetr fp32, eager and with the adapter's cuda_graphs, gate and model throughput)
 # profile (300: the rfdetr fp32 dumps under cProfile, the main thread's top functions in profile-top.txt,
 # and the GPU's utilisation each second in profile-gpu.txt: where a dump's time goes) cudatests (120: the tests
 # that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
@@ -52,7 +52,8 @@ for arg in "$@"; do
         rfdetr5000) step rfdetr5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
         stream) step stream "${limit:-360}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
-            --no-throughput --local-params '{}' '{"encode_stream": true}' '{"arena": false}' --out "$OUT/stream.json" ;;
+            --no-throughput --local-params '{}' '{}' '{"arena": false}' '{"encode_stream": true}' '{}' '{"arena": false}' \
+            '{"encode_stream": true}' --out "$OUT/stream.json" ;;  # the first study pays the process's start
         graphs) step graphs "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
             --model-params '{}' '{"cuda_graphs": true}' --out "$OUT/graphs.json" ;;
         profile) step profile "${limit:-300}" bash -c 'nvidia-smi dmon -s u -d 1 > "$OUT/profile-gpu.txt" 2>&1 &
