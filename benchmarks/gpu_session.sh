@@ -8,7 +8,8 @@
 #
 # Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
 # rfdetr (240) stream (360: rfdetr fp32 as shipped (a first run for the process's start), then without the local
-# executor's arena, with its encode_stream, each twice, alternating) graphs (240: rfdetr fp32, eager and with the adapter's cuda_graphs, gate and model throughput)
+# executor's arena, with its encode_stream, each twice, alternating) graphs (240: rfdetr fp32, eager, with the
+# adapter's cuda_graphs, eager again; gate and model throughput)
 # profile (300: the rfdetr fp32 dumps under cProfile, the main thread's top functions in profile-top.txt,
 # and the GPU's utilisation each second in profile-gpu.txt: where a dump's time goes) cudatests (120: the tests
 # that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
