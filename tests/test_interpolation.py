@@ -258,24 +258,25 @@ def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
 
 
 def test_cuda_launch_defaults_follow_the_h200_sweep() -> None:
-    """On CUDA, bilinear rows that are not downscaled take rows_kernel (8 × 128, one warp: 10-16% faster there
-    on the H200), downscaled rows the tiled kernel (1 × 128), nearest and the separable modes 1 × 256 on two
-    warps; a variant's own params win, and rows asked for a run of reused rows do not leak into the tiled
-    kernel. The interpreter never reuses rows unless asked."""
+    """On CUDA, bilinear rows that are not downscaled or mildly (to 5/8 of the source's rows) take rows_kernel
+    (8 × 128, one warp: faster there on the H200), stronger downscales the tiled kernel (1 × 128), nearest and
+    the separable modes 1 × 256 on two warps; a variant's own params win, and rows asked for a run of reused rows
+    do not leak into the tiled kernel. The interpreter never reuses rows unless asked."""
     from preprocgate.variants.triton_fused import launch_shape
 
     def shape(**kw):
-        base = dict(cuda=True, bilinear=True, reusable=True, rows_downscaled=False, output=(512, 512))
+        base = dict(cuda=True, bilinear=True, reusable=True, rows_kept=512 / 480, output=(512, 512))
         params = dict(reuse_rows=None, rows=None, block=None, num_warps=None)
         return launch_shape(**{**base, **params, **kw})
 
     assert shape() == (True, 8, 128, 1)
-    assert shape(rows_downscaled=True) == (False, 1, 128, 1)
+    assert shape(rows_kept=312 / 480) == shape(rows_kept=384 / 480) == (True, 8, 128, 1)
+    assert shape(rows_kept=640 / 1080) == shape(rows_kept=640 / 3000) == (False, 1, 128, 1)
     assert shape(bilinear=False, reusable=False) == (False, 1, 256, 2)
     assert shape(bilinear=False) == (False, 1, 256, 2)  # the separable modes measured no faster reusing rows
     assert shape(bilinear=False, reuse_rows=True, rows=32) == (True, 32, 128, 1)
     assert shape(reuse_rows=False) == (False, 1, 128, 1)
-    assert shape(rows_downscaled=True, reuse_rows=True, rows=16, reusable=False) == (False, 1, 128, 1)
+    assert shape(rows_kept=0.5, reuse_rows=True, rows=16, reusable=False) == (False, 1, 128, 1)
     assert shape(rows=2, block=64, num_warps=4, reuse_rows=False) == (False, 2, 64, 4)
     assert shape(cuda=False)[0] is False
     assert shape(cuda=False, reuse_rows=True, rows=5) == (True, 5, 512, 1)

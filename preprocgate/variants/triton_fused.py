@@ -31,6 +31,9 @@ _UNFUSED = ("unfused", "channels_last_unfused")
 # horizontal pass per output row); nearest and the separable modes, whose longer per-pixel code prefers 256 columns
 _CUDA_TILES = {"bilinear": (1, 128, 1), "reuse_rows": (8, 128, 1), "other": (1, 256, 2)}
 _WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias")  # on CUDA: measured faster with words (H100)
+# bilinear on CUDA takes rows_kernel down to this ratio of output to source rows (H200, words: 480 → 384 and
+# 480 → 312 rows faster with it, 1080 → 640 and 3000 → 640 slower; benchmarks/RESULTS.md)
+_REUSE_ROWS_FROM = 0.625
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 _UNROLL_TAPS = 4
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
@@ -285,7 +288,7 @@ class TritonFused(Preprocessor):
             cuda=self.device.type == "cuda",
             bilinear=interp == k.BILINEAR,
             reusable=_reuses_rows(k, interp, arith, v_first, o_taps),
-            rows_downscaled=content_h < in_h,
+            rows_kept=content_h / in_h,
             output=(out_h, out_w),
             reuse_rows=self.reuse_rows,
             rows=self.rows,
@@ -312,7 +315,7 @@ def launch_shape(
     cuda: bool,
     bilinear: bool,
     reusable: bool,
-    rows_downscaled: bool,
+    rows_kept: float,
     output: Size,
     reuse_rows: bool | None,
     rows: int | None,
@@ -321,9 +324,10 @@ def launch_shape(
 ) -> tuple[bool, int, int, int]:
     """Whether ``rows_kernel`` runs, and its output rows × columns per program and warps: the variant's params
     where given, else the defaults measured fastest for the kernel (``_CUDA_TILES``) or, in the interpreter, the
-    fewest big tiles. ``reusable``: rows_kernel can compute this launch (``_reuses_rows``). ``rows`` asked with
-    ``reuse_rows`` is a run's length: where the tiled kernel runs instead, it takes its own."""
-    default_reuse = cuda and bilinear and not rows_downscaled
+    fewest big tiles. ``reusable``: rows_kernel can compute this launch (``_reuses_rows``). ``rows_kept``: the
+    content's rows over the source's (above 1 for an upscale). ``rows`` asked with ``reuse_rows`` is a run's
+    length: where the tiled kernel runs instead, it takes its own."""
+    default_reuse = cuda and bilinear and rows_kept >= _REUSE_ROWS_FROM
     reuse = reusable and (reuse_rows if reuse_rows is not None else default_reuse)
     own_rows = None if reuse_rows and not reuse else rows
     if cuda:
