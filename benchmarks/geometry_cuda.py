@@ -187,6 +187,7 @@ def sweep(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     rows = []
     for mode, (spec, sizes) in modes.items():
         print(f"sweep: {mode}", file=sys.stderr, flush=True)
+        first = len(rows)
         keep_ratio = "keep_ratio" in mode
         for size in sizes:
             config = config_for(spec, size)
@@ -214,7 +215,20 @@ def sweep(device: torch.device, quick: bool) -> list[dict[str, Any]]:
                             row["fp16_mismatching_elements"] = fp16_mismatches(variant, batch, geometry, expected)
                         rows.append(row)
                 del expected
+        _tally(mode, rows[first:])
     return rows
+
+
+def _tally(name: str, rows: list[dict[str, Any]]) -> None:
+    """A finished part's counts on stderr as it ends: a run cut by a time limit still says what it checked."""
+    elements = sum(r.get("elements", 0) for r in rows)
+    bad = sum(max(r["mismatching_elements"], 0) for r in rows)
+    shapes = sum(r["mismatching_elements"] < 0 for r in rows)  # compare's mark for an output of the wrong shape
+    print(
+        f"  {name}: {len(rows)} comparisons, {elements} elements, {bad} mismatching, {shapes} of the wrong shape",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def fp16_mismatches(variant: TritonFused, batch: list[np.ndarray], geometry: Geometry, expected: torch.Tensor) -> int:
@@ -370,6 +384,7 @@ def interpolation_sweep(device: torch.device, quick: bool) -> list[dict[str, Any
     rows = []
     for interpolation in INTERPOLATIONS:
         print(f"sweep: {interpolation}", file=sys.stderr, flush=True)
+        first = len(rows)
         for geometry_name, (spec, size) in geometries.items():
             configs = {"normalised": config_for({**spec, "interpolation": interpolation}, size)}
             if interpolation == "pillow_bilinear":
@@ -394,6 +409,7 @@ def interpolation_sweep(device: torch.device, quick: bool) -> list[dict[str, Any
                                 "launch": launch or "default",
                                 **compare(variant(batch), expected),
                             })  # fmt: skip
+        _tally(interpolation, rows[first:])
     return rows
 
 
