@@ -25,10 +25,10 @@ Division = Literal["auto", "div_rn", "reciprocal_fma"]
 # channels_last_unfused: the channels-last order with every product and sum rounded (x86 builds without FMA).
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2, "channels_last_unfused": 3}
 _UNFUSED = ("unfused", "channels_last_unfused")
-# CUDA launch defaults (output rows × columns per program, warps), the fastest of the H200 sweep on every batched
-# shape (benchmarks/RESULTS.md, 2026-12-05): bilinear's tiled kernel; its row-reusing kernel, chosen for rows that
-# are not downscaled (upscales, same size; 10-16% faster there, 6-30% slower on downscales, which need more than one
-# horizontal pass per output row); nearest and the separable modes, whose longer per-pixel code prefers 256 columns
+# CUDA launch defaults (output rows × columns per program, warps), the fastest of the H200 sweeps on every batched
+# shape (benchmarks/RESULTS.md, 2026-12-05): bilinear's tiled kernel; its row-reusing kernel, chosen down to
+# _REUSE_ROWS_FROM (strong downscales need more than one horizontal pass per output row); nearest and the separable
+# modes, whose longer per-pixel code prefers 256 columns
 _CUDA_TILES = {"bilinear": (1, 128, 1), "reuse_rows": (8, 128, 1), "other": (1, 256, 2)}
 _WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias")  # on CUDA: measured faster with words (H100)
 # bilinear on CUDA takes rows_kernel down to this ratio of output to source rows (H200, words: 480 → 384 and
@@ -125,13 +125,13 @@ class TritonFused(Preprocessor):
         another, keeping each source row's horizontal pass for the next row (``rows_kernel``), where the resize is a
         horizontal pass then a vertical one over at most two rows: bilinear in CUDA's tap order (and the CPU's
         generic and unfused ones), and the separable modes horizontal-first with one or two vertical taps;
-        otherwise it is ignored. None (default): on CUDA for bilinear rows that are not downscaled, the case
-        where it measured faster; never in the interpreter. ``words``: bilinear, and the separable modes' row
-        passes of up to 3 taps, read the source as aligned 64-bit words and pick the bytes out (a third of the
-        load instructions, 60% more instructions in all: ``benchmarks/kernel_sass.py``), where the source tensor
-        starts on an 8-byte boundary and its size is a multiple of 8. None (default): on CUDA for bilinear and
-        bilinear_antialias, 4–10% faster there on an H100, and off for Pillow's, 19% slower (benchmarks/RESULTS.md);
-        never in the interpreter."""
+        otherwise it is ignored. None (default): on CUDA for bilinear whose output keeps at least 5/8 of the
+        source's rows, where it measured faster; never in the interpreter. ``words``: bilinear, and the separable
+        modes' row passes of up to 3 taps, read the source as aligned 64-bit words and pick the bytes out (a third
+        of the load instructions, 60% more instructions in all: ``benchmarks/kernel_sass.py``), where the source
+        tensor starts on an 8-byte boundary and its size is a multiple of 8. None (default): on CUDA for bilinear
+        and bilinear_antialias (4–10% faster on an H100; on the H200 faster with rows_kernel, slower tiled), off
+        for Pillow's (19% slower) and in the interpreter (benchmarks/RESULTS.md)."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
