@@ -6,7 +6,8 @@
 #
 #   bash benchmarks/gpu_session.sh STEP[:SECONDS] ...     # from the repository root; OUT defaults to ./gpu-out
 #
-# Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) host (120)
+# Steps (default limit in seconds): ray (300) kernel (180) rle (40) geometry (240) rfdetr5000 (560) graphs5000 (560:
+# the same with the adapter's cuda_graphs) host (120)
 # rfdetr (240) stream (360: rfdetr fp32 as shipped (a first run for the process's start), then without the local
 # executor's arena, with its encode_stream, each twice, alternating) graphs (240: rfdetr fp32, eager, with the
 # adapter's cuda_graphs, eager again; gate and model throughput)
@@ -52,6 +53,8 @@ for arg in "$@"; do
         rfdetr) step rfdetr "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --out "$OUT/rfdetr.json" ;;
         rfdetr5000) step rfdetr5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
+        graphs5000) step graphs5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
+            --no-throughput --model-params '{"cuda_graphs": true}' --out "$OUT/graphs5000.json" ;;
         stream) step stream "${limit:-360}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
             --no-throughput --local-params '{}' '{}' '{"arena": false}' '{"encode_stream": true}' '{}' '{"arena": false}' \
             '{"encode_stream": true}' --out "$OUT/stream.json" ;;  # the first study pays the process's start
