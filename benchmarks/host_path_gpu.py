@@ -47,6 +47,7 @@ from geometry_cuda import versions  # the sibling script's: python puts benchmar
 
 from preprocgate.fileio import atomic_write_text
 from preprocgate.spec import InputSpec
+from preprocgate.stages.dump import shape_groups
 from preprocgate.variants import VARIANTS, build_variant
 from preprocgate.variants.arena import ImageArena
 from preprocgate.variants.base import Preprocessor
@@ -108,11 +109,8 @@ def held(images: list[np.ndarray], device: torch.device) -> list[np.ndarray]:
     """The same images as the dump stage holds them: in an arena (page-locked on CUDA), each shape group back to
     back in the order the call meets it."""
     store = ImageArena(pinned=device.type == "cuda")
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, image in enumerate(images):
-        groups.setdefault(image.shape, []).append(i)
     out: list[np.ndarray] = list(images)
-    for indices in groups.values():
+    for indices in shape_groups(range(len(images)), lambda i: images[i].shape):
         for i, image in zip(indices, store.hold([images[i] for i in indices]), strict=True):
             out[i] = image
     return out
@@ -133,10 +131,7 @@ def configure(variant: Preprocessor, config: str, device: torch.device) -> Prepr
 
 def stack_groups(staging: Staging, images: list[np.ndarray]) -> None:
     """Stack each shape group, as ``Preprocessor.__call__`` does."""
-    groups: dict[tuple[int, ...], list[np.ndarray]] = {}
-    for image in images:
-        groups.setdefault(image.shape, []).append(image)
-    for group in groups.values():
+    for group in shape_groups(images, lambda image: image.shape):
         staging.stack(group)
 
 

@@ -246,24 +246,19 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep gates, caches and reports here (default: a temp folder)")
     parser.add_argument("--precisions", help="comma-separated, default fp32,fp16 on CUDA (fp32 on the CPU)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the model-alone figures")
-    parser.add_argument(
-        "--local-params",
-        nargs="+",
-        type=json.loads,
-        default=[{}],
-        metavar="JSON",
-        help="the local executor's params, a study each per precision, e.g. '{}' '{\"encode_stream\": true}' "
-        "'{\"arena\": false}' (each with a cache of its own; the dumps' digests must be the same)",
-    )
-    parser.add_argument(
-        "--model-params",
-        nargs="+",
-        type=json.loads,
-        default=[{}],
-        metavar="JSON",
-        help="the adapter's params added to the gate's, a study (and a model-throughput row) each, e.g. '{}' "
-        "'{\"cuda_graphs\": true}'",
-    )
+    for flag, what in (
+        ("--local-params", "the local executor's params, e.g. '{}' '{\"encode_stream\": true}' '{\"arena\": false}'"),
+        ("--model-params", "the adapter's params added to the gate's, e.g. '{}' '{\"cuda_graphs\": true}'"),
+    ):
+        parser.add_argument(
+            flag,
+            nargs="+",
+            type=json.loads,
+            default=[{}],
+            metavar="JSON",
+            help=f"{what}: a study each per precision (each with a cache of its own; the dumps' digests must be the "
+            "same); --model-params also a model-throughput row each",
+        )
     args = parser.parse_args()
 
     device = torch.device(args.device)

@@ -58,12 +58,12 @@ class CocoDataset:
         self,
         ids: Sequence[int],
         workers: int = 4,
-        into: Callable[[int, tuple[int, ...]], np.ndarray | None] | None = None,
+        place: Callable[[int, np.ndarray], np.ndarray] | None = None,
     ) -> Iterator[tuple[int, np.ndarray | None]]:
         """The images of ``ids`` in that order, each as soon as it is decoded (the rest decode ahead in threads,
         which OpenCV lets run beside the caller's Python); one that fails is recorded in ``corrupt`` and comes
-        as None. ``into(id, shape)``: where a usable image goes instead (an array of that shape, filled in the
-        decoding thread), or None to keep the decoder's own array."""
+        as None. ``place(id, image)``: the array to keep for a usable image (e.g. a copy in an image arena), called in
+        the decoding thread."""
         by_id = {r.id: r for r in self.records}
 
         def one(i: int) -> tuple[int, np.ndarray | None, str]:
@@ -71,10 +71,8 @@ class CocoDataset:
                 image, reason = decode_image(self._bytes[i], by_id[i])
             else:
                 image, reason = read_image(self.images, by_id[i], self._digests.get(i))
-            target = into(i, image.shape) if into is not None and image is not None else None
-            if target is not None:
-                np.copyto(target, image)
-                image = target
+            if place is not None and image is not None:
+                image = place(i, image)
             return i, image, reason
 
         pool = ThreadPoolExecutor(max_workers=workers)

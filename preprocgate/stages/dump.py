@@ -336,11 +336,11 @@ class DumpStage:
         slots = self._reserve([i for i in ids if i not in corrupt], set(missing), device) if arena else {}
         arena = self._arena
 
-        def into(i: int, shape: tuple[int, ...]) -> np.ndarray | None:
+        def place(i: int, image: np.ndarray) -> np.ndarray:
             slot = slots.get(i)
-            return arena.array(slot) if arena is not None and slot is not None and slot.shape == shape else None
+            return arena.fill(slot, image) if arena is not None and slot is not None else image
 
-        fresh = self.dataset.decode_each(missing, into=into)
+        fresh = self.dataset.decode_each(missing, place=place)
         pending = set(missing)
         chunk: list[int] = []
         try:
@@ -369,11 +369,12 @@ class DumpStage:
         if self._arena is None:
             self._arena = ImageArena(pinned=device is not None and device.type == "cuda")
         shapes = {r.id: (r.height, r.width, 3) for r in self.dataset.records}
-        slots: dict[int, Slot] = {}
-        for batch in batches(usable, self.batch_size):
-            for group in shape_groups([i for i in batch if i in missing], shapes.__getitem__):
-                slots.update(zip(group, self._arena.reserve(shapes[group[0]], len(group)), strict=True))
-        return slots
+        groups = (
+            group
+            for batch in batches(usable, self.batch_size)
+            for group in shape_groups([i for i in batch if i in missing], shapes.__getitem__)
+        )
+        return self._arena.reserve_groups(groups, shapes.__getitem__)
 
     def run(
         self,

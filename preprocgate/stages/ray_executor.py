@@ -83,16 +83,12 @@ class DumpWorker:
         arena, as the local executor places them; return the unusable ones with the reason. One caller at a
         time: the actor's two concurrent calls must not reserve the same arena bytes nor decode an image twice."""
         with self.decode_lock:
-            slots: list[tuple[ImageRef, Slot]] = []
-            for group in groups:
-                missing = [r for r in group if r.record.id not in self.images]
-                if missing:
-                    shape = (missing[0].record.height, missing[0].record.width, 3)
-                    slots += zip(missing, self.arena.reserve(shape, len(missing)), strict=True)
+            missing = ([r for r in group if r.record.id not in self.images] for group in groups)
+            slots = self.arena.reserve_groups(missing, _shape)
             with ThreadPoolExecutor(max_workers=4) as pool:
-                decoded = list(pool.map(lambda placed: self._place(*placed), slots))
+                decoded = list(pool.map(self._place, slots.items()))
             corrupt = {}
-            for (ref, _), (image, reason) in zip(slots, decoded, strict=True):
+            for ref, (image, reason) in zip(slots, decoded, strict=True):
                 if image is None:
                     corrupt[ref.record.id] = reason
                 else:
@@ -102,14 +98,10 @@ class DumpWorker:
     def _read(self, ref: ImageRef) -> tuple[np.ndarray | None, str]:
         return read_image(self.setup.images, ref.record, ref.sha256)
 
-    def _place(self, ref: ImageRef, slot: Slot) -> tuple[np.ndarray | None, str]:
-        """The image read and decoded, then copied to its arena slot (the annotations' size: read_image checked)."""
-        image, reason = self._read(ref)
-        if image is not None:
-            target = self.arena.array(slot)
-            np.copyto(target, image)
-            image = target
-        return image, reason
+    def _place(self, placed: tuple[ImageRef, Slot]) -> tuple[np.ndarray | None, str]:
+        """The image read and decoded, then copied to its arena slot."""
+        image, reason = self._read(placed[0])
+        return (self.arena.fill(placed[1], image) if image is not None else None), reason
 
     def dump(self, variant: str, refs: list[ImageRef]) -> tuple[dict[int, list[dict]], dict[str, float]]:
         """One batch's COCO records by image id, and the seconds per step spent on it here."""

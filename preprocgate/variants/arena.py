@@ -25,8 +25,9 @@ import math
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ PINNED_SHARE = 0.25  # of physical memory, at most, page-locked by one arena
 # then keeps the memory until the copies out of it have ended). Replaced, never mutated: read without the lock.
 _SPANS: list[tuple[int, int]] = []
 _SLABS: dict[int, tuple[torch.Tensor, bool, weakref.ref[np.ndarray]]] = {}
+T = TypeVar("T", bound=Hashable)
 _REGISTRY = threading.RLock()  # re-entered where a collection inside the lock runs a forget
 
 
@@ -88,14 +90,26 @@ class ImageArena:
         size = int(np.prod(slot.shape))
         return host[slot.offset : slot.offset + size].reshape(slot.shape)
 
+    def reserve_groups(self, groups: Iterable[Sequence[T]], shape_of: Callable[[T], tuple[int, ...]]) -> dict[T, Slot]:
+        """A slot for every item, each group's back to back (:meth:`reserve`); empty groups are skipped."""
+        slots: dict[T, Slot] = {}
+        for group in groups:
+            if group:
+                slots.update(zip(group, self.reserve(shape_of(group[0]), len(group)), strict=True))
+        return slots
+
+    def fill(self, slot: Slot, image: np.ndarray) -> np.ndarray:
+        """``image`` copied to its slot, read-only; an image of another shape than reserved stays where it is."""
+        if image.shape != slot.shape:
+            return image
+        target = self.array(slot)
+        np.copyto(target, image)
+        return self.seal(target)
+
     def hold(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Read-only copies of same-shape ``images``, back to back: from now on one array without a copy."""
-        held = []
-        for image, slot in zip(images, self.reserve(images[0].shape, len(images)), strict=True):
-            target = self.array(slot)
-            np.copyto(target, image)
-            held.append(self.seal(target))
-        return held
+        slots = self.reserve(images[0].shape, len(images))
+        return [self.fill(slot, image) for image, slot in zip(images, slots, strict=True)]
 
     @staticmethod
     def seal(array: np.ndarray) -> np.ndarray:
