@@ -1,7 +1,7 @@
 """The fused kernel against the GPU's copy bandwidth on every batched shape of issue 13, each interpolation's
 kernel (issue 18), and the Triton variant's host overhead per call. Prints JSON (and writes it with --out).
 
-    PYTHONPATH=. python benchmarks/kernel_cuda.py --out results.json [--quick] [--device cuda]
+    PYTHONPATH=. python benchmarks/kernel_cuda.py --out results.json [--quick] [--device cuda] [--only MODE ...]
 
 Bandwidth: bytes = the uint8 source read once + the output written, over the median kernel time
 (``triton.testing.do_bench``), against a device-to-device copy of 1 GiB timed the same way in the same run;
@@ -82,6 +82,8 @@ INTERPOLATION_TILES = [
     *(tile(*t) for t in [(1, 128, 1), (1, 256, 1), (1, 256, 2), (1, 512, 2), (2, 128, 1), (4, 64, 1)]),
     *(tile(*t, reuse_rows=True) for t in [(16, 128, 1), (16, 256, 2)]),  # the separable modes' upscaled rows
     *(tile(*t, words=True) for t in [(1, 128, 1), (1, 256, 2)]),
+    # rows_kernel reading words: bilinear's fastest on the H200, and the separable passes' weights now loaded once
+    *(tile(*t, reuse_rows=True, words=True) for t in [(8, 128, 1), (16, 128, 1), (8, 256, 2), (16, 256, 2)]),
 ]
 KEEP = 3  # tiles timed on every shape: the fastest of the sweep
 INTERPOLATIONS = ["bilinear", "nearest", "nearest-exact", "bilinear_antialias", "pillow_bilinear"]
@@ -242,17 +244,18 @@ def best_tiles(rows: list[dict[str, Any]], keep: int) -> list[dict[str, Any]]:
     return [r["tile"] for r in exact[:keep]]
 
 
-def run(device: torch.device, quick: bool) -> dict[str, Any]:
+def run(device: torch.device, quick: bool, only: list[str] = INTERPOLATIONS) -> dict[str, Any]:
     shapes = QUICK_SHAPES if quick else SHAPES
     tiles = [tile(1, 64, 1), tile(2, 64, 2), tile(4, 64, 1, reuse_rows=True)] if device.type != "cuda" else TILES
     copy_gbs = copy_bandwidth(device, quick)
-    sweep = kernel_rows(device, shapes[:1], [None, *tiles], copy_gbs)
-    kept = best_tiles(sweep, KEEP)
-    kernels = sweep + kernel_rows(device, shapes[1:], [None, *kept], copy_gbs)
+    kernels = []
+    if "bilinear" in only:
+        sweep = kernel_rows(device, shapes[:1], [None, *tiles], copy_gbs)
+        kernels = sweep + kernel_rows(device, shapes[1:], [None, *best_tiles(sweep, KEEP)], copy_gbs)
     interpolations = []
     stretch, *others = [s for s in shapes if s[5] == torch.float32 and s[1:4] == shapes[0][1:4]]
     interpolation_tiles = tiles[:2] if device.type != "cuda" else INTERPOLATION_TILES
-    for interpolation in INTERPOLATIONS[1:]:
+    for interpolation in [i for i in INTERPOLATIONS[1:] if i in only]:
         swept = kernel_rows(device, [stretch], [None, *interpolation_tiles], copy_gbs, interpolation)
         interpolations += swept + kernel_rows(device, others, [None, *best_tiles(swept, KEEP)], copy_gbs, interpolation)
     return {
@@ -287,9 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="JSON file to write")
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu (Triton's interpreter)")
     parser.add_argument("--quick", action="store_true", help="small shapes only: a check that the script works")
+    parser.add_argument(
+        "--only", nargs="+", choices=INTERPOLATIONS, default=INTERPOLATIONS, help="interpolations to time (default all)"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    result = run(device, args.quick or device.type != "cuda")
+    result = run(device, args.quick or device.type != "cuda", args.only)
     text = json.dumps(result, indent=2)
     print(json.dumps(result["summary"], indent=1))
     print(json.dumps(result["host_overhead"], indent=1))

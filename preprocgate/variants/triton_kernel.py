@@ -224,9 +224,8 @@ def _sample(p, FIXED: tl.constexpr):
 
 
 @triton.jit
-def _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED: tl.constexpr, ACC: tl.constexpr):
-    """The first pass's tap ``t`` for three channels (see :func:`_separable`)."""
-    wi = tl.load(i_w + t)
+def _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, wi, i_fma, i_stride, t, FIXED: tl.constexpr, ACC: tl.constexpr):
+    """The first pass's tap ``t``, of weight ``wi``, for three channels (see :func:`_separable`)."""
     off = i0.to(tl.int64) * i_stride + t * i_stride
     h0 = _accumulate(h0, _sample(tl.load(b0 + o_off + off), FIXED), wi, t, i_fma, FIXED, ACC)
     h1 = _accumulate(h1, _sample(tl.load(b1 + o_off + off), FIXED), wi, t, i_fma, FIXED, ACC)
@@ -235,10 +234,9 @@ def _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED
 
 
 @triton.jit
-def _word_tap(h0, h1, h2, l0, l1, h, i_w, i_fma, t: tl.constexpr, FIRST: tl.constexpr, FIXED: tl.constexpr,
+def _word_tap(h0, h1, h2, l0, l1, h, wi, i_fma, t: tl.constexpr, FIRST: tl.constexpr, FIXED: tl.constexpr,
               ACC: tl.constexpr):  # fmt: skip
     """:func:`_inner_tap` on bytes of a :func:`_window` (the first pass along a row: tap ``t`` is 3 bytes on)."""
-    wi = tl.load(i_w + t)
     h0 = _accumulate(h0, _sample(_byte(l0, l1, h, 3 * t + FIRST), FIXED), wi, t, i_fma, FIXED, ACC)
     h1 = _accumulate(h1, _sample(_byte(l0, l1, h, 3 * t + 1), FIXED), wi, t, i_fma, FIXED, ACC)
     h2 = _accumulate(h2, _sample(_byte(l0, l1, h, 3 * t + 2 - FIRST), FIXED), wi, t, i_fma, FIXED, ACC)
@@ -246,13 +244,46 @@ def _word_tap(h0, h1, h2, l0, l1, h, i_w, i_fma, t: tl.constexpr, FIRST: tl.cons
 
 
 @triton.jit
+def _tap_weights(i_w, I_TAPS: tl.constexpr):
+    """The first pass's weights (``I_TAPS`` ≤ 4 of them, unrolled; the others 0), loaded once: ``rows_kernel``
+    runs a first pass for every source row of its run, and the compiler does not move a load out of a loop that
+    stores (the table could be the output, for all it knows), so a load in the pass is issued again each row."""
+    q0 = tl.load(i_w)
+    q1 = q0 * 0
+    q2 = q1
+    q3 = q1
+    if I_TAPS > 1:
+        q1 = tl.load(i_w + 1)
+    if I_TAPS > 2:
+        q2 = tl.load(i_w + 2)
+    if I_TAPS > 3:
+        q3 = tl.load(i_w + 3)
+    return q0, q1, q2, q3
+
+
+@triton.jit
+def _tap_weight(q0, q1, q2, q3, T: tl.constexpr):
+    """Weight ``T`` of a :func:`_tap_weights`."""
+    if T == 0:
+        w = q0
+    elif T == 1:
+        w = q1
+    elif T == 2:
+        w = q2
+    else:
+        w = q3
+    return w
+
+
+@triton.jit
 def _first_pass(
-    b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, i_taps, like, words, img_off, last_word, I_TAPS: tl.constexpr,
-    FIXED: tl.constexpr, ACC: tl.constexpr, WORDS: tl.constexpr, FIRST: tl.constexpr,
+    b0, b1, b2, o_off, i0, i_w, q0, q1, q2, q3, i_fma, i_stride, i_taps, like, words, img_off, last_word,
+    I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr, WORDS: tl.constexpr, FIRST: tl.constexpr,
 ):  # fmt: skip
     """The first pass at one source line (offset ``o_off``) for three channels: its taps accumulated, and for
-    Pillow rounded to uint8 (:func:`_clip8`). ``like``: a tensor of the result's shape. ``WORDS``: the pass runs
-    along a row with at most 3 taps (unrolled), whose bytes are read as one :func:`_window`."""
+    Pillow rounded to uint8 (:func:`_clip8`). ``like``: a tensor of the result's shape. Unrolled (``I_TAPS``), the
+    weights are ``q*`` (:func:`_tap_weights`); looped, they are read at ``i_w``. ``WORDS``: the pass runs along a
+    row with at most 3 taps (unrolled), whose bytes are read as one :func:`_window`."""
     h0 = like * 0
     if FIXED:
         h0 += PILLOW_HALF
@@ -261,13 +292,16 @@ def _first_pass(
     if WORDS:
         l0, l1, h = _window(words, img_off + o_off + i0.to(tl.int64) * 3, last_word)
         for t in tl.static_range(I_TAPS):
-            h0, h1, h2 = _word_tap(h0, h1, h2, l0, l1, h, i_w, i_fma, t, FIRST, FIXED, ACC)
+            wi = _tap_weight(q0, q1, q2, q3, t)
+            h0, h1, h2 = _word_tap(h0, h1, h2, l0, l1, h, wi, i_fma, t, FIRST, FIXED, ACC)
     elif I_TAPS > 0:
         for t in tl.static_range(I_TAPS):
-            h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED, ACC)
+            wi = _tap_weight(q0, q1, q2, q3, t)
+            h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, wi, i_fma, i_stride, t, FIXED, ACC)
     else:
         for t in range(0, i_taps):
-            h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, i_w, i_fma, i_stride, t, FIXED, ACC)
+            wi = tl.load(i_w + t)
+            h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, wi, i_fma, i_stride, t, FIXED, ACC)
     if FIXED:
         h0 = _clip8(h0)
         h1 = _clip8(h1)
@@ -277,14 +311,15 @@ def _first_pass(
 
 @triton.jit
 def _outer_tap(
-    a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride,
+    a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, q0, q1, q2, q3, i_fma, i_stride,
     i_taps, words, img_off, last_word, I_TAPS: tl.constexpr, FIXED: tl.constexpr, ACC: tl.constexpr,
     WORDS: tl.constexpr, FIRST: tl.constexpr,
 ):  # fmt: skip
     """The second pass's tap ``r``: a first pass along the other axis, then one accumulation per channel."""
     wo = tl.load(o_w + r)
     h0, h1, h2 = _first_pass(
-        b0, b1, b2, (o0 + r) * o_stride, i0, i_w, i_fma, i_stride, i_taps, a0, words, img_off, last_word, I_TAPS,
+        b0, b1, b2, (o0 + r) * o_stride, i0, i_w, q0, q1, q2, q3, i_fma, i_stride, i_taps, a0, words, img_off,
+        last_word, I_TAPS,
         FIXED, ACC, WORDS, FIRST,
     )  # fmt: skip
     a0 = _accumulate(a0, h0, wo, r, o_fma, FIXED, ACC)
@@ -340,6 +375,7 @@ def _separable(
         i_w = tab_x + cx * i_taps
         o_stride = in_w * 3
         i_stride = 3
+    q0, q1, q2, q3 = _tap_weights(i_w, I_TAPS)
     if FIXED:
         a0 = tl.zeros_like(y0 + x0) + PILLOW_HALF
     else:
@@ -349,13 +385,15 @@ def _separable(
     if O_TAPS > 0:
         for r in tl.static_range(O_TAPS):
             a0, a1, a2 = _outer_tap(
-                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, words,
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, q0, q1, q2, q3, i_fma, i_stride,
+                i_taps, words,
                 img_off, last_word, I_TAPS, FIXED, ACC, WORDS, FIRST,
             )  # fmt: skip
     else:
         for r in range(0, o_taps):
             a0, a1, a2 = _outer_tap(
-                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, i_fma, i_stride, i_taps, words,
+                a0, a1, a2, b0, b1, b2, r, o0, o_w, o_fma, o_stride, i0, i_w, q0, q1, q2, q3, i_fma, i_stride,
+                i_taps, words,
                 img_off, last_word, I_TAPS, FIXED, ACC, WORDS, FIRST,
             )  # fmt: skip
     if FIXED:
@@ -544,8 +582,8 @@ def _row_blend(p0, p1, w0, w1, TAPS: tl.constexpr):
 
 @triton.jit
 def _source_row(
-    b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, words, img_off, last_word, wide,
-    TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr, WORDS: tl.constexpr,
+    b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2, q3, x_fma, i_taps, words, img_off, last_word,
+    wide, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr, WORDS: tl.constexpr,
     FIRST: tl.constexpr,
 ):  # fmt: skip
     """Source row ``y``'s horizontal pass at the program's columns, three channels: bilinear's two taps, or the
@@ -564,17 +602,17 @@ def _source_row(
             h2 = _bilinear_row(b2, row, col0, col1, w0, w1, TAPS)
     else:
         h0, h1, h2 = _first_pass(
-            b0, b1, b2, row, x0, i_w, x_fma, 3, i_taps, w0, words, img_off, last_word, I_TAPS, INTERP == 4, ACC,
-            WORDS, FIRST,
+            b0, b1, b2, row, x0, i_w, q0, q1, q2, q3, x_fma, 3, i_taps, w0, words, img_off, last_word, I_TAPS,
+            INTERP == 4, ACC, WORDS, FIRST,
         )  # fmt: skip
     return h0, h1, h2
 
 
 @triton.jit
 def _kept_or_passed(
-    y, yk, k0, k1, k2, yl, l0, l1, l2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, words,
-    img_off, last_word, wide, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr,
-    WORDS: tl.constexpr, FIRST: tl.constexpr,
+    y, yk, k0, k1, k2, yl, l0, l1, l2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2, q3, x_fma,
+    i_taps, words, img_off, last_word, wide, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr,
+    I_TAPS: tl.constexpr, WORDS: tl.constexpr, FIRST: tl.constexpr,
 ):  # fmt: skip
     """Source row ``y``'s horizontal pass: one of two kept ones (rows ``yk``, ``yl``) when it is that row, else
     computed (:func:`_source_row`). The one rule by which ``rows_kernel`` reuses rows."""
@@ -588,7 +626,8 @@ def _kept_or_passed(
         h2 = l2
     else:
         h0, h1, h2 = _source_row(
-            b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, x_fma, i_taps, words, img_off, last_word, wide, TAPS,
+            b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2, q3, x_fma, i_taps, words, img_off,
+            last_word, wide, TAPS,
             INTERP, ACC, I_TAPS, WORDS, FIRST,
         )  # fmt: skip
     return h0, h1, h2
@@ -649,11 +688,16 @@ def rows_kernel(
         x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
         x_fma = x0
         i_w = tab_x
+        q0 = w0
+        q1 = w0
+        q2 = w0
+        q3 = w0
     else:  # the separable tables at the columns (clamped into the content, as in ``_separable``)
         cx = tl.minimum(tl.maximum(cx, 0), content_w - 1)
         x0 = tl.load(idx_x + cx * 2)
         x_fma = tl.load(idx_x + cx * 2 + 1)
         i_w = tab_x + cx * i_taps
+        q0, q1, q2, q3 = _tap_weights(i_w, I_TAPS)  # once for the run of rows
         x1 = x0
         w0 = tl.zeros([BLOCK], tl.float32)
         if INTERP == 4:
@@ -701,12 +745,12 @@ def rows_kernel(
                 h0 = 0
                 h1 = O_TAPS - 1
             a0, a1, a2 = _kept_or_passed(
-                y0, ya, ta0, ta1, ta2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma,
-                i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
+                y0, ya, ta0, ta1, ta2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2,
+                q3, x_fma, i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
             )  # fmt: skip
             c0, c1, c2 = _kept_or_passed(  # y1 is y0 at the last source row
-                y1, y0, a0, a1, a2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, x_fma,
-                i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
+                y1, y0, a0, a1, a2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2,
+                q3, x_fma, i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
             )  # fmt: skip
             ya = y0
             ta0 = a0
