@@ -259,9 +259,10 @@ def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
 
 def test_cuda_launch_defaults_follow_the_h200_sweep() -> None:
     """On CUDA, bilinear rows that are not downscaled or mildly (to 5/8 of the source's rows) take rows_kernel
-    (8 × 128, one warp: faster there on the H200), stronger downscales the tiled kernel (1 × 128), nearest and
-    the separable modes 1 × 256 on two warps; a variant's own params win, and rows asked for a run of reused rows
-    do not leak into the tiled kernel. The interpreter never reuses rows unless asked."""
+    (8 × 128, one warp: faster there on the H200), stronger downscales the tiled kernel (1 × 128); the separable
+    modes take rows_kernel wherever it computes them (faster on the H100), else like nearest 1 × 256 on two
+    warps; a variant's own params win, and rows asked for a run of reused rows do not leak into the tiled kernel.
+    The interpreter never reuses rows unless asked."""
     from preprocgate.variants.triton_fused import launch_shape
 
     def shape(**kw):
@@ -273,7 +274,7 @@ def test_cuda_launch_defaults_follow_the_h200_sweep() -> None:
     assert shape(rows_kept=312 / 480) == shape(rows_kept=384 / 480) == (True, 8, 128, 1)
     assert shape(rows_kept=640 / 1080) == shape(rows_kept=640 / 3000) == (False, 1, 128, 1)
     assert shape(bilinear=False, reusable=False) == (False, 1, 256, 2)
-    assert shape(bilinear=False) == (False, 1, 256, 2)  # the separable modes measured no faster reusing rows
+    assert shape(bilinear=False) == shape(bilinear=False, rows_kept=0.5) == (True, 8, 128, 1)  # separable
     assert shape(bilinear=False, reuse_rows=True, rows=32) == (True, 32, 128, 1)
     assert shape(reuse_rows=False) == (False, 1, 128, 1)
     assert shape(rows_kept=0.5, reuse_rows=True, rows=16, reusable=False) == (False, 1, 128, 1)

@@ -26,11 +26,14 @@ Division = Literal["auto", "div_rn", "reciprocal_fma"]
 _TAPS = {"generic": 0, "channels_last": 1, "unfused": 2, "channels_last_unfused": 3}
 _UNFUSED = ("unfused", "channels_last_unfused")
 # CUDA launch defaults (output rows × columns per program, warps), the fastest of the H200 sweeps on every batched
-# shape (benchmarks/RESULTS.md, 2026-12-05): bilinear's tiled kernel; its row-reusing kernel, chosen down to
-# _REUSE_ROWS_FROM (strong downscales need more than one horizontal pass per output row); nearest and the separable
-# modes, whose longer per-pixel code prefers 256 columns
+# shape (benchmarks/RESULTS.md, 2026-12-05): bilinear's tiled kernel; the row-reusing kernel, chosen for bilinear
+# down to _REUSE_ROWS_FROM (strong downscales need more than one horizontal pass per output row) and for the
+# separable modes wherever it computes them (H100, 2026-12-05 afternoon: 7–8% faster than their tiled default);
+# nearest and the separable modes' tiled kernel, whose longer per-pixel code prefers 256 columns
 _CUDA_TILES = {"bilinear": (1, 128, 1), "reuse_rows": (8, 128, 1), "other": (1, 256, 2)}
-_WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias")  # on CUDA: measured faster with words (H100)
+# on CUDA, measured faster with words (H100): bilinear and antialias on both kernels; Pillow's only in rows_kernel,
+# where a source row's pass is shared by about two output rows (its tiled kernel is 19% slower with them)
+_WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias")
 # bilinear on CUDA takes rows_kernel down to this ratio of output to source rows (H200, words: 480 → 384 and
 # 480 → 312 rows faster with it, 1080 → 640 and 3000 → 640 slower; benchmarks/RESULTS.md)
 _REUSE_ROWS_FROM = 0.625
@@ -126,12 +129,13 @@ class TritonFused(Preprocessor):
         horizontal pass then a vertical one over at most two rows: bilinear in CUDA's tap order (and the CPU's
         generic and unfused ones), and the separable modes horizontal-first with one or two vertical taps;
         otherwise it is ignored. None (default): on CUDA for bilinear whose output keeps at least 5/8 of the
-        source's rows, where it measured faster; never in the interpreter. ``words``: bilinear, and the separable
-        modes' row passes of up to 3 taps, read the source as aligned 64-bit words and pick the bytes out (a third
-        of the load instructions, 60% more instructions in all: ``benchmarks/kernel_sass.py``), where the source
-        tensor starts on an 8-byte boundary and its size is a multiple of 8. None (default): on CUDA for bilinear
-        and bilinear_antialias (4–10% faster on an H100; on the H200 faster with rows_kernel, slower tiled), off
-        for Pillow's (19% slower) and in the interpreter (benchmarks/RESULTS.md)."""
+        source's rows and for the separable modes wherever rows_kernel computes them, where it measured faster;
+        never in the interpreter. ``words``: bilinear, and the separable modes' row passes of up to 3 taps, read the
+        source as aligned 64-bit words and pick the bytes out (a third of the load instructions, 60% more
+        instructions in all: ``benchmarks/kernel_sass.py``), where the source tensor starts on an 8-byte boundary
+        and its size is a multiple of 8. None (default): on CUDA for bilinear and bilinear_antialias (4–10% faster
+        on an H100; on the H200 faster with rows_kernel, slower tiled), and for Pillow's in rows_kernel only (its
+        tiled kernel is 19% slower with them); never in the interpreter (benchmarks/RESULTS.md)."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
@@ -303,7 +307,7 @@ class TritonFused(Preprocessor):
         # bytes read as aligned 64-bit words (``_window``): bilinear, and row-first separable passes of ≤ 3 taps
         separable_rows = interp in (k.SEPARABLE_FLOAT, k.SEPARABLE_FIXED) and not v_first and unroll and i_taps <= 3
         aligned = src.data_ptr() % 8 == 0 and src.numel() % 8 == 0
-        cuda_default = self.device.type == "cuda" and self.config.interpolation in _WORDS_BY_DEFAULT
+        cuda_default = self.device.type == "cuda" and (self.config.interpolation in _WORDS_BY_DEFAULT or reuse)
         words = self.words if self.words is not None else cuda_default
         constexprs["WORDS"] = words and aligned and (interp == k.BILINEAR or separable_rows)
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
@@ -327,7 +331,7 @@ def launch_shape(
     fewest big tiles. ``reusable``: rows_kernel can compute this launch (``_reuses_rows``). ``rows_kept``: the
     content's rows over the source's (above 1 for an upscale). ``rows`` asked with ``reuse_rows`` is a run's
     length: where the tiled kernel runs instead, it takes its own."""
-    default_reuse = cuda and bilinear and rows_kept >= _REUSE_ROWS_FROM
+    default_reuse = cuda and (rows_kept >= _REUSE_ROWS_FROM or not bilinear)
     reuse = reusable and (reuse_rows if reuse_rows is not None else default_reuse)
     own_rows = None if reuse_rows and not reuse else rows
     if cuda:
