@@ -34,6 +34,13 @@ ACC_FMA = 1  # one FMA per tap (nvcc contracts torch's CUDA loop)
 ACC_FMA_REMAINDER = 2  # FMAs from the tap idx_*[c, 1] on: torch's x86 CPU loop (filters.cpu_fma_from)
 PILLOW_PRECISION_BITS = tl.constexpr(22)  # Resample.c: PRECISION_BITS = 32 − 8 − 2
 PILLOW_HALF = tl.constexpr(1 << 21)  # its rounding: each sum starts at half a unit
+# The source's and the content's sizes and place change with nearly every image of a real set. Triton compiles a
+# kernel per combination of its integer arguments being 1 or a multiple of 16 (and per constexpr), so a dump of
+# COCO-like photos compiled 9–38 kernels of 0.4 s or more each on a cold cache (benchmarks/specializations.py);
+# unspecialised on these, 2–4. The sm_90 code is instruction for instruction the same for a stretch, and 2% longer
+# in a letterbox's pad arithmetic only where the offsets were multiples of 16 (benchmarks/RESULTS.md). The output's
+# size stays specialised: it is fixed per gate, and its multiples of 16 keep the stores vectorised.
+PER_IMAGE_INTS = ("in_h", "in_w", "top", "left", "content_h", "content_w")
 
 
 @triton.jit
@@ -454,7 +461,7 @@ def _resample(
     return v0, v1, v2
 
 
-@triton.jit
+@triton.jit(do_not_specialize=PER_IMAGE_INTS)
 def preprocess_kernel(
     src_ptr,
     dst_ptr,
@@ -657,7 +664,7 @@ def _vertical(t0, t1, h0, h1, wo, y_fma, TAPS: tl.constexpr, INTERP: tl.constexp
     return v
 
 
-@triton.jit
+@triton.jit(do_not_specialize=PER_IMAGE_INTS)
 def rows_kernel(
     src_ptr, dst_ptr, in_h, in_w, out_h, out_w, top, left, content_h, content_w, scale_h, scale_w, pixel_scale,
     inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
