@@ -62,7 +62,7 @@ def sass(interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE, 
     const = {
         "SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": not fixed, "DIV_FMA": True,
         "INTERP": interp, "ACC": k.ACC_ROUNDED if fixed else k.ACC_FMA, "V_FIRST": False, "O_TAPS": 2, "I_TAPS": 3,
-        "ROWS": rows, "BLOCK": block, "WORDS": words and interp != k.NEAREST,
+        "ROWS": rows, "BLOCK": block, "WORDS": words and interp != k.NEAREST, "SCALE_FMA": fixed,
     }  # fmt: skip
     attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in DIVISIBLE}
     source = ASTSource(

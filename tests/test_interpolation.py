@@ -82,9 +82,24 @@ def test_triton_equals_the_reference_in_every_resize_geometry(mode: str, case: s
     config = InputSpec.model_validate({**config, "interpolation": mode})
     images = [make(("natural", "noise", "edges")[i % 3], i, *s) for i, s in enumerate(GEOMETRY_SHAPES)]
     expected = _variant(_reference(mode), config)(images)
-    for division in ("auto", "reciprocal_fma") if case == "letterbox-yolox-bgr" else ("auto",):
-        got = _variant("triton", config, division=division)(images)
-        assert _mismatches(got, expected) == 0, f"{mode}, {case}, {division} division"
+    corrected = case == "letterbox-yolox-bgr" or mode == "pillow_bilinear"  # Pillow's / pixel_scale: SCALE_FMA
+    for division in ("auto", "reciprocal_fma") if corrected else ("auto",):
+        fused = _variant("triton", config, division=division)
+        assert _mismatches(fused(images), expected) == 0, f"{mode}, {case}, {division} division"
+        scale_fma = {p.constexprs["SCALE_FMA"] for p in fused._launches.values()}
+        assert scale_fma == {mode == "pillow_bilinear" and division == "reciprocal_fma"}
+
+
+def test_the_corrected_division_rounds_every_uint8_value_as_ieee_division() -> None:
+    """Pillow's reference divides its uint8 result by pixel_scale in float32; the kernel divides with a
+    reciprocal and one FMA correction where that is exact for all 256 values, checked per scale in exact
+    arithmetic. Against numpy's float32 division, for 200 random scales and the usual ones; never for 0 or ∞."""
+    from preprocgate.variants.triton_fused import corrected_division_exact
+
+    scales = [255.0, 1.0, 127.5, 256.0, 57.375, 1e-3, 65535.0]
+    scales += [float(s) for s in np.random.default_rng(0).uniform(0.5, 1000.0, 200).astype(np.float32)]
+    assert all(corrected_division_exact(s) for s in scales)
+    assert not corrected_division_exact(0.0) and not corrected_division_exact(float("inf"))
 
 
 @pytest.mark.parametrize("mode", ["bilinear", *MODES])

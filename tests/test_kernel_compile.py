@@ -36,11 +36,11 @@ def signature(weights):
     }
 
 
-def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False):
+def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False, scale_fma=False):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
              "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": unroll[0], "I_TAPS": unroll[1], "ROWS": 2,
-             "BLOCK": 128, "WORDS": words}
+             "BLOCK": 128, "WORDS": words, "SCALE_FMA": scale_fma}
     weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
     source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
     options = {"num_warps": 2, "enable_fp_fusion": False}
@@ -72,6 +72,11 @@ WORDS = ("ld.global.b64", "ld.global.b8")
 counts["words"] = [
     {op: ptx(i, k.PAD_PIXEL, 1, words=w, fn=f).count(op) for op in WORDS}
     for i, f in ((k.BILINEAR, fn), (k.BILINEAR, k.rows_kernel), (k.SEPARABLE_FLOAT, fn)) for w in (False, True)
+]
+# Pillow's division by pixel_scale through the reciprocal and one correction (SCALE_FMA), in rows_kernel
+counts["pillow_scale_fma"] = [
+    {op: ptx(k.SEPARABLE_FIXED, k.PAD_PIXEL, 0, False, (2, 3), fn=k.rows_kernel, scale_fma=f).count(op) for op in OPS}
+    for f in (False, True)
 ]
 print(json.dumps(counts))
 """
@@ -116,3 +121,7 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     assert words_tiled["ld.global.b64"] == 4 * 2 * 2
     assert words_rows == {"ld.global.b64": 2 * 2 * 2, "ld.global.b8": 0} and bytes_rows["ld.global.b8"] == 2 * 12
     assert words_aa == {"ld.global.b64": 4 * 2 * 2, "ld.global.b8": 0} and bytes_aa["ld.global.b8"] == 4 * 18
+    # SCALE_FMA: no division instruction left; two FMAs per value divided instead (3 channels × 2 columns)
+    divided, corrected = counts["pillow_scale_fma"]
+    assert divided["div.rn.f32"] > 0 and corrected["div.rn.f32"] == corrected["div.full.f32"] == 0
+    assert corrected["fma.rn.f32"] == divided["fma.rn.f32"] + 2 * 3 * 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 from types import ModuleType
 from typing import Any, Literal, get_args
 
@@ -242,8 +244,10 @@ class TritonFused(Preprocessor):
             acc = k.ACC_FMA_REMAINDER if arith.taps not in _UNFUSED else k.ACC_ROUNDED
         tab_x, tab_y, idx_x, idx_y = self.tables(geometry, acc == k.ACC_FMA_REMAINDER)
         pillow = interp == k.SEPARABLE_FIXED
-        # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device
+        # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device,
+        # of integers 0…255 only, which the reciprocal and one correction round alike (checked for this scale)
         recip_scale = arith.reciprocal_scale and not pillow
+        scale_fma = pillow and self.division == "reciprocal_fma" and corrected_division_exact(float(scale))
         pad = k.PAD_NONE if geometry.is_stretch else k.PAD_PIXEL if self.pad_value is not None else k.PAD_ZERO
         v_first = pillow and filters.pillow_vertical_first(geometry.source, geometry.content)
         taps_x, taps_y = (t.shape[-1] if t.dim() == 2 else 1 for t in (tab_x, tab_y))
@@ -282,6 +286,7 @@ class TritonFused(Preprocessor):
             "INDEX_FMA": arith.index_fma,
             "RECIP_SCALE": recip_scale,
             "DIV_FMA": self.division == "reciprocal_fma",
+            "SCALE_FMA": scale_fma,
             "INTERP": interp,
             "ACC": acc,
             "V_FIRST": v_first,
@@ -312,6 +317,27 @@ class TritonFused(Preprocessor):
         constexprs["WORDS"] = words and aligned and (interp == k.BILINEAR or separable_rows)
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
         return _Launch(kernel, grid, args, constexprs, options, self.device.type == "cuda")
+
+
+@lru_cache(maxsize=64)
+def corrected_division_exact(scale: float) -> bool:
+    """Whether the kernel's :func:`~preprocgate.variants.triton_kernel.divide` with its correction
+    (q = v·(1/s), then q + fma(−q, s, v)·(1/s), each step rounded to float32 once) equals IEEE float32 division
+    ``v / s`` for every integer ``v`` from 0 to 255: the values Pillow's uint8 result (and a pad colour) take.
+    Exact rational arithmetic, 256 quotients: milliseconds, once per scale. It holds for every scale tried
+    (tests/test_interpolation.py); a scale where it did not would keep ``div_rn``."""
+    s = np.float32(scale)
+    if not np.isfinite(s) or s == 0:
+        return False
+    inv = np.float32(1) / s
+    for value in range(256):
+        v = np.float32(value)
+        q = v * inv
+        residual = filters.round_f32(Fraction(float(v)) - Fraction(float(q)) * Fraction(float(s)))
+        corrected = filters.round_f32(Fraction(float(residual)) * Fraction(float(inv)) + Fraction(float(q)))
+        if corrected != v / s:
+            return False
+    return True
 
 
 def launch_shape(

@@ -153,23 +153,28 @@ def divide(a, b, inv_b, DIV_FMA: tl.constexpr):
 
 
 @triton.jit
-def _normalize(v, mean, std, inv_std, scale, inv_scale, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr):
+def _normalize(
+    v, mean, std, inv_std, scale, inv_scale, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SCALE_FMA: tl.constexpr
+):  # fmt: skip
+    """``SCALE_FMA``: ``v / scale`` (where not ``RECIP_SCALE``) through :func:`divide`'s correction instead of
+    ``div_rn``: the launch sets it where every ``v`` is an integer 0…255 and the correction rounds each of their
+    quotients as IEEE division does (checked for the scale on the host: ``triton_fused.corrected_division_exact``)."""
     if RECIP_SCALE:
         x = v * inv_scale
     else:
-        x = tl.math.div_rn(v, scale)
+        x = divide(v, scale, inv_scale, SCALE_FMA)
     return divide(x - mean, std, inv_std, DIV_FMA)
 
 
 @triton.jit
 def _finish(
     v, inside, pixel_scale, inv_pixel_scale, pad, mean, std, inv_std,
-    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr,
+    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SCALE_FMA: tl.constexpr,
 ):  # fmt: skip
     """One output channel from its resampled value: the pad outside the content (see ``preprocess_kernel``)."""
     if PAD == 1:  # PAD_PIXEL: the pad colour goes through the same normalisation as a sample
         v = tl.where(inside, v, pad)
-    v = _normalize(v, mean, std, inv_std, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA)
+    v = _normalize(v, mean, std, inv_std, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA, SCALE_FMA)
     if PAD == 2:  # PAD_ZERO
         v = tl.where(inside, v, 0.0)
     return v
@@ -179,14 +184,20 @@ def _finish(
 def _store(
     out, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b,
     std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b,
-    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr,
+    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SCALE_FMA: tl.constexpr,
 ):  # fmt: skip
     """The three output planes of resampled values: each channel finished (:func:`_finish`) and stored."""
-    c0 = _finish(v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA)
+    c0 = _finish(
+        v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA
+    )  # fmt: skip
     tl.store(out, c0, mask=mask)
-    c1 = _finish(v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA)
+    c1 = _finish(
+        v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA
+    )  # fmt: skip
     tl.store(out + plane, c1, mask=mask)
-    c2 = _finish(v2, inside, pixel_scale, inv_pixel_scale, pad_b, mean_b, std_b, inv_std_b, PAD, RECIP_SCALE, DIV_FMA)
+    c2 = _finish(
+        v2, inside, pixel_scale, inv_pixel_scale, pad_b, mean_b, std_b, inv_std_b, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA
+    )  # fmt: skip
     tl.store(out + 2 * plane, c2, mask=mask)
 
 
@@ -509,6 +520,7 @@ def preprocess_kernel(
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
     WORDS: tl.constexpr = False,
+    SCALE_FMA: tl.constexpr = False,
 ):
     """One program computes a tile of ``ROWS`` output rows × ``BLOCK`` output columns of one image (grid: column
     tiles, row tiles, images), so that everything that depends on the row alone (source rows, their weights)
@@ -526,7 +538,8 @@ def preprocess_kernel(
     widths (unused otherwise), ``ACC``, ``V_FIRST``, ``O_TAPS``, ``I_TAPS``: their accumulation, pass order and
     unrolling (see :func:`_separable`). ``WORDS``: bilinear and the row-first separable modes with up to 3 taps
     read their bytes through :func:`_window` (the launch sets it where the source starts on an 8-byte boundary
-    and its size is a multiple of 8)."""
+    and its size is a multiple of 8). ``SCALE_FMA``: the division by ``pixel_scale`` through the correction of
+    :func:`divide` (see :func:`_normalize`)."""
     n = tl.program_id(2).to(tl.int64)
     oy = tl.program_id(1) * ROWS + tl.arange(0, ROWS)[:, None]
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
@@ -564,7 +577,7 @@ def preprocess_kernel(
     _store(
         dst_ptr + n * 3 * plane + oy * out_w + ox, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale,
         pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b, PAD,
-        RECIP_SCALE, DIV_FMA,
+        RECIP_SCALE, DIV_FMA, SCALE_FMA,
     )  # fmt: skip
 
 
@@ -672,6 +685,7 @@ def rows_kernel(
     SWAP: tl.constexpr, PAD: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, RECIP_SCALE: tl.constexpr,
     DIV_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr, O_TAPS: tl.constexpr,
     I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr, WORDS: tl.constexpr = False,
+    SCALE_FMA: tl.constexpr = False,
 ):  # fmt: skip
     """:func:`preprocess_kernel` (same arguments) for the resizes that run a horizontal pass per source row, then
     a vertical pass over at most two of them: bilinear in the tap orders ``TAPS`` 0 and 2, and the separable
@@ -773,7 +787,7 @@ def rows_kernel(
         _store(
             out + oy * out_w, plane, columns & (ox * 0 + oy < out_h), v0, v1, v2, row_in & x_in, pixel_scale,
             inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
-            inv_std_b, PAD, RECIP_SCALE, DIV_FMA,
+            inv_std_b, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA,
         )  # fmt: skip
 
 
