@@ -6,7 +6,8 @@
 #
 #   bash benchmarks/gpu_session.sh STEP[:SECONDS] ...     # from the repository root; OUT defaults to ./gpu-out
 #
-# Steps (default limit in seconds): ray (300) rayrfdetr (200: ray's RF-DETR rows alone, concurrency 1) kernel (180) separable (120: kernel's antialias and Pillow rows) rle (40) geometry (240) rfdetr5000 (560) graphs5000 (560:
+# Steps (default limit in seconds): ray (450: the Mask R-CNN, ray with concurrency 1 and 2 against local, 3 rounds)
+# rayrfdetr (400: the same for RF-DETR) kernel (180) separable (120: kernel's antialias and Pillow rows) rle (40) geometry (240) rfdetr5000 (560) graphs5000 (560:
 # the same with the adapter's cuda_graphs) host (120)
 # rfdetr (240) stream (360: rfdetr fp32 as shipped (a first run for the process's start), then without the local
 # executor's arena, with its encode_stream, each twice, alternating) graphs (240: rfdetr fp32, eager, with the
@@ -44,10 +45,10 @@ for arg in "$@"; do
     limit=${arg#*:}
     [ "$limit" = "$arg" ] && limit=
     case $name in
-        ray) step ray "${limit:-300}" python benchmarks/ray_executor_gpu.py --images 300 --rounds 2 \
-            --concurrency 2,1 --ray-niceness-15 --out "$OUT/ray.json" ;;
-        rayrfdetr) step rayrfdetr "${limit:-200}" python benchmarks/ray_executor_gpu.py --models rfdetr-seg-nano \
-            --images 300 --rounds 2 --concurrency 1 --out "$OUT/rayrfdetr.json" ;;
+        ray) step ray "${limit:-450}" python benchmarks/ray_executor_gpu.py --models maskrcnn-demo --images 500 \
+            --rounds 3 --concurrency 1,2 --out "$OUT/ray.json" ;;
+        rayrfdetr) step rayrfdetr "${limit:-400}" python benchmarks/ray_executor_gpu.py --models rfdetr-seg-nano \
+            --images 500 --rounds 3 --concurrency 1,2 --out "$OUT/rayrfdetr.json" ;;
         kernel) step kernel "${limit:-180}" python benchmarks/kernel_cuda.py --out "$OUT/kernel.json" ;;
         separable) step separable "${limit:-120}" python benchmarks/kernel_cuda.py --only bilinear_antialias \
             pillow_bilinear --out "$OUT/separable.json" ;;

@@ -6,10 +6,12 @@ seg-nano: the issue's bound is ray within 5% of local (being scalable must not c
 
 For each model, gates with the same synthetic COCO-format set and variants (cv2, torch, triton) run with an empty
 cache, alternately ``executor: local`` and ``executor: ray`` (one actor on the GPU; without --ray-address Ray
-starts on this machine), ``--rounds`` times each after one untimed warm-up run per model. Throughput is images
-dumped over the dump seconds; the ray executor's one-time start (joining, starting the actor, loading the model
-there, reported as its own stage) is taken out and shown apart. Also checks that both executors' dumps are
-bit-identical. Prints one JSON line per run, then a summary table and the JSON (also written with --out).
+starts on this machine), ``--rounds`` times each after one untimed warm-up run per model and executor (so that
+Triton's disk cache holds every kernel either executor's processes compile). Throughput is images dumped over
+the dump seconds; the ray executor's one-time start (joining, starting the actor, loading the model there,
+reported as its own stage) is taken out and shown apart. Besides the medians, each round's ray run is divided by
+the local run just before it (``ray_over_local_by_round``): local runs of the same gate drifted by 30% between
+rounds on an H100 (benchmarks/RESULTS.md). Also checks that both executors' dumps are bit-identical. Prints one JSON line per run, then a summary table and the JSON (also written with --out).
 
 Needs CUDA, torchvision (the Mask R-CNN runs through the torch adapter), rfdetr (seg-nano with random weights
 unless --checkpoint: throughput is the real network's, accuracy meaningless), triton, and the ray extra.
@@ -150,7 +152,8 @@ def main() -> None:
             e: write_gate(work, data, name, section, size, args.batch_size, x, e, args.device)
             for e, x in executors.items()
         }
-        run(paths["local"])  # warm-up: CUDA context, cuDNN autotuning, Triton compilation, page cache
+        for path in paths.values():  # warm-up, each executor once: CUDA, cuDNN autotuning, Triton's compiles (in
+            run(path)  # its disk cache for the actors' processes too), the page cache
         runs: dict[str, list[dict]] = {e: [] for e in executors}
         for _ in range(args.rounds):
             for executor, path in paths.items():
@@ -166,6 +169,10 @@ def main() -> None:
                 "local_images_per_s": local,
                 "ray_images_per_s": rate,
                 "ray_over_local": round(rate / local, 4),
+                # each round's ray run over the local run just before it: drift between rounds cancels
+                "ray_over_local_by_round": [
+                    round(r["images_per_s"] / lo["images_per_s"], 4) for r, lo in zip(done, runs["local"], strict=True)
+                ],
                 "within_5_percent": rate >= 0.95 * local,
                 "ray_startup_s": statistics.median(r["startup_s"] for r in done),
                 "identical_dumps": identical,
