@@ -6,17 +6,20 @@
 #
 #   bash benchmarks/gpu_session.sh STEP[:SECONDS] ...     # from the repository root; OUT defaults to ./gpu-out
 #
-# Steps (default limit in seconds): ray (450: the Mask R-CNN, ray with concurrency 1 and 2 against local, 3 rounds)
-# rayrfdetr (400: the same for RF-DETR) kernel (180) separable (120: kernel's antialias and Pillow rows) rle (40) geometry (240) rfdetr5000 (560) graphs5000 (560:
-# the same with the adapter's cuda_graphs) host (120)
-# rfdetr (240) stream (360: rfdetr fp32 as shipped (a first run for the process's start), then without the local
-# executor's arena, with its encode_stream, each twice, alternating) graphs (240: rfdetr fp32, eager, with the
-# adapter's cuda_graphs, eager again; gate and model throughput)
-# profile (300: the rfdetr fp32 dumps under cProfile, the main thread's top functions in profile-top.txt,
-# and the GPU's utilisation each second in profile-gpu.txt: where a dump's time goes) cudatests (120: the tests
-# that need CUDA). Wheels the image lacks are installed from the git-ignored folders .whl (pydantic,
-# pycocotools), .whl-rf (rfdetr and its dependencies), .whl-test (pytest) and .ray (a stripped Ray,
-# ray-stripped.tar.xz) where carried.
+# Steps (default limit in seconds):
+# - kernel (180); separable (120: kernel_cuda.py's antialias and Pillow rows only); rle (40); geometry (240: the
+#   held-out exactness sweep); host (120); cudatests (120: the tests that need CUDA)
+# - rfdetr (240); rfdetr5000 (560); graphs5000 (560: the same with the adapter's cuda_graphs); fast5000 (560:
+#   graphs5000 evaluated by faster_coco_eval); stream (360: rfdetr fp32 as shipped (a first run for the process's
+#   start), then without the local executor's arena, with its encode_stream, each twice, alternating); graphs
+#   (240: rfdetr fp32, eager, with the adapter's cuda_graphs, eager again; gate and model throughput)
+# - profile (300: the rfdetr fp32 dumps under cProfile, the main thread's top functions in profile-top.txt, and the
+#   GPU's utilisation each second in profile-gpu.txt: where a dump's time goes)
+# - ray (450: the Mask R-CNN, ray with concurrency 1 and 2 against local, 3 rounds); rayrfdetr (400: the same for
+#   RF-DETR)
+# Wheels the image lacks are installed from the git-ignored folders .whl (pydantic, pycocotools, faster-coco-eval),
+# .whl-rf (rfdetr and its dependencies), .whl-test (pytest) and .ray (a stripped Ray, ray-stripped.tar.xz) where
+# carried.
 set -u
 export OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT" /tmp/site
@@ -60,6 +63,9 @@ for arg in "$@"; do
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
         graphs5000) step graphs5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
             --no-throughput --model-params '{"cuda_graphs": true}' --out "$OUT/graphs5000.json" ;;
+        fast5000) step fast5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
+            --no-throughput --model-params '{"cuda_graphs": true}' --evaluator faster_coco_eval \
+            --out "$OUT/fast5000.json" ;;
         stream) step stream "${limit:-360}" python benchmarks/rfdetr_gpu.py --images 240 --precisions fp32 \
             --no-throughput --local-params '{}' '{}' '{"arena": false}' '{"encode_stream": true}' '{}' '{"arena": false}' \
             '{"encode_stream": true}' --out "$OUT/stream.json" ;;  # the first study pays the process's start

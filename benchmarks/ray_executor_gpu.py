@@ -11,7 +11,8 @@ Triton's disk cache holds every kernel either executor's processes compile). Thr
 the dump seconds; the ray executor's one-time start (joining, starting the actor, loading the model there,
 reported as its own stage) is taken out and shown apart. Besides the medians, each round's ray run is divided by
 the local run just before it (``ray_over_local_by_round``): local runs of the same gate drifted by 30% between
-rounds on an H100 (benchmarks/RESULTS.md). Also checks that both executors' dumps are bit-identical. Prints one JSON line per run, then a summary table and the JSON (also written with --out).
+rounds on an H100 (benchmarks/RESULTS.md). Also checks that both executors' dumps are bit-identical. Prints one
+JSON line per run, then a summary table and the JSON (also written with --out).
 
 Needs CUDA, torchvision (the Mask R-CNN runs through the torch adapter), rfdetr (seg-nano with random weights
 unless --checkpoint: throughput is the real network's, accuracy meaningless), triton, and the ray extra.

@@ -85,9 +85,10 @@ def gate_spec(
     batch: int,
     threshold: float | None,
     model_params: dict[str, Any] | None = None,
+    evaluator: str = "pycocotools",
 ) -> dict[str, Any]:
     """gates/rfdetr.yaml's study on the synthetic set: same variants, probes and thresholds; ``model_params`` added
-    to the adapter's (e.g. ``cuda_graphs``)."""
+    to the adapter's (e.g. ``cuda_graphs``); ``evaluator``: the evaluation backend (same statistics, README)."""
     return {
         "name": f"rfdetr-gpu-{precision}",
         "description": f"RF-DETR seg-nano, torch backend {precision}, synthetic COCO-format set",
@@ -106,6 +107,7 @@ def gate_spec(
             "speed": {"source": "480x640", "warmup": 5, "repeats": 50},
         },
         "dataset": {"images": str(data.images), "annotations": str(data.annotations)},
+        "evaluation": {"backend": evaluator},
         "model": {
             "adapter": "rfdetr",
             "file": str(checkpoint),
@@ -246,6 +248,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep gates, caches and reports here (default: a temp folder)")
     parser.add_argument("--precisions", help="comma-separated, default fp32,fp16 on CUDA (fp32 on the CPU)")
     parser.add_argument("--no-throughput", action="store_true", help="skip the model-alone figures")
+    parser.add_argument(
+        "--evaluator",
+        default="pycocotools",
+        help="evaluation.backend: pycocotools (gates/rfdetr.yaml's) or faster_coco_eval",
+    )
     for flag, what in (
         ("--local-params", "the local executor's params, e.g. '{}' '{\"encode_stream\": true}' '{\"arena\": false}'"),
         ("--model-params", "the adapter's params added to the gate's, e.g. '{}' '{\"cuda_graphs\": true}'"),
@@ -298,7 +305,9 @@ def main() -> None:
     for precision in precisions:
         for model_params in args.model_params:
             for params in args.local_params:
-                spec = gate_spec(data, checkpoint, args.device, precision, args.batch_size, threshold, model_params)
+                spec = gate_spec(
+                    data, checkpoint, args.device, precision, args.batch_size, threshold, model_params, args.evaluator
+                )
                 if params:
                     spec["executor"] = {"kind": "local", "params": params}
                 for k, v in sorted({**params, **model_params}.items()):
