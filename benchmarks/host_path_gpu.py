@@ -24,6 +24,10 @@ as the dump stage gets from COCO), medians of CUDA-event intervals:
   after the whole stack) and ``unstaged`` (``Staging(slots=0)``: a fresh pageable array and a pageable copy, as before,
   without the gather; the old call ≈ unstaged + gather). ``within_goal``: staged_ratio ≤ 1.25.
 
+``new_shapes``: a batch of 8 images each of its own size, sizes the variant has not met (as a dump of photos
+of many sizes calls it), per variant the call then the same call again (shapes met), beside the pinned copy of
+its bytes: how much of a dump's preprocessing is the first sight of a shape.
+
 Also checked on the device, for every configuration: outputs bit-identical to unstaged ones, including a result
 taken before later calls rewrote the staging buffers with no synchronisation between (the event wait, and the
 hand-over of prefetched uploads: no CPU test can show either).
@@ -32,6 +36,7 @@ hand-over of prefetched uploads: no CPU test can show either).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -201,6 +206,41 @@ def case(
     return row
 
 
+def new_shapes(device: torch.device, repeats: int) -> list[dict[str, Any]]:
+    """A dump of photos of many sizes: every image of a batch its own shape, and shapes the variant has not met
+    (the synthetic sets draw each side from 300–700, so nearly every image is new). Per variant, the call on a
+    batch of 8 new shapes, then the same call again (shapes now met: launch plans, compiled kernels cached),
+    beside a pinned copy of the same bytes: what one batch of such a dump costs to preprocess, and how much of
+    it is the first sight of a shape."""
+    low, high, size = (300, 701, (312, 312)) if device.type == "cuda" else (8, 25, (16, 16))
+    rng = np.random.default_rng(7)
+    batches = []
+    for _ in range(repeats + 1):  # the first batch warms up (imports, the first compiles)
+        shapes = [(int(h), int(w)) for h, w in rng.integers(low, high, (8, 2))]
+        batches.append(held([rng.integers(0, 256, (*s, 3), dtype=np.uint8) for s in shapes], device))
+    measure = timer(device)
+    rows = []
+    for name in VARIANT_NAMES:
+        variant = build_variant(VARIANTS.get(name), InputSpec(size=size), device, {})
+        variant(batches[0])
+        first, again = [], []
+        for images in batches[1:]:
+            call = functools.partial(variant, images)
+            first.append(measure(call))
+            again.append(measure(call))
+        rows.append(
+            {"variant": name, "new_shapes_us": statistics.median(first), "seen_shapes_us": statistics.median(again)}
+        )
+    copies = []
+    for images in batches[1:]:
+        stacked = torch.from_numpy(np.concatenate([image.ravel() for image in images]))
+        stacked = stacked.pin_memory() if device.type == "cuda" else stacked
+        copies.append(measure(lambda stacked=stacked: stacked.to(device, non_blocking=True, copy=True)))
+    for row in rows:
+        row["pinned_copy_us"] = statistics.median(copies)
+    return rows
+
+
 def summary(case_row: dict[str, Any], v: dict[str, Any]) -> dict[str, Any]:
     """One line per case and variant: the shipped ratio, and the best configuration's."""
     best = min(CONFIGS, key=lambda c: v[f"{c}_ratio"])
@@ -229,6 +269,7 @@ def run(device: torch.device, repeats: int) -> dict[str, Any]:
         "correct": all(v["bit_identical_after_reuse"] for v in checks),
         "summary": [summary(r, v) for r in rows for v in r["variants"]],
         "cases": rows,
+        "new_shapes": new_shapes(device, repeats),
     }
 
 

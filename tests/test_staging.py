@@ -144,6 +144,9 @@ def test_the_host_path_benchmark_runs_and_checks_reuse_on_the_cpu(
     assert {v["variant"] for v in rows} == set(module.VARIANT_NAMES)
     assert all(v["bit_identical_after_reuse"] for v in rows)
     assert all(v[f"{c}_us"] > 0 and v[f"{c}_ratio"] > 0 for v in rows for c in module.CONFIGS)
+    fresh = data["new_shapes"]  # a batch of 8 sizes never met, then the same batch again
+    assert [r["variant"] for r in fresh] == list(module.VARIANT_NAMES)
+    assert all(r["new_shapes_us"] > 0 and r["seen_shapes_us"] > 0 and r["pinned_copy_us"] > 0 for r in fresh)
 
 
 def test_only_an_unchanged_uploading_run_batch_gets_its_upload_started_early() -> None:
