@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 from types import ModuleType
 from typing import Any, Literal, get_args
@@ -40,7 +39,6 @@ _WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias")
 # 480 → 312 rows faster with it, 1080 → 640 and 3000 → 640 slower; benchmarks/RESULTS.md)
 _REUSE_ROWS_FROM = 0.625
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-_UNROLL_TAPS = 4
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
 
@@ -254,7 +252,7 @@ class TritonFused(Preprocessor):
         o_taps, i_taps = (taps_x, taps_y) if v_first else (taps_y, taps_x)
         # small tap counts unrolled (one compiled kernel per pair, measured: benchmarks/RESULTS.md); strong
         # downscales loop at run time, one kernel for all of them
-        unroll = max(o_taps, i_taps) <= _UNROLL_TAPS
+        unroll = max(o_taps, i_taps) <= k.UNROLLED_TAPS
         args = (
             in_h,
             in_w,
@@ -333,9 +331,7 @@ def corrected_division_exact(scale: float) -> bool:
     for value in range(256):
         v = np.float32(value)
         q = v * inv
-        residual = filters.round_f32(Fraction(float(v)) - Fraction(float(q)) * Fraction(float(s)))
-        corrected = filters.round_f32(Fraction(float(residual)) * Fraction(float(inv)) + Fraction(float(q)))
-        if corrected != v / s:
+        if filters.fma_f32(filters.fma_f32(-q, s, v), inv, q) != v / s:
             return False
     return True
 

@@ -34,6 +34,7 @@ ACC_FMA = 1  # one FMA per tap (nvcc contracts torch's CUDA loop)
 ACC_FMA_REMAINDER = 2  # FMAs from the tap idx_*[c, 1] on: torch's x86 CPU loop (filters.cpu_fma_from)
 PILLOW_PRECISION_BITS = tl.constexpr(22)  # Resample.c: PRECISION_BITS = 32 − 8 − 2
 PILLOW_HALF = tl.constexpr(1 << 21)  # its rounding: each sum starts at half a unit
+UNROLLED_TAPS = 4  # a separable pass of at most this many taps is unrolled (its weights held by _tap_weights)
 # The source's and the content's sizes and place change with nearly every image of a real set. Triton compiles a
 # kernel per combination of its integer arguments being 1 or a multiple of 16 (and per constexpr), so a dump of
 # COCO-like photos compiled 9–38 kernels of 0.4 s or more each on a cold cache (benchmarks/specializations.py);
@@ -263,9 +264,10 @@ def _word_tap(h0, h1, h2, l0, l1, h, wi, i_fma, t: tl.constexpr, FIRST: tl.const
 
 @triton.jit
 def _tap_weights(i_w, I_TAPS: tl.constexpr):
-    """The first pass's weights (``I_TAPS`` ≤ 4 of them, unrolled; the others 0), loaded once: ``rows_kernel``
-    runs a first pass for every source row of its run, and the compiler does not move a load out of a loop that
-    stores (the table could be the output, for all it knows), so a load in the pass is issued again each row."""
+    """The first pass's weights (``I_TAPS`` ≤ ``UNROLLED_TAPS`` of them, unrolled; the others 0), loaded once:
+    ``rows_kernel`` runs a first pass for every source row of its run, and the compiler does not move a load out
+    of a loop that stores (the table could be the output, for all it knows), so a load in the pass is issued
+    again each row."""
     q0 = tl.load(i_w)
     q1 = q0 * 0
     q2 = q1
@@ -282,6 +284,7 @@ def _tap_weights(i_w, I_TAPS: tl.constexpr):
 @triton.jit
 def _tap_weight(q0, q1, q2, q3, T: tl.constexpr):
     """Weight ``T`` of a :func:`_tap_weights`."""
+    tl.static_assert(T < 4, "_tap_weights holds UNROLLED_TAPS = 4 weights")
     if T == 0:
         w = q0
     elif T == 1:
