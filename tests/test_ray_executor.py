@@ -21,7 +21,7 @@ import pytest
 from preprocgate.data import demo
 from preprocgate.errors import RunError
 from preprocgate.stages import detection
-from preprocgate.stages.ray_executor import RayExecutor
+from preprocgate.stages.ray_executor import RayExecutor, _BatchFlow
 from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
 from tests.helpers.http_folder import served
 
@@ -61,11 +61,16 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> demo.CocoPaths:
     return demo.generate(tmp_path_factory.mktemp("demo"), "val", IMAGES, seed=2)
 
 
-def gate(folder: Path, data: demo.CocoPaths, executor: dict | None = None, **model: object) -> Path:
+def gate(
+    folder: Path, data: demo.CocoPaths, executor: dict | None = None, thresholds_unusable: bool = False, **model: object
+) -> Path:
+    """The scaled gate; ``thresholds_unusable``: an unusable image does not fail it."""
     folder.mkdir(parents=True, exist_ok=True)
-    spec = detection_gate(
-        coco_dataset(data), name="scaled", probes={"speed": None}, thresholds={"map": {"max_abs_delta": 1.0}}
-    )
+    thresholds: dict = {
+        "map": {"max_abs_delta": 1.0},
+        **({"max_unusable_fraction": 0.5} if thresholds_unusable else {}),
+    }
+    spec = detection_gate(coco_dataset(data), name="scaled", probes={"speed": None}, thresholds=thresholds)
     spec["model"].update({"adapter": "onnxruntime", "batch_size": BATCH, **model})
     if executor is not None:
         spec["executor"] = executor
@@ -141,6 +146,38 @@ def test_workers_read_the_images_from_a_url(
     assert report["source"] == f"{base}/instances_val.json"
     (driver,) = loaded
     assert driver._bytes == {} and len(driver._digests) == IMAGES  # digests for the workers' checks, no pixels
+
+
+def test_an_unusable_image_shifts_the_batches_as_in_a_local_run(
+    tmp_path: Path, cluster: str, dataset: demo.CocoPaths
+) -> None:
+    """The workers decode ahead while the first dump infers, and a batch is sent only once its images are known:
+    an undecodable third image shifts every later batch as a local run shifts it, so that one batch holds images
+    two workers decoded (the one it is sent to reads the other's image itself)."""
+    images = tmp_path / "images"
+    shutil.copytree(dataset.images, images)
+    sorted(images.iterdir())[2].write_bytes(b"not an image")
+    broken = demo.CocoPaths(images, dataset.annotations)
+    runs = {}
+    for name, executor in (("local", None), ("ray", {"kind": "ray", "params": {"address": cluster}})):
+        path = gate(tmp_path / name, broken, executor, thresholds_unusable=True)
+        result = invoke("run", str(path))
+        assert result.exit_code == 0, result.output
+        runs[name] = outcome(tmp_path / name)
+        assert computed(tmp_path / name) == {"cv2": IMAGES - 1, "torch": IMAGES - 1}
+    assert runs["ray"] == runs["local"]
+
+
+def test_batches_are_released_as_their_images_become_known() -> None:
+    flow = _BatchFlow(list(range(10)), 3, corrupt={})
+    flow.expect("a", [0, 1, 2, 3])
+    flow.expect("b", [4, 5, 6, 7])
+    assert flow.ready() == [] and flow.usable(lambda i: True, 3) == [8, 9]  # 8 and 9: held from an earlier dump
+    flow.corrupt[5] = "cannot decode"
+    flow.arrived("b")  # out of order: nothing before 0–3 is known yet
+    assert flow.ready() == [] and flow.usable(lambda i: i > 3, 9) == [4, 6, 7, 8, 9]
+    flow.arrived("a")
+    assert flow.ready() == [[0, 1, 2], [3, 4, 6], [7, 8, 9]] and flow.ready() == [] and not flow.decoding
 
 
 def test_a_killed_worker_is_restarted_and_the_run_completes(

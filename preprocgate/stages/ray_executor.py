@@ -12,8 +12,11 @@ driver resumes from the parts written, a killed actor is restarted by Ray and it
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +39,7 @@ from preprocgate.variants.arena import ImageArena, Slot
 # inside the computed dumps' seconds: the first dump's for the start, each variant's for its warm-up
 STARTUP = "ray: join, start workers, load and warm up models"
 _RESTARTS = 3  # per actor, and retries per batch: a node lost now and then, not a batch that always kills it
+DECODE_BATCHES = 2  # batches an actor decodes a call: the first dump's first batch waits for no more than these
 
 
 @dataclass(frozen=True)
@@ -74,26 +78,28 @@ class DumpWorker:
         self.arena = ImageArena(pinned=self.device.type == "cuda")
         self.infer_lock = threading.Lock()
         self.decode_lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="preprocgate-decode")
 
     def device_class(self) -> str:
         return provenance.device_class(self.device)
 
-    def decode(self, groups: list[list[ImageRef]]) -> dict[int, str]:
+    def decode(self, groups: list[list[ImageRef]]) -> tuple[dict[int, str], float]:
         """Decode and keep these images, each group (a batch's images of one shape) back to back in the actor's
-        arena, as the local executor places them; return the unusable ones with the reason. One caller at a
-        time: the actor's two concurrent calls must not reserve the same arena bytes nor decode an image twice."""
+        arena, as the local executor places them; return the unusable ones with the reason, and the seconds it
+        took. One caller at a time: the decoding thread and a dump that lacks an image (after a restart) must not
+        reserve the same arena bytes nor decode an image twice."""
+        start = time.perf_counter()
         with self.decode_lock:
             missing = ([r for r in group if r.record.id not in self.images] for group in groups)
             slots = self.arena.reserve_groups(missing, _shape)
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                decoded = list(pool.map(self._place, slots.items()))
+            decoded = list(self.pool.map(self._place, slots.items()))
             corrupt = {}
             for ref, (image, reason) in zip(slots, decoded, strict=True):
                 if image is None:
                     corrupt[ref.record.id] = reason
                 else:
                     self.images[ref.record.id] = ImageArena.seal(image)
-        return corrupt
+        return corrupt, time.perf_counter() - start
 
     def _read(self, ref: ImageRef) -> tuple[np.ndarray | None, str]:
         return read_image(self.setup.images, ref.record, ref.sha256)
@@ -107,7 +113,7 @@ class DumpWorker:
         """One batch's COCO records by image id, and the seconds per step spent on it here."""
         times = StageTimes()
         with times.measure("decode"):  # nothing after a restart: the images this actor held are gone
-            corrupt = self.decode(shape_groups(refs, _shape))
+            corrupt, _ = self.decode(shape_groups(refs, _shape))
         if corrupt:
             raise RunError(f"images {sorted(corrupt)} decoded before but not now: {corrupt}")
         with self.infer_lock:
@@ -169,30 +175,24 @@ class RayExecutor:
             with stage.times.measure(STARTUP):
                 self._start(stage, stage.recipe)
         refs = self._refs(stage, job.todo)
-        fresh = [i for i in job.todo if i not in self.holder]
-        if fresh:  # unusable images change the batches: find them all first, as the local executor does
-            # whole batches to each actor (as they will be inferred, unless an image turns out unusable), each
-            # decoded into the actor's arena a shape group at a time
-            predicted = batches(fresh, stage.batch_size)
-            shares = [[predicted[k] for k in ks] for ks in np.array_split(np.arange(len(predicted)), len(self.actors))]
-            calls = [
-                actor.decode.remote([g for chunk in share for g in shape_groups([refs[i] for i in chunk], _shape)])
-                for actor, share in zip(self.actors, shares, strict=True)
-            ]
-            with stage.times.measure("decode (workers, wall)"):
-                found = self._get(calls)
-            for n, (share, corrupt) in enumerate(zip(shares, found, strict=True)):
-                self.holder.update(dict.fromkeys((i for chunk in share for i in chunk), n))
-                stage.dataset.corrupt.update(corrupt)
-        todo = [i for i in job.todo if i not in stage.dataset.corrupt]
+        flow = _BatchFlow(job.todo, stage.batch_size, stage.dataset.corrupt)
+        self._decode_ahead(flow, refs, stage)
         with stage.times.measure(STARTUP):
-            self._warm_up(job.name, todo, refs, stage.batch_size)
-        pending = {
-            self.actors[self.holder[chunk[0]]].dump.remote(job.name, [refs[i] for i in chunk]): chunk
-            for chunk in batches(todo, stage.batch_size)
-        }
-        while pending:
-            ready, _ = self.ray.wait(list(pending), num_returns=1)
+            self._warm_up(job.name, flow, refs, stage)
+        pending: dict[Any, list[int]] = {}
+
+        def dispatch(chunks: list[list[int]]) -> None:
+            for chunk in chunks:
+                actor = self.actors[self.holder[chunk[0]]]
+                pending[actor.dump.remote(job.name, [refs[i] for i in chunk])] = chunk
+
+        dispatch(flow.ready())
+        while pending or flow.decoding:
+            ready, _ = self.ray.wait([*flow.decoding, *pending], num_returns=1)
+            if ready[0] in flow.decoding:
+                self._decoded(flow, ready[0], stage)
+                dispatch(flow.ready())
+                continue
             chunk = pending.pop(ready[0])
             part, seconds = self._get(ready[0])
             # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
@@ -201,20 +201,43 @@ class RayExecutor:
             for step, s in seconds.items():
                 stage.times.add(f"{step} (workers)", s)
 
-    def _warm_up(self, variant: str, todo: list[int], refs: dict[int, ImageRef], batch_size: int) -> None:
-        """Each actor infers its first batch of this variant once, results dropped, before the dump's batches: a
+    def _decode_ahead(self, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage) -> None:
+        """Queue the decoding of the images no actor holds yet, :data:`DECODE_BATCHES` predicted batches a call,
+        the calls dealt to the actors in turn. Each actor decodes on a thread of its own (the ``decode``
+        concurrency group) while it infers the batches already known: a batch is sent once every image up to its
+        last is decoded or found unusable, as a local run infers its first dump while the rest decode ahead."""
+        fresh = [i for i in flow.todo if i not in self.holder]
+        predicted = batches(fresh, stage.batch_size)
+        for k in range(0, len(predicted), DECODE_BATCHES):
+            n = (k // DECODE_BATCHES) % len(self.actors)
+            chunk = [i for b in predicted[k : k + DECODE_BATCHES] for i in b]
+            groups = [g for b in predicted[k : k + DECODE_BATCHES] for g in shape_groups([refs[i] for i in b], _shape)]
+            flow.expect(self.actors[n].decode.options(concurrency_group="decode").remote(groups), chunk)
+            self.holder.update(dict.fromkeys(chunk, n))
+
+    def _decoded(self, flow: _BatchFlow, call: Any, stage: DumpStage) -> None:
+        """A decode call's result taken in: its unusable images, and the workers' seconds."""
+        corrupt, seconds = self._get(call)
+        stage.dataset.corrupt.update(corrupt)
+        stage.times.add("decode (workers)", seconds)
+        flow.arrived(call)
+
+    def _warm_up(self, variant: str, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage) -> None:
+        """Each actor infers a first batch of this variant once, results dropped, before the dump's batches: a
         fresh actor's first call pays CUDA, cuDNN and Triton start-up (seconds), which the local executor pays
-        once per process; counted with the start, not in the images' throughput. Outputs are unchanged."""
-        first: dict[int, list[int]] = {}
-        for chunk in batches(todo, batch_size):
-            first.setdefault(self.holder[chunk[0]], chunk)
-        calls = [
-            self.actors[n].dump.remote(variant, [refs[i] for i in chunk])
-            for n, chunk in first.items()
-            if (n, variant) not in self.warm
-        ]
+        once per process; counted with the start, not in the images' throughput. Outputs are unchanged. The
+        batch is the first of the actor's images known to be usable (waiting for its first decode if need be)."""
+        calls = []
+        for n in (n for n in range(len(self.actors)) if (n, variant) not in self.warm):
+            usable = flow.usable(lambda i, n=n: self.holder.get(i) == n, stage.batch_size)
+            first = next((c for c, ids in flow.decoding.items() if self.holder[ids[0]] == n), None)
+            if not usable and first is not None:
+                self._decoded(flow, first, stage)
+                usable = flow.usable(lambda i, n=n: self.holder.get(i) == n, stage.batch_size)
+            if usable:
+                calls.append(self.actors[n].dump.remote(variant, [refs[i] for i in usable]))
+                self.warm.add((n, variant))
         self._get(calls)
-        self.warm.update((n, variant) for n in first)
 
     def _refs(self, stage: DumpStage, ids: list[int]) -> dict[int, ImageRef]:
         records = {r.id: r for r in stage.dataset.records}
@@ -267,6 +290,7 @@ class RayExecutor:
             "max_restarts": _RESTARTS,
             "max_task_retries": _RESTARTS,
             "max_concurrency": self.concurrency,
+            "concurrency_groups": {"decode": 1},  # decoding beside the dumps' calls (:meth:`_decode_ahead`)
         }
         if device.type == "cuda":
             options["num_gpus"] = 1
@@ -281,6 +305,47 @@ class RayExecutor:
         if self.connected:
             self.ray.shutdown()
         self.actors, self.holder, self.warm, self.connected = [], {}, set(), False
+
+
+class _BatchFlow:
+    """A dump's batches as its images become known: those of the usable images of ``todo`` in order, as every
+    executor infers them, each released once every image up to its last is decoded or found unusable. Images
+    that no decode call (:meth:`expect`) is waiting on are known from the start."""
+
+    def __init__(self, todo: list[int], batch_size: int, corrupt: dict[int, str]) -> None:
+        self.todo, self.batch_size, self.corrupt = todo, batch_size, corrupt
+        self.decoding: dict[Any, list[int]] = {}  # decode call → its images
+        self._waiting: set[int] = set()
+        self._position = 0  # todo[:position] are placed in batches (sent, or waiting in ``_carry``)
+        self._carry: list[int] = []
+
+    def expect(self, call: Any, ids: list[int]) -> None:
+        self.decoding[call] = ids
+        self._waiting.update(ids)
+
+    def arrived(self, call: Any) -> None:
+        self._waiting.difference_update(self.decoding.pop(call))
+
+    def usable(self, wanted: Callable[[int], bool], count: int) -> list[int]:
+        """Up to ``count`` images known to be usable for which ``wanted`` holds, in order."""
+        found = (i for i in self.todo if i not in self._waiting and i not in self.corrupt and wanted(i))
+        return list(itertools.islice(found, count))
+
+    def ready(self) -> list[list[int]]:
+        """The batches that became known since the last call; the last, short one once every image is."""
+        out = []
+        while self._position < len(self.todo) and self.todo[self._position] not in self._waiting:
+            i = self.todo[self._position]
+            self._position += 1
+            if i not in self.corrupt:
+                self._carry.append(i)
+            if len(self._carry) == self.batch_size:
+                out.append(self._carry)
+                self._carry = []
+        if self._position == len(self.todo) and self._carry:
+            out.append(self._carry)
+            self._carry = []
+        return out
 
 
 def _shape(ref: ImageRef) -> tuple[int, int, int]:
