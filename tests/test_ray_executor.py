@@ -20,8 +20,8 @@ import pytest
 
 from preprocgate.data import demo
 from preprocgate.errors import RunError
-from preprocgate.stages import detection
-from preprocgate.stages.ray_executor import RayExecutor, _BatchFlow
+from preprocgate.stages import detection, ray_executor
+from preprocgate.stages.ray_executor import RayExecutor, _BatchFlow, _Lanes
 from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
 from tests.helpers.http_folder import served
 
@@ -148,12 +148,17 @@ def test_workers_read_the_images_from_a_url(
     assert driver._bytes == {} and len(driver._digests) == IMAGES  # digests for the workers' checks, no pixels
 
 
+@pytest.mark.parametrize("in_flight", [4, 1])
 def test_an_unusable_image_shifts_the_batches_as_in_a_local_run(
-    tmp_path: Path, cluster: str, dataset: demo.CocoPaths
+    tmp_path: Path, cluster: str, dataset: demo.CocoPaths, in_flight: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The workers decode ahead while the first dump infers, and a batch is sent only once its images are known:
     an undecodable third image shifts every later batch as a local run shifts it, so that one batch holds images
-    two workers decoded (the one it is sent to reads the other's image itself)."""
+    two workers decoded (the one it is sent to reads the other's image itself). With one call in flight per
+    worker, every later decode and batch is sent as an earlier one returns."""
+    monkeypatch.setattr(ray_executor, "IN_FLIGHT", in_flight)
+    monkeypatch.setattr(ray_executor, "DECODES_AHEAD", min(in_flight, 2))
+    monkeypatch.setattr(ray_executor, "DECODE_BATCHES", 1 if in_flight == 1 else 2)
     images = tmp_path / "images"
     shutil.copytree(dataset.images, images)
     sorted(images.iterdir())[2].write_bytes(b"not an image")
@@ -178,6 +183,27 @@ def test_batches_are_released_as_their_images_become_known() -> None:
     assert flow.ready() == [] and flow.usable(lambda i: i > 3, 9) == [4, 6, 7, 8, 9]
     flow.arrived("a")
     assert flow.ready() == [[0, 1, 2], [3, 4, 6], [7, 8, 9]] and flow.ready() == [] and not flow.decoding
+
+
+def test_lanes_keep_at_most_the_limit_in_flight_per_actor_oldest_first() -> None:
+    lanes = _Lanes(2, limit=2)
+    sent: list[tuple[int, str]] = []
+
+    def submit(n: int, item: str) -> str:
+        sent.append((n, item))
+        return f"call-{item}"
+
+    for item in "abc":
+        lanes.add(0, item)
+    lanes.add(1, "x")
+    lanes.send(submit)
+    assert sent == [(0, "a"), (0, "b"), (1, "x")] and lanes
+    assert lanes.done("call-b") == (0, "b")
+    lanes.send(submit)
+    assert sent[-1] == (0, "c") and list(lanes.in_flight) == ["call-a", "call-x", "call-c"]
+    for call in ("call-a", "call-x", "call-c"):
+        lanes.done(call)
+    assert not lanes
 
 
 def test_a_killed_worker_is_restarted_and_the_run_completes(

@@ -16,7 +16,8 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,10 @@ from preprocgate.variants.arena import ImageArena, Slot
 STARTUP = "ray: join, start workers, load and warm up models"
 _RESTARTS = 3  # per actor, and retries per batch: a node lost now and then, not a batch that always kills it
 DECODE_BATCHES = 2  # batches an actor decodes a call: the first dump's first batch waits for no more than these
+DECODES_AHEAD = 2  # decode calls queued on an actor at a time
+# dump calls queued on an actor at a time: enough to keep it busy, few enough that the driver waits on a handful of
+# calls (not every batch of a 500k-image dump) and that finished parts do not pile up in Ray's object store
+IN_FLIGHT = 4
 
 
 @dataclass(frozen=True)
@@ -176,53 +181,67 @@ class RayExecutor:
                 self._start(stage, stage.recipe)
         refs = self._refs(stage, job.todo)
         flow = _BatchFlow(job.todo, stage.batch_size, stage.dataset.corrupt)
-        self._decode_ahead(flow, refs, stage)
+        decodes = self._decode_ahead(flow, refs, stage)
         with stage.times.measure(STARTUP):
-            self._warm_up(job.name, flow, refs, stage)
-        pending: dict[Any, list[int]] = {}
+            self._warm_up(job.name, flow, decodes, refs, stage)
+        dumps = _Lanes(len(self.actors), IN_FLIGHT)
 
-        def dispatch(chunks: list[list[int]]) -> None:
-            for chunk in chunks:
-                actor = self.actors[self.holder[chunk[0]]]
-                pending[actor.dump.remote(job.name, [refs[i] for i in chunk])] = chunk
+        def dispatch() -> None:
+            for chunk in flow.ready():
+                dumps.add(self.holder[chunk[0]], chunk)
+            dumps.send(lambda n, chunk: self.actors[n].dump.remote(job.name, [refs[i] for i in chunk]))
 
-        dispatch(flow.ready())
-        while pending or flow.decoding:
-            ready, _ = self.ray.wait([*flow.decoding, *pending], num_returns=1)
-            if ready[0] in flow.decoding:
-                self._decoded(flow, ready[0], stage)
-                dispatch(flow.ready())
+        dispatch()
+        while decodes or dumps:
+            ready, _ = self.ray.wait([*decodes.in_flight, *dumps.in_flight], num_returns=1)
+            if ready[0] in decodes.in_flight:
+                self._decoded(flow, decodes, ready[0], stage)
+                dispatch()
                 continue
-            chunk = pending.pop(ready[0])
+            _, chunk = dumps.done(ready[0])
             part, seconds = self._get(ready[0])
             # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
             job.digest.add_part(stage.cache.write_part(job.key, f"{job.tag}-i{chunk[0]:012d}", part))
             job.finished(part)
             for step, s in seconds.items():
                 stage.times.add(f"{step} (workers)", s)
+            dispatch()
 
-    def _decode_ahead(self, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage) -> None:
-        """Queue the decoding of the images no actor holds yet, :data:`DECODE_BATCHES` predicted batches a call,
-        the calls dealt to the actors in turn. Each actor decodes on a thread of its own (the ``decode``
-        concurrency group) while it infers the batches already known: a batch is sent once every image up to its
-        last is decoded or found unusable, as a local run infers its first dump while the rest decode ahead."""
+    def _decode_ahead(self, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage) -> _Lanes:
+        """Start decoding the images no actor holds yet, :data:`DECODE_BATCHES` predicted batches a call, the
+        calls dealt to the actors in turn, :data:`DECODES_AHEAD` of them queued on an actor at a time. Each actor
+        decodes on a thread of its own (the ``decode`` concurrency group) while it infers the batches already
+        known: a batch is sent once every image up to its last is decoded or found unusable, as a local run
+        infers its first dump while the rest decode ahead."""
+        decodes = _Lanes(len(self.actors), DECODES_AHEAD)
         fresh = [i for i in flow.todo if i not in self.holder]
         predicted = batches(fresh, stage.batch_size)
-        for k in range(0, len(predicted), DECODE_BATCHES):
-            n = (k // DECODE_BATCHES) % len(self.actors)
+        for index, k in enumerate(range(0, len(predicted), DECODE_BATCHES)):
+            n = index % len(self.actors)
             chunk = [i for b in predicted[k : k + DECODE_BATCHES] for i in b]
             groups = [g for b in predicted[k : k + DECODE_BATCHES] for g in shape_groups([refs[i] for i in b], _shape)]
-            flow.expect(self.actors[n].decode.options(concurrency_group="decode").remote(groups), chunk)
+            flow.expect(index, chunk)
+            decodes.add(n, (index, groups))
             self.holder.update(dict.fromkeys(chunk, n))
+        self._send_decodes(decodes)
+        return decodes
 
-    def _decoded(self, flow: _BatchFlow, call: Any, stage: DumpStage) -> None:
-        """A decode call's result taken in: its unusable images, and the workers' seconds."""
+    def _send_decodes(self, decodes: _Lanes) -> None:
+        decodes.send(lambda n, item: self.actors[n].decode.options(concurrency_group="decode").remote(item[1]))
+
+    def _decoded(self, flow: _BatchFlow, decodes: _Lanes, call: Any, stage: DumpStage) -> None:
+        """A decode call's result taken in (its unusable images, the workers' seconds), and the actor's next
+        decode call sent."""
+        _, (index, _) = decodes.done(call)
         corrupt, seconds = self._get(call)
         stage.dataset.corrupt.update(corrupt)
         stage.times.add("decode (workers)", seconds)
-        flow.arrived(call)
+        flow.arrived(index)
+        self._send_decodes(decodes)
 
-    def _warm_up(self, variant: str, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage) -> None:
+    def _warm_up(
+        self, variant: str, flow: _BatchFlow, decodes: _Lanes, refs: dict[int, ImageRef], stage: DumpStage
+    ) -> None:
         """Each actor infers a first batch of this variant once, results dropped, before the dump's batches: a
         fresh actor's first call pays CUDA, cuDNN and Triton start-up (seconds), which the local executor pays
         once per process; counted with the start, not in the images' throughput. Outputs are unchanged. The
@@ -230,9 +249,9 @@ class RayExecutor:
         calls = []
         for n in (n for n in range(len(self.actors)) if (n, variant) not in self.warm):
             usable = flow.usable(lambda i, n=n: self.holder.get(i) == n, stage.batch_size)
-            first = next((c for c, ids in flow.decoding.items() if self.holder[ids[0]] == n), None)
+            first = next((c for c, (m, _) in decodes.in_flight.items() if m == n), None)
             if not usable and first is not None:
-                self._decoded(flow, first, stage)
+                self._decoded(flow, decodes, first, stage)
                 usable = flow.usable(lambda i, n=n: self.holder.get(i) == n, stage.batch_size)
             if usable:
                 calls.append(self.actors[n].dump.remote(variant, [refs[i] for i in usable]))
@@ -307,6 +326,36 @@ class RayExecutor:
         self.actors, self.holder, self.warm, self.connected = [], {}, set(), False
 
 
+class _Lanes:
+    """Calls waiting to be sent to each actor, at most ``limit`` in flight on each: the driver waits on the calls
+    in flight only, so each wait stays short however many batches a dump has."""
+
+    def __init__(self, actors: int, limit: int) -> None:
+        self.limit = limit
+        self.waiting: list[deque[Any]] = [deque() for _ in range(actors)]
+        self.in_flight: dict[Any, tuple[int, Any]] = {}  # call → (actor, item), oldest first
+        self._count = [0] * actors
+
+    def add(self, actor: int, item: Any) -> None:
+        self.waiting[actor].append(item)
+
+    def send(self, submit: Callable[[int, Any], Any]) -> None:
+        """Submit waiting items, oldest first, until each actor has ``limit`` in flight."""
+        for n, queue in enumerate(self.waiting):
+            while queue and self._count[n] < self.limit:
+                item = queue.popleft()
+                self.in_flight[submit(n, item)] = (n, item)
+                self._count[n] += 1
+
+    def done(self, call: Any) -> tuple[int, Any]:
+        n, item = self.in_flight.pop(call)
+        self._count[n] -= 1
+        return n, item
+
+    def __bool__(self) -> bool:
+        return bool(self.in_flight) or any(self.waiting)
+
+
 class _BatchFlow:
     """A dump's batches as its images become known: those of the usable images of ``todo`` in order, as every
     executor infers them, each released once every image up to its last is decoded or found unusable. Images
@@ -314,17 +363,17 @@ class _BatchFlow:
 
     def __init__(self, todo: list[int], batch_size: int, corrupt: dict[int, str]) -> None:
         self.todo, self.batch_size, self.corrupt = todo, batch_size, corrupt
-        self.decoding: dict[Any, list[int]] = {}  # decode call → its images
+        self.decoding: dict[Hashable, list[int]] = {}  # decode call (its key) → its images
         self._waiting: set[int] = set()
         self._position = 0  # todo[:position] are placed in batches (sent, or waiting in ``_carry``)
         self._carry: list[int] = []
 
-    def expect(self, call: Any, ids: list[int]) -> None:
-        self.decoding[call] = ids
+    def expect(self, key: Hashable, ids: list[int]) -> None:
+        self.decoding[key] = ids
         self._waiting.update(ids)
 
-    def arrived(self, call: Any) -> None:
-        self._waiting.difference_update(self.decoding.pop(call))
+    def arrived(self, key: Hashable) -> None:
+        self._waiting.difference_update(self.decoding.pop(key))
 
     def usable(self, wanted: Callable[[int], bool], count: int) -> list[int]:
         """Up to ``count`` images known to be usable for which ``wanted`` holds, in order."""
