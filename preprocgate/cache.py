@@ -81,6 +81,12 @@ def parse_part(data: Any) -> dict[int, list[dict]]:
 _PART = re.compile(r"part-[^/\\]+\.json")  # a part file's name, never a path elsewhere
 
 
+def part_texts(results: dict[int, list[dict]]) -> dict[int, bytes]:
+    """Each image's records as a part file holds them (compact JSON, ASCII bytes), which the dump's digest hashes
+    too (:class:`preprocgate.keys.DumpDigest`)."""
+    return {i: results_json(records, allow_nan=True) for i, records in results.items()}
+
+
 class DumpCache:
     def __init__(self, root: Path) -> None:
         self.root = root / "dumps"
@@ -134,13 +140,18 @@ class DumpCache:
         records as JSON text (ASCII bytes), for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file
         is those texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``;
         each text is copied once, into the file's bytes."""
-        texts = {i: results_json(records, allow_nan=True) for i, records in results.items()}
+        texts = part_texts(results)
+        self.write_texts(key, name, texts)
+        return texts
+
+    def write_texts(self, key: str, name: str, texts: dict[int, bytes]) -> None:
+        """A part file from its images' texts (:meth:`write_part`'s): the step that holds the GIL least (joining,
+        writing, syncing), which a writer can run on a thread of its own while the next part is encoded."""
         pieces = [b'{"results":{']
         for n, i in enumerate(sorted(texts, key=str)):  # json.dumps sorts the keys as str
             pieces += (b',"' if n else b'"', str(i).encode(), b'":', texts[i])
         pieces.append(b"}}\n")
         atomic_write_bytes(self.folder(key) / f"part-{name}.json", b"".join(pieces))
-        return texts
 
     def mark_complete(
         self, key: str, variant: str, digest: str, detections: int, ids: list[int], corrupt: dict[str, str]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from preprocgate import geometry
-from preprocgate.cache import DumpCache
+from preprocgate.cache import DumpCache, part_texts
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
 from preprocgate.functional.coco import portable, to_results
@@ -211,9 +211,9 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """This process: a writer thread encodes and writes while the next batch is inferred. The inferring thread
-    hands it host-only detections (:func:`portable`): masks on a GPU are compressed to COCO RLE there, so only
-    their strings cross to the host and the device memory is freed at once.
+    """This process: two writer threads (:class:`PartWriter`) encode and write while the next batch is inferred.
+    The inferring thread hands them host-only detections (:func:`portable`): masks on a GPU are compressed to COCO
+    RLE there, so only their strings cross to the host and the device memory is freed at once.
 
     Measured on an H100 and dropped (benchmarks/RESULTS.md): preprocessing the next batch in a third thread
     (it contends for the GIL with a forward bound by Python) and a writer process instead of the thread (the
@@ -242,7 +242,7 @@ class LocalExecutor:
         parts: list[Future] = []
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
-        with ThreadPoolExecutor(max_workers=1) as writer:
+        with PartWriter(stage.cache, job.key, job.digest) as writer:
             for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena)):
                 detections = infer_batch(
                     job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
@@ -250,7 +250,7 @@ class LocalExecutor:
                 name = f"{job.tag}-{first + n:06d}"
                 if side is not None:
                     detections = MasksOnStream.hand_over(detections, side)
-                parts.append(writer.submit(encode_and_write, stage.cache, job.key, name, chunk, detections, job.digest))
+                parts.append(writer.submit(name, chunk, detections))
                 while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
                     self._collect(stage, job, parts.pop(0))
             for future in parts:
@@ -476,21 +476,49 @@ class MasksOnStream:
             return portable(self.detections)
 
 
-def encode_and_write(
-    cache: DumpCache,
-    key: str,
-    name: str,
-    chunk: list[int],
-    detections: list[Detections] | MasksOnStream,
-    digest: DumpDigest | None = None,
-) -> tuple[dict[int, list[dict]], float]:
-    """One part of a dump, encoded and written atomically; its records' texts fed to ``digest`` (from one
-    thread, in order)."""
+class PartWriter:
+    """A dump's parts encoded on one thread and written on another, in order, while the caller infers the next
+    batch. Encoding (COCO records, their JSON text) holds the GIL; writing (joining the texts, the file and its
+    sync, the digest's sha256) mostly does not, so the two overlap: on RF-DETR-like masks (megabytes of RLE an
+    image) the writing half is as long as the encoding half (benchmarks/dump_overhead.py). The digest is fed
+    from the writing thread, one part after another in submission order."""
+
+    def __init__(self, cache: DumpCache, key: str, digest: DumpDigest | None = None) -> None:
+        self.cache, self.key, self.digest = cache, key, digest
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-encode")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-write")
+
+    def submit(
+        self, name: str, chunk: list[int], detections: list[Detections] | MasksOnStream
+    ) -> Future[tuple[dict[int, list[dict]], float]]:
+        """The part's records and the seconds both threads spent on it, once it is written."""
+        encoded = self._encoder.submit(_encode_part, chunk, detections)
+        return self._writer.submit(self._write, name, encoded)
+
+    def _write(self, name: str, encoded: Future) -> tuple[dict[int, list[dict]], float]:
+        part, texts, seconds = encoded.result()
+        begin = time.perf_counter()
+        self.cache.write_texts(self.key, name, texts)
+        if self.digest is not None:
+            self.digest.add_part(texts)
+        return part, seconds + time.perf_counter() - begin
+
+    def close(self) -> None:
+        self._encoder.shutdown()
+        self._writer.shutdown()
+
+    def __enter__(self) -> PartWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _encode_part(
+    chunk: list[int], detections: list[Detections] | MasksOnStream
+) -> tuple[dict[int, list[dict]], dict[int, bytes], float]:
     begin = time.perf_counter()
     if isinstance(detections, MasksOnStream):
         detections = detections.portable()
     part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
-    texts = cache.write_part(key, name, part)
-    if digest is not None:
-        digest.add_part(texts)
-    return part, time.perf_counter() - begin
+    return part, part_texts(part), time.perf_counter() - begin
