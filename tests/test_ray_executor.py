@@ -201,6 +201,7 @@ def test_lanes_keep_at_most_the_limit_in_flight_per_actor_oldest_first() -> None
     assert lanes.done("call-b") == (0, "b")
     lanes.send(submit)
     assert sent[-1] == (0, "c") and list(lanes.in_flight) == ["call-a", "call-x", "call-c"]
+    assert lanes.oldest(0) == "call-a" and lanes.oldest(1) == "call-x"
     for call in ("call-a", "call-x", "call-c"):
         lanes.done(call)
     assert not lanes

@@ -249,7 +249,7 @@ class RayExecutor:
         calls = []
         for n in (n for n in range(len(self.actors)) if (n, variant) not in self.warm):
             usable = flow.usable(lambda i, n=n: self.holder.get(i) == n, stage.batch_size)
-            first = next((c for c, (m, _) in decodes.in_flight.items() if m == n), None)
+            first = decodes.oldest(n)
             if not usable and first is not None:
                 self._decoded(flow, decodes, first, stage)
                 usable = flow.usable(lambda i, n=n: self.holder.get(i) == n, stage.batch_size)
@@ -346,6 +346,10 @@ class _Lanes:
                 item = queue.popleft()
                 self.in_flight[submit(n, item)] = (n, item)
                 self._count[n] += 1
+
+    def oldest(self, actor: int) -> Any | None:
+        """The actor's call in flight that was sent first (None if it has none)."""
+        return next((call for call, (n, _) in self.in_flight.items() if n == actor), None)
 
     def done(self, call: Any) -> tuple[int, Any]:
         n, item = self.in_flight.pop(call)
