@@ -4,11 +4,12 @@ given density: random weights give noisy masks, megabytes of RLE an image).
 
     PYTHONPATH=. python benchmarks/dump_overhead.py [--images 64] [--density 0.02]
 
-Prints milliseconds per image for: writing the parts (records to JSON on one thread, files and the digest on
-another, as the local executor's writer does; wall time over all parts), the digest
-the way it was computed before (the whole dump encoded again after the last part) and the way it is now (each
-part's texts streamed into it as they are written), and a warm run's use of a finished dump before (every part
-read and digested) and now (its completion marker checked, nothing read).
+Prints milliseconds per image for: the encoding thread's work (records and part texts) with the RLE strings
+scanned and escaped there, as before, and escaped where they were made (the GPU's RLE now); writing the parts
+(records to JSON on one thread, files and the digest on another, as the local executor's writer does; wall time
+over all parts); the digest the way it was computed before (the whole dump encoded again after the last part)
+and the way it is now (each part's texts streamed into it as they are written); and a warm run's use of a
+finished dump before (every part read and digested) and now (its completion marker checked, nothing read).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from preprocgate.cache import DumpCache
-from preprocgate.functional.coco import Detections, EncodedMasks
+from preprocgate.cache import DumpCache, part_texts
+from preprocgate.functional.coco import Detections, EncodedMasks, to_results
 from preprocgate.keys import DumpDigest, dump_digest
 from preprocgate.stages.dump import PartWriter
 
@@ -37,9 +38,21 @@ def detections(density: float, masks: int = 100) -> Detections:
     boxes = rng.random((masks, 4)).astype(np.float32) * 300
     boxes[:, 2:] += boxes[:, :2]
     counts = [r["counts"].decode("ascii") for r in rles]
+    texts = [json.dumps(c)[1:-1].encode("ascii") for c in counts]  # as the GPU's encode_many_json hands them
     return Detections(
-        boxes, rng.random(masks).astype(np.float32), rng.integers(1, 80, masks), EncodedMasks(480, 640, counts)
+        boxes, rng.random(masks).astype(np.float32), rng.integers(1, 80, masks), EncodedMasks(480, 640, counts, texts)
     )
+
+
+def encoding(one: Detections, images: int, escaped: bool) -> float:
+    """Seconds to make the records and part texts of ``images`` images, on this thread (the GIL held): the
+    encoding thread's work, with the strings escaped where they were made or scanned and escaped here."""
+    assert isinstance(one.masks, EncodedMasks)
+    begin = time.perf_counter()
+    for start in range(0, images, BATCH):
+        part = {i: to_results(i, one) for i in range(start, min(start + BATCH, images))}
+        part_texts(part, {i: one.masks.json for i in part} if escaped else None)
+    return time.perf_counter() - begin
 
 
 def main() -> None:
@@ -74,7 +87,10 @@ def main() -> None:
     begin = time.perf_counter()
     assert marker is not None and cache.intact(key, marker, ids) is not None
     warm_now = time.perf_counter() - begin
+    here, made = (min(encoding(one, args.images, escaped) for _ in range(3)) for escaped in (False, True))
     per_image = {
+        "records and part texts, strings escaped here (before; best of 3)": here,
+        "records and part texts, strings escaped where made (GPU RLE now; best of 3)": made,
         "write parts (encoding and writing threads, streaming the digest)": write,
         "digest after the dump, as before": digest_after,
         "warm: read every part and digest, as before": warm_before,

@@ -44,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         batches = [make() for _ in range(args.images)]
         flat, sizes = rle.flatten(batches)
         counts, per_mask = rle.run_lengths(flat, sizes)
+        chars, lengths = rle.compress(counts, per_mask)
         steps = {
             "flatten": lambda b=batches: rle.flatten(b),
             "run_lengths": lambda f=flat, s=sizes: rle.run_lengths(f, s),
             "compress": lambda c=counts, p=per_mask: rle.compress(c, p),
+            "escape": lambda c=chars, n=lengths: rle.escape(c, n),
             "encode_many (all, to host strings)": lambda b=batches: rle.encode_many(b),
+            "encode_many_json (all, strings and their JSON text)": lambda b=batches: rle.encode_many_json(b),
         }
         seconds = {name: timed(fn, device, 1, args.repeats) for name, fn in steps.items()}
         out[kind] = {

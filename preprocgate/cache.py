@@ -81,10 +81,11 @@ def parse_part(data: Any) -> dict[int, list[dict]]:
 _PART = re.compile(r"part-[^/\\]+\.json")  # a part file's name, never a path elsewhere
 
 
-def part_texts(results: dict[int, list[dict]]) -> dict[int, bytes]:
+def part_texts(results: dict[int, list[dict]], escaped: dict[int, Sequence[bytes]] | None = None) -> dict[int, bytes]:
     """Each image's records as a part file holds them (compact JSON, ASCII bytes), which the dump's digest hashes
-    too (:class:`preprocgate.keys.DumpDigest`)."""
-    return {i: results_json(records, allow_nan=True) for i, records in results.items()}
+    too (:class:`preprocgate.keys.DumpDigest`). ``escaped``: by image, what :func:`results_json` takes."""
+    escaped = escaped or {}
+    return {i: results_json(records, escaped.get(i), allow_nan=True) for i, records in results.items()}
 
 
 class DumpCache:
@@ -135,12 +136,14 @@ class DumpCache:
                 self._discard(part, str(exc))
         return out
 
-    def write_part(self, key: str, name: str, results: dict[int, list[dict]]) -> dict[int, bytes]:
+    def write_part(
+        self, key: str, name: str, results: dict[int, list[dict]], escaped: dict[int, Sequence[bytes]] | None = None
+    ) -> dict[int, bytes]:
         """``name`` carries the writer (a shard tag) so that parallel writers never collide. Returns each image's
         records as JSON text (ASCII bytes), for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file
         is those texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``;
-        each text is copied once, into the file's bytes."""
-        texts = part_texts(results)
+        each text is copied once, into the file's bytes. ``escaped``: :func:`part_texts`'."""
+        texts = part_texts(results, escaped)
         self.write_texts(key, name, texts)
         return texts
 

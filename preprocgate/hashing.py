@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,23 +29,30 @@ _PLAIN = bytes(b for b in range(0x20, 0x7F) if b != 0x22)
 _MARK = "\x00"  # stands for a set-aside counts string; the encoder writes it "\u0000", which no RLE string holds
 
 
-def results_json(records: list[dict], **options: Any) -> bytes:
+def results_json(records: list[dict], escaped: Sequence[bytes] | None = None, **options: Any) -> bytes:
     """``compact_json(records, **options)`` of COCO results as ASCII bytes (what a part file and a dump's digest
     take), the same text in about half the time when they carry RLE masks (megabytes an image for a noisy
     model's masks): each long ``segmentation.counts`` string is set aside, the rest encoded, and the strings put
     back with their backslashes doubled, the only escape their characters need. Bytes, not str: the strings are
     checked, escaped and joined as bytes (a bytes ``replace`` takes a third of the str one's time) and never
     encoded again. Anything else (a string with another character to escape, the mark found elsewhere) takes
-    the standard way. Measured: benchmarks/dump_overhead.py."""
+    the standard way. ``escaped``: where the caller has them, each record's counts string already escaped
+    (:func:`preprocgate.functional.rle.escape`, made on the GPU beside the string), put back as they are: no scan
+    and no copy of the strings here. Measured: benchmarks/dump_overhead.py."""
     counts: list[bytes] = []
     stripped = []
-    for record in records:
+    for k, record in enumerate(records):
         segmentation = record.get("segmentation")
         text = segmentation.get("counts") if isinstance(segmentation, dict) else None
-        if isinstance(text, str) and len(text) > 64:
-            raw = text.encode("ascii") if text.isascii() else None
-            if raw is None or raw.translate(None, _PLAIN):
+        raw = None
+        if escaped is not None and isinstance(text, str):
+            raw = escaped[k]
+        elif isinstance(text, str) and len(text) > 64:
+            plain = text.encode("ascii") if text.isascii() else None
+            if plain is None or plain.translate(None, _PLAIN):
                 return compact_json(records, **options).encode("ascii")
+            raw = plain.replace(b"\\", b"\\\\")
+        if raw is not None:
             counts.append(raw)
             record = {**record, "segmentation": {**segmentation, "counts": _MARK}}
         stripped.append(record)
@@ -55,7 +63,7 @@ def results_json(records: list[dict], **options: Any) -> bytes:
         return compact_json(records, **options).encode("ascii")
     out = [pieces[0]]
     for raw, rest in zip(counts, pieces[1:], strict=True):
-        out += (b'"', raw.replace(b"\\", b"\\\\"), b'"', rest)
+        out += (b'"', raw, b'"', rest)
     return b"".join(out)
 
 

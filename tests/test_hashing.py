@@ -100,3 +100,16 @@ def test_results_json_is_compact_json_of_coco_results(monkeypatch, counts: str, 
     assert results_json(records, allow_nan=True) == compact_json(records, allow_nan=True).encode("ascii")
     assert (encoded[-1] is not records) == fast
     assert results_json([], allow_nan=True) == b"[]"
+
+
+def test_results_json_puts_strings_escaped_by_the_caller_back_as_they_are() -> None:
+    """``escaped``: each record's counts as the GPU escaped it, short strings too; the text is still
+    ``compact_json``'s, and a record without a mask takes no string."""
+    record = {"image_id": 3, "category_id": 1, "bbox": [1.25, 2.0, 3.0, 4.5], "score": 0.5}
+    counts = ["0\\1o", "ab\\" * 40, "xyz"]
+    records = [{**record, "segmentation": {"size": [4, 4], "counts": c}} for c in counts]
+    records.insert(1, record)
+    escaped = [json.dumps(r["segmentation"]["counts"])[1:-1].encode() if "segmentation" in r else b"" for r in records]
+    assert results_json(records, escaped, allow_nan=True) == compact_json(records, allow_nan=True).encode("ascii")
+    wrong = [b"X" * len(e) for e in escaped]  # taken as given: no scan of the strings
+    assert b'"XXXX' in results_json(records, wrong)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -66,6 +68,23 @@ def test_one_encoding_for_a_batch_of_images_of_different_sizes() -> None:
     assert rle.encode_many([torch.zeros((0, 3, 3), dtype=torch.bool)]) == [[]]
 
 
+def json_bodies(strings: list[str]) -> list[bytes]:
+    """Each string as ``json.dumps`` writes it, without its quotes."""
+    return [json.dumps(c)[1:-1].encode("ascii") for c in strings]
+
+
+def test_strings_escaped_for_json_beside_them() -> None:
+    """``encode_many_json``: the same strings, and each as JSON writes it (backslashes doubled), per image."""
+    rng = np.random.default_rng(11)
+    batches = [edge_cases(), rng.random((0, 4, 4)) < 0.5, rng.random((3, 60, 80)) < 0.02]  # sparse: "\\" in it
+    tensors = [torch.from_numpy(m) for m in batches]
+    got = rle.encode_many_json(tensors)
+    assert [strings for strings, _ in got] == rle.encode_many(tensors)
+    assert [texts for _, texts in got] == [json_bodies(strings) for strings, _ in got]
+    assert any(b"\\\\" in text for _, texts in got for text in texts)  # the case that matters is there
+    assert rle.encode_many_json([torch.zeros((0, 3, 3), dtype=torch.bool)]) == [([], [])]
+
+
 def test_counts_needing_every_group() -> None:
     """A 3000×4000 mask with one set pixel at either end: counts near 2²⁴ and negative second differences."""
     masks = np.zeros((3, 3000, 4000), dtype=bool)
@@ -93,6 +112,8 @@ def test_strings_on_cuda_equal_the_hosts() -> None:
     other = masks[:3, :20, :31]
     expected = [pycocotools_strings(masks), pycocotools_strings(other)]
     assert rle.encode_many([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()]) == expected
+    got = rle.encode_many_json([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()])
+    assert got == [(strings, json_bodies(strings)) for strings in expected]
 
 
 def test_compression_of_large_counts_and_differences_equals_pycocotools() -> None:

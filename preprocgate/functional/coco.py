@@ -17,11 +17,16 @@ from preprocgate.functional import rle
 @dataclass(frozen=True)
 class EncodedMasks:
     """Masks already compressed to COCO RLE strings where they were found (:mod:`preprocgate.functional.rle`):
-    what a GPU's masks become before they reach the host, a few bytes per run instead of K×H×W bytes."""
+    what a GPU's masks become before they reach the host, a few bytes per run instead of K×H×W bytes.
+
+    ``json``: each string as JSON writes it between its quotes, where the encoder made that beside it
+    (:func:`~preprocgate.functional.rle.encode_many_json`), for the part file's text
+    (:func:`preprocgate.hashing.results_json`'s ``escaped``)."""
 
     height: int
     width: int
     counts: list[str]
+    json: list[bytes] | None = None
 
     @classmethod
     def of(cls, masks: torch.Tensor) -> EncodedMasks:
@@ -78,8 +83,9 @@ def portable(detections: Sequence[Detections]) -> list[Detections]:
     on_device = [i for i, d in enumerate(out) if isinstance(d.masks, torch.Tensor) and d.masks.device.type != "cpu"]
     if on_device:
         tensors = [out[i].masks for i in on_device]
-        for i, masks, counts in zip(on_device, tensors, rle.encode_many(tensors), strict=True):
-            out[i] = dataclasses.replace(out[i], masks=EncodedMasks(int(masks.shape[1]), int(masks.shape[2]), counts))
+        for i, masks, (counts, texts) in zip(on_device, tensors, rle.encode_many_json(tensors), strict=True):
+            encoded = EncodedMasks(int(masks.shape[1]), int(masks.shape[2]), counts, texts)
+            out[i] = dataclasses.replace(out[i], masks=encoded)
     return out
 
 

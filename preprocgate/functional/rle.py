@@ -102,6 +102,40 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
     return chars, torch.diff(chars_end, prepend=chars_end.new_zeros(1))
 
 
+def escape(chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`compress`'s strings as JSON writes each between its quotes, with the length of each: every
+    backslash doubled, the one character of COCO's alphabet (48..111) that JSON escapes. Done where the strings
+    are made, in one pass, so that the host's writer does not scan and copy megabytes of text an image holding
+    the GIL to find and double them (``bytes.replace``; benchmarks/dump_overhead.py). One host synchronisation
+    (the number of backslashes)."""
+    extra = (chars == 92).to(torch.int64)
+    before = torch.cumsum(extra, 0)  # backslashes up to and including each character
+    at = torch.arange(len(chars), device=chars.device) + before - extra  # where each character goes
+    out = torch.empty(len(chars) + int(before[-1]), dtype=torch.uint8, device=chars.device)
+    out[at] = chars
+    out[at + extra] = chars  # a backslash's second place; any other character is written again where it is
+    through = before[torch.cumsum(lengths, 0) - 1]  # backslashes up to each string's end
+    return out, lengths + torch.diff(through, prepend=through.new_zeros(1))
+
+
+def _to_host(chars: torch.Tensor) -> memoryview:
+    """The characters on the host, by one DMA into page-locked memory (torch's cached pinned blocks) from a GPU."""
+    host = chars
+    if chars.is_cuda:
+        host = torch.empty(chars.shape, dtype=torch.uint8, pin_memory=True)
+        host.copy_(chars)  # synchronous: the strings are read next
+    return memoryview(host.numpy())
+
+
+def _spans(lengths: torch.Tensor, start: int = 0) -> list[tuple[int, int]]:
+    """(begin, end) of each string, the strings laid end to end from ``start``."""
+    return list(pairwise([start, *(torch.cumsum(lengths, 0) + start).tolist()]))
+
+
+def _per_image(items: list, batches: Sequence[torch.Tensor]) -> list[list]:
+    return [items[a:b] for a, b in pairwise(np.cumsum([0, *(len(m) for m in batches)]).tolist())]
+
+
 def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
     """The ``counts`` strings of ``pycocotools.mask.encode`` for each bool K×H×W tensor (one per image, all on one
     device), computed there with one transfer to the host: a DMA into page-locked memory (torch's cached
@@ -110,14 +144,21 @@ def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
     if sum(len(m) for m in batches) == 0:
         return [[] for _ in batches]
     chars, lengths = compress(*run_lengths(*flatten(batches)))
-    host = chars
-    if chars.is_cuda:
-        host = torch.empty(chars.shape, dtype=torch.uint8, pin_memory=True)
-        host.copy_(chars)  # synchronous: the strings are read next
-    data = memoryview(host.numpy())
-    ends = torch.cumsum(lengths, 0).tolist()
-    strings = [str(data[a:b], "ascii") for a, b in pairwise([0, *ends])]
-    return [strings[a:b] for a, b in pairwise(np.cumsum([0, *(len(m) for m in batches)]).tolist())]
+    data = _to_host(chars)
+    return _per_image([str(data[a:b], "ascii") for a, b in _spans(lengths)], batches)
+
+
+def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], list[bytes]]]:
+    """Per image, :func:`encode_many`'s strings and each as :func:`escape` writes it for JSON (its bytes
+    between the quotes): what the dump's writer puts in a part file as it is."""
+    if sum(len(m) for m in batches) == 0:
+        return [([], []) for _ in batches]
+    chars, lengths = compress(*run_lengths(*flatten(batches)))
+    escaped, escaped_lengths = escape(chars, lengths)
+    data = _to_host(torch.cat([chars, escaped]))  # one transfer
+    strings = [str(data[a:b], "ascii") for a, b in _spans(lengths)]
+    texts = [data[a:b].tobytes() for a, b in _spans(escaped_lengths, len(chars))]
+    return list(zip(_per_image(strings, batches), _per_image(texts, batches), strict=True))
 
 
 def encode(masks: torch.Tensor) -> list[str]:

@@ -23,7 +23,7 @@ from preprocgate import geometry
 from preprocgate.cache import DumpCache, part_texts
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
-from preprocgate.functional.coco import portable, to_results
+from preprocgate.functional.coco import EncodedMasks, portable, to_results
 from preprocgate.keys import DumpDigest, dump_digest, dump_key
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
@@ -521,4 +521,15 @@ def _encode_part(
     if isinstance(detections, MasksOnStream):
         detections = detections.portable()
     part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
-    return part, part_texts(part), time.perf_counter() - begin
+    return part, part_texts(part, escaped_counts(chunk, detections)), time.perf_counter() - begin
+
+
+def escaped_counts(ids: Sequence[int], detections: Sequence[Detections]) -> dict[int, list[bytes]]:
+    """By image, its masks' strings as JSON writes them where the GPU's RLE made that text beside them
+    (:attr:`EncodedMasks.json`), one per record of :func:`to_results`, in order: what
+    :func:`preprocgate.cache.part_texts` then puts in the part file as it is."""
+    return {
+        i: d.masks.json
+        for i, d in zip(ids, detections, strict=True)
+        if isinstance(d.masks, EncodedMasks) and d.masks.json is not None
+    }

@@ -32,7 +32,15 @@ from preprocgate.errors import MissingDependencyError, PreprocgateError, RunErro
 from preprocgate.functional.coco import to_results
 from preprocgate.plugins import MODELS, VARIANTS
 from preprocgate.spec import InputSpec
-from preprocgate.stages.dump import DumpJob, DumpStage, Recipe, batches, infer_batch, shape_groups
+from preprocgate.stages.dump import (
+    DumpJob,
+    DumpStage,
+    Recipe,
+    batches,
+    escaped_counts,
+    infer_batch,
+    shape_groups,
+)
 from preprocgate.timing import StageTimes, elsewhere
 from preprocgate.variants import Preprocessor, build_variant
 from preprocgate.variants.arena import ImageArena, Slot
@@ -114,8 +122,12 @@ class DumpWorker:
         image, reason = self._read(placed[0])
         return (self.arena.fill(placed[1], image) if image is not None else None), reason
 
-    def dump(self, variant: str, refs: list[ImageRef]) -> tuple[dict[int, list[dict]], dict[str, float]]:
-        """One batch's COCO records by image id, and the seconds per step spent on it here."""
+    def dump(
+        self, variant: str, refs: list[ImageRef]
+    ) -> tuple[dict[int, list[dict]], dict[int, list[bytes]], dict[str, float]]:
+        """One batch's COCO records by image id, their masks' strings as JSON writes them where the GPU made that
+        (:func:`~preprocgate.stages.dump.escaped_counts`: the driver writes them as they are), and the seconds per
+        step spent on it here."""
         times = StageTimes()
         with times.measure("decode"):  # nothing after a restart: the images this actor held are gone
             corrupt, _ = self.decode(shape_groups(refs, _shape))
@@ -130,8 +142,9 @@ class DumpWorker:
             batch = [self.images[r.record.id] for r in refs]
             detections = infer_batch(self.variants[variant], self.adapter, self.setup.input_spec, batch, times)
         with times.measure("encode"):
-            part = {r.record.id: to_results(r.record.id, d) for r, d in zip(refs, detections, strict=True)}
-        return part, times.seconds
+            ids = [r.record.id for r in refs]
+            part = {i: to_results(i, d) for i, d in zip(ids, detections, strict=True)}
+        return part, escaped_counts(ids, detections), times.seconds
 
 
 class RayExecutor:
@@ -199,9 +212,9 @@ class RayExecutor:
                 dispatch()
                 continue
             _, chunk = dumps.done(ready[0])
-            part, seconds = self._get(ready[0])
+            part, escaped, seconds = self._get(ready[0])
             # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
-            job.digest.add_part(stage.cache.write_part(job.key, f"{job.tag}-i{chunk[0]:012d}", part))
+            job.digest.add_part(stage.cache.write_part(job.key, f"{job.tag}-i{chunk[0]:012d}", part, escaped))
             job.finished(part)
             for step, s in seconds.items():
                 stage.times.add(f"{step} (workers)", s)
