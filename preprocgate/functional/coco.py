@@ -93,13 +93,15 @@ def to_results(image_id: int, det: Detections) -> list[dict]:
     """One COCO result per detection: bbox xywh rounded to 0.01 px, score to 1e-6 (stable JSON digests)."""
     rles = encode_masks(det.masks) if det.masks is not None else [None] * len(det)
     out = []
-    for box, score, label, encoded in zip(det.boxes, det.scores, det.labels, rles, strict=True):
-        x0, y0, x1, y1 = (float(v) for v in box)
+    image_id = int(image_id)
+    # tolist(): Python floats and ints in one call, the values float() gives one numpy scalar at a time
+    columns = (np.asarray(det.boxes).tolist(), np.asarray(det.scores).tolist(), np.asarray(det.labels).tolist())
+    for (x0, y0, x1, y1), score, label, encoded in zip(*columns, rles, strict=True):
         record = {
-            "image_id": int(image_id),
+            "image_id": image_id,
             "category_id": int(label),
             "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
-            "score": round(float(score), 6),
+            "score": round(score, 6),
         }
         if encoded is not None:
             record["segmentation"] = encoded
