@@ -478,15 +478,17 @@ class MasksOnStream:
 
 class PartWriter:
     """A dump's parts encoded on one thread and written on another, in order, while the caller infers the next
-    batch. Encoding (COCO records, their JSON text) holds the GIL; writing (joining the texts, the file and its
-    sync, the digest's sha256) mostly does not, so the two overlap: on RF-DETR-like masks (megabytes of RLE an
-    image) the writing half is as long as the encoding half (benchmarks/dump_overhead.py). The digest is fed
-    from the writing thread, one part after another in submission order."""
+    batch; the digest's sha256 of each part runs on a third thread beside its file's writing and sync. Encoding
+    (COCO records, their JSON text) holds the GIL; writing (joining the texts, the file and its sync) and hashing
+    do not, so all three overlap: on RF-DETR-like masks (megabytes of RLE an image) the hash and the write with
+    its sync take about as long each (benchmarks/dump_overhead.py). The digest is fed one part after another in
+    submission order."""
 
     def __init__(self, cache: DumpCache, key: str, digest: DumpDigest | None = None) -> None:
         self.cache, self.key, self.digest = cache, key, digest
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-encode")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-write")
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-digest")
 
     def submit(
         self, name: str, chunk: list[int], detections: list[Detections] | MasksOnStream
@@ -498,14 +500,16 @@ class PartWriter:
     def _write(self, name: str, encoded: Future) -> tuple[dict[int, list[dict]], float]:
         part, texts, seconds = encoded.result()
         begin = time.perf_counter()
+        hashed = self._hasher.submit(self.digest.add_part, texts) if self.digest is not None else None
         self.cache.write_texts(self.key, name, texts)
-        if self.digest is not None:
-            self.digest.add_part(texts)
+        if hashed is not None:
+            hashed.result()
         return part, seconds + time.perf_counter() - begin
 
     def close(self) -> None:
         self._encoder.shutdown()
         self._writer.shutdown()
+        self._hasher.shutdown()
 
     def __enter__(self) -> PartWriter:
         return self
