@@ -108,9 +108,10 @@ def escape(chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, to
     are made, in one pass, so that the host's writer does not scan and copy megabytes of text an image holding
     the GIL to find and double them (``bytes.replace``; benchmarks/dump_overhead.py). One host synchronisation
     (the number of backslashes)."""
-    extra = (chars == 92).to(torch.int64)
-    before = torch.cumsum(extra, 0)  # backslashes up to and including each character
-    at = torch.arange(len(chars), device=chars.device) + before - extra  # where each character goes
+    # 32-bit positions, as compress's: a noisy batch has hundreds of millions of characters
+    extra = (chars == 92).to(torch.int32)
+    before = torch.cumsum(extra, 0, dtype=torch.int32)  # backslashes up to and including each character
+    at = torch.arange(len(chars), device=chars.device, dtype=torch.int32) + before - extra  # each one's place
     out = torch.empty(len(chars) + int(before[-1]), dtype=torch.uint8, device=chars.device)
     out[at] = chars
     out[at + extra] = chars  # a backslash's second place; any other character is written again where it is
