@@ -105,9 +105,9 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
 def escape(chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`compress`'s strings as JSON writes each between its quotes, with the length of each: every
     backslash doubled, the one character of COCO's alphabet (48..111) that JSON escapes. Done where the strings
-    are made, in one pass, so that the host's writer does not scan and copy megabytes of text an image holding
-    the GIL to find and double them (``bytes.replace``; benchmarks/dump_overhead.py). One host synchronisation
-    (the number of backslashes)."""
+    are made (two scatters of the characters), so that the host's writer does not scan and copy megabytes of
+    text an image holding the GIL to find and double them (``bytes.replace``; benchmarks/dump_overhead.py). One
+    host synchronisation (the number of backslashes)."""
     # 32-bit positions, as compress's: a noisy batch has hundreds of millions of characters
     extra = (chars == 92).to(torch.int32)
     before = torch.cumsum(extra, 0, dtype=torch.int32)  # backslashes up to and including each character
