@@ -7,7 +7,9 @@ given density: random weights give noisy masks, megabytes of RLE an image).
 Prints milliseconds per image for: the encoding thread's work (records and part texts) with the RLE strings
 scanned and escaped there, as before, and escaped where they were made (the GPU's RLE now); writing the parts
 (records to JSON on one thread, files and the digest on another, as the local executor's writer does; wall time
-over all parts); the digest the way it was computed before (the whole dump encoded again after the last part)
+over all parts); a Ray driver's writing of the records its workers return, as before (the texts, the file and the
+digest in turn on the receiving thread) and now (a local run's writer threads, :meth:`PartWriter.submit_records`);
+the digest the way it was computed before (the whole dump encoded again after the last part)
 and the way it is now (each part's texts streamed into it as they are written); and a warm run's use of a
 finished dump before (every part read and digested) and now (its completion marker checked, nothing read).
 """
@@ -55,6 +57,31 @@ def encoding(one: Detections, images: int, escaped: bool) -> float:
     return time.perf_counter() - begin
 
 
+def driver(one: Detections, images: int, cache: DumpCache, overlapped: bool) -> tuple[float, str]:
+    """Seconds for a Ray driver to write ``images`` images' parts received from its workers (records and their
+    strings' text, made there), and the dump's digest: the most parts a second the driver can take in."""
+    assert isinstance(one.masks, EncodedMasks)
+    parts = [
+        {i: to_results(i, one) for i in range(start, min(start + BATCH, images))} for start in range(0, images, BATCH)
+    ]
+    key = ("b" if overlapped else "a") * 64
+    digest = DumpDigest()
+    begin = time.perf_counter()
+    if overlapped:
+        with PartWriter(cache, key, digest) as writer:
+            futures = [
+                writer.submit_records(f"r-{n:06d}", p, {i: one.masks.json for i in p}) for n, p in enumerate(parts)
+            ]
+            for future in futures:
+                future.result()
+    else:
+        for n, p in enumerate(parts):
+            texts = part_texts(p, {i: one.masks.json for i in p})
+            cache.write_texts(key, f"r-{n:06d}", texts)
+            digest.add_part(texts)
+    return time.perf_counter() - begin, digest.hexdigest()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64)
@@ -88,10 +115,14 @@ def main() -> None:
     assert marker is not None and cache.intact(key, marker, ids) is not None
     warm_now = time.perf_counter() - begin
     here, made = (min(encoding(one, args.images, escaped) for _ in range(3)) for escaped in (False, True))
+    (in_turn, a), (threads, b) = (driver(one, args.images, cache, overlapped) for overlapped in (False, True))
+    assert a == b == whole
     per_image = {
         "records and part texts, strings escaped here (before; best of 3)": here,
         "records and part texts, strings escaped where made (GPU RLE now; best of 3)": made,
         "write parts (encoding and writing threads, streaming the digest)": write,
+        "ray driver: write received parts in turn (before)": in_turn,
+        "ray driver: write received parts on the writer's threads (now)": threads,
         "digest after the dump, as before": digest_after,
         "warm: read every part and digest, as before": warm_before,
         "warm: check the marker, now": warm_now,

@@ -136,20 +136,11 @@ class DumpCache:
                 self._discard(part, str(exc))
         return out
 
-    def write_part(
-        self, key: str, name: str, results: dict[int, list[dict]], escaped: dict[int, Sequence[bytes]] | None = None
-    ) -> dict[int, bytes]:
-        """``name`` carries the writer (a shard tag) so that parallel writers never collide. Returns each image's
-        records as JSON text (ASCII bytes), for the dump's digest (:class:`preprocgate.keys.DumpDigest`): the file
-        is those texts under their ids, byte for byte ``atomic_write_json(path, {"results": ...}, compact=True)``;
-        each text is copied once, into the file's bytes. ``escaped``: :func:`part_texts`'."""
-        texts = part_texts(results, escaped)
-        self.write_texts(key, name, texts)
-        return texts
-
     def write_texts(self, key: str, name: str, texts: dict[int, bytes]) -> None:
-        """A part file from its images' texts (:meth:`write_part`'s): the step that holds the GIL least (joining,
-        writing, syncing), which a writer can run on a thread of its own while the next part is encoded."""
+        """A part file from its images' records as JSON text (:func:`part_texts`), byte for byte
+        ``atomic_write_json(path, {"results": ...}, compact=True)``, each text copied once. ``name`` carries the
+        writer (a shard tag) so that parallel writers never collide. The step that holds the GIL least (joining,
+        writing, syncing): a writer runs it on a thread of its own while the next part is encoded."""
         pieces = [b'{"results":{']
         for n, i in enumerate(sorted(texts, key=str)):  # json.dumps sorts the keys as str
             pieces += (b',"' if n else b'"', str(i).encode(), b'":', texts[i])

@@ -101,7 +101,7 @@ class DumpDigest:
             self.ids.append(image_id)
 
     def add_part(self, texts: dict[int, bytes]) -> None:
-        """A part's images (:meth:`preprocgate.cache.DumpCache.write_part`'s texts), in id order."""
+        """A part's images (:func:`preprocgate.cache.part_texts`), in id order."""
         for image_id in sorted(texts):
             self.add(image_id, texts[image_id])
 

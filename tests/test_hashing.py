@@ -36,7 +36,7 @@ def test_dump_digest_streams_the_canonical_text_and_parts_hold_the_same_texts(tm
     """dump_digest equals the digest of canonical JSON over [[id, records], ...] (a stored baseline's digests
     stay valid), fed whole or image by image as a writer does; a part file is byte for byte the compact JSON of
     its results, and its texts feed the digest; an image out of order breaks the stream."""
-    from preprocgate.cache import DumpCache
+    from preprocgate.cache import DumpCache, part_texts
     from preprocgate.fileio import atomic_write_json
     from preprocgate.keys import DumpDigest, dump_digest
 
@@ -50,8 +50,10 @@ def test_dump_digest_streams_the_canonical_text_and_parts_hold_the_same_texts(tm
     assert dump_digest(results) == expected
     cache = DumpCache(tmp_path)
     streamed = DumpDigest()
-    streamed.add_part(cache.write_part("k", "a", {3: results[3], 7: results[7]}))
-    streamed.add_part(cache.write_part("k", "b", {10: results[10]}))
+    for name, part in (("a", {3: results[3], 7: results[7]}), ("b", {10: results[10]})):
+        texts = part_texts(part)
+        cache.write_texts("k", name, texts)
+        streamed.add_part(texts)
     assert streamed.ok and streamed.ids == [3, 7, 10] and streamed.hexdigest() == expected
     for name, part in (("a", {3: results[3], 7: results[7]}), ("b", {10: results[10]})):
         atomic_write_json(tmp_path / "reference.json", {"results": {str(k): v for k, v in part.items()}}, compact=True)

@@ -9,6 +9,7 @@ on the workers of a Ray cluster. Every executor infers the same batches and the 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -239,7 +240,7 @@ class LocalExecutor:
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
-        parts: list[Future] = []
+        parts: deque[Future] = deque()
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
         with PartWriter(stage.cache, job.key, job.digest) as writer:
@@ -251,15 +252,8 @@ class LocalExecutor:
                 if side is not None:
                     detections = MasksOnStream.hand_over(detections, side)
                 parts.append(writer.submit(name, chunk, detections))
-                while len(parts) > _IN_FLIGHT:  # bounds the detections held in memory
-                    self._collect(stage, job, parts.pop(0))
-            for future in parts:
-                self._collect(stage, job, future)
-
-    def _collect(self, stage: DumpStage, job: DumpJob, future: Future) -> None:
-        part, seconds = future.result()
-        job.finished(part)
-        stage.times.add("encode+write (overlapped)", seconds)
+                take_written(stage, job, parts, keep=_IN_FLIGHT)
+            take_written(stage, job, parts, keep=0)
 
     def close(self) -> None:
         pass
@@ -493,9 +487,16 @@ class PartWriter:
     def submit(
         self, name: str, chunk: list[int], detections: list[Detections] | MasksOnStream
     ) -> Future[tuple[dict[int, list[dict]], float]]:
-        """The part's records and the seconds both threads spent on it, once it is written."""
-        encoded = self._encoder.submit(_encode_part, chunk, detections)
-        return self._writer.submit(self._write, name, encoded)
+        """The part's records and the seconds its threads spent on it, once it is written."""
+        return self._writer.submit(self._write, name, self._encoder.submit(_encode_part, chunk, detections))
+
+    def submit_records(
+        self, name: str, part: dict[int, list[dict]], escaped: dict[int, Sequence[bytes]]
+    ) -> Future[tuple[dict[int, list[dict]], float]]:
+        """Records made in another process (a Ray worker's), with the JSON text of the strings it escaped
+        (:func:`escaped_counts`): written as :meth:`submit`'s are, so that the process receiving them only
+        receives."""
+        return self._writer.submit(self._write, name, self._encoder.submit(_records_texts, part, escaped))
 
     def _write(self, name: str, encoded: Future) -> tuple[dict[int, list[dict]], float]:
         part, texts, seconds = encoded.result()
@@ -526,6 +527,22 @@ def _encode_part(
         detections = detections.portable()
     part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
     return part, part_texts(part, escaped_counts(chunk, detections)), time.perf_counter() - begin
+
+
+def _records_texts(
+    part: dict[int, list[dict]], escaped: dict[int, Sequence[bytes]]
+) -> tuple[dict[int, list[dict]], dict[int, bytes], float]:
+    begin = time.perf_counter()
+    return part, part_texts(part, escaped), time.perf_counter() - begin
+
+
+def take_written(stage: DumpStage, job: DumpJob, parts: deque[Future], keep: int) -> None:
+    """Waits for the oldest of ``parts`` (:meth:`PartWriter.submit`'s) until ``keep`` are left and records
+    them as finished: a bound on the detections held in memory, and on a write's failure found late."""
+    while len(parts) > keep:
+        part, seconds = parts.popleft().result()
+        job.finished(part)
+        stage.times.add("encode+write (overlapped)", seconds)
 
 
 def escaped_counts(ids: Sequence[int], detections: Sequence[Detections]) -> dict[int, list[bytes]]:

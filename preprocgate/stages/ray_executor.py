@@ -4,8 +4,10 @@ Each actor loads the model once and reads and decodes its images itself, from a 
 fsspec URL (:mod:`preprocgate.data.source`): the driver sends image ids, file names and digests, never pixels,
 and keeps none of the images' bytes once hashed. The driver composes the batches exactly as a local
 run does (:func:`preprocgate.stages.dump.batches`), so dumps are bit-identical on the same hardware class, and it
-writes each returned part (COCO records, masks as RLE) into the content-addressed cache as it arrives: a killed
-driver resumes from the parts written, a killed actor is restarted by Ray and its batches retried.
+writes each returned part (COCO records, masks as RLE) into the content-addressed cache as it arrives, through a
+local run's :class:`~preprocgate.stages.dump.PartWriter` (the JSON text, the file and the digest on threads of
+their own, while the driver goes on receiving): a killed driver resumes from the parts written, a killed actor is
+restarted by Ray and its batches retried.
 
 ``ray`` imports only when this executor is chosen (the ``preprocgate[ray]`` extra).
 """
@@ -18,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +37,13 @@ from preprocgate.spec import InputSpec
 from preprocgate.stages.dump import (
     DumpJob,
     DumpStage,
+    PartWriter,
     Recipe,
     batches,
     escaped_counts,
     infer_batch,
     shape_groups,
+    take_written,
 )
 from preprocgate.timing import StageTimes, elsewhere
 from preprocgate.variants import Preprocessor, build_variant
@@ -205,20 +209,23 @@ class RayExecutor:
             dumps.send(lambda n, chunk: self.actors[n].dump.remote(job.name, [refs[i] for i in chunk]))
 
         dispatch()
-        while decodes or dumps:
-            ready, _ = self.ray.wait([*decodes.in_flight, *dumps.in_flight], num_returns=1)
-            if ready[0] in decodes.in_flight:
-                self._decoded(flow, decodes, ready[0], stage)
+        written: deque[Future] = deque()
+        with PartWriter(stage.cache, job.key, job.digest) as writer:
+            while decodes or dumps:
+                ready, _ = self.ray.wait([*decodes.in_flight, *dumps.in_flight], num_returns=1)
+                if ready[0] in decodes.in_flight:
+                    self._decoded(flow, decodes, ready[0], stage)
+                    dispatch()
+                    continue
+                _, chunk = dumps.done(ready[0])
+                part, escaped, seconds = self._get(ready[0])
                 dispatch()
-                continue
-            _, chunk = dumps.done(ready[0])
-            part, escaped, seconds = self._get(ready[0])
-            # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
-            job.digest.add_part(stage.cache.write_part(job.key, f"{job.tag}-i{chunk[0]:012d}", part, escaped))
-            job.finished(part)
-            for step, s in seconds.items():
-                stage.times.add(f"{step} (workers)", s)
-            dispatch()
+                # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
+                written.append(writer.submit_records(f"{job.tag}-i{chunk[0]:012d}", part, escaped))
+                for step, s in seconds.items():
+                    stage.times.add(f"{step} (workers)", s)
+                take_written(stage, job, written, keep=IN_FLIGHT)
+            take_written(stage, job, written, keep=0)
 
     def _decode_ahead(self, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage) -> _Lanes:
         """Start decoding the images no actor holds yet, :data:`DECODE_BATCHES` predicted batches a call, the
