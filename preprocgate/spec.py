@@ -396,7 +396,9 @@ class ExecutorSpec(StrictModel):
         default_factory=dict,
         description="ray: address (default: start Ray here), workers, cpus_per_worker, concurrency, niceness. "
         "local: encode_stream (GPU masks encoded on a stream of their own; off by default), arena (images "
-        "decoded into page-locked memory, a batch's shape groups back to back; on by default).",
+        "decoded into page-locked memory, a batch's shape groups back to back; on by default), image_memory_gb "
+        "(the most decoded images kept for the next variants; default 40% of the host's memory; beyond it, "
+        "each variant decodes them again, a few batches ahead).",
     )
 
     @model_validator(mode="before")

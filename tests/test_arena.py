@@ -7,6 +7,7 @@ benchmarks/host_path_gpu.py); the placement, the lookups and the zero-copy stack
 import gc
 import json
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -16,8 +17,11 @@ import torch
 
 from preprocgate.data.coco import load_coco
 from preprocgate.data.synthetic import make
-from preprocgate.spec import InputSpec
-from preprocgate.stages.dump import DumpStage, batches
+from preprocgate.engine import build_executor
+from preprocgate.errors import RunError
+from preprocgate.spec import ExecutorSpec, InputSpec
+from preprocgate.stages import dump
+from preprocgate.stages.dump import DumpStage, LocalExecutor, batches
 from preprocgate.variants import VARIANTS, arena, build_variant
 from preprocgate.variants.arena import ImageArena
 from preprocgate.variants.staging import Staging
@@ -127,6 +131,65 @@ def test_the_dump_stage_decodes_each_batch_s_shape_groups_back_to_back(tmp_path:
     off = list(plain.decoded_batches(ids, CPU, arena=False))  # the executor's arena: false
     assert [c for c, _ in off] == [c for c, _ in got] and arena.joined(off[1][1][:2]) is None
     assert all(np.array_equal(x, y) for (_, p), (_, q) in zip(got, off, strict=True) for x, y in zip(p, q, strict=True))
+
+
+def test_images_beyond_the_memory_bound_stream_through_in_bounded_memory_as_the_same_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``memory`` too small to keep them, the images come as the same batches of the same pixels, each
+    batch's shape groups still one array, but are decoded a bounded window ahead, dropped once used (their slabs
+    freed), and decoded again by the next variant's call."""
+    a, b = (12, 16), (16, 12)
+    shapes = [a, b, a, a, b, b, a, b, a, a, b, a, b]
+    folder = _coco(tmp_path, shapes)
+    (folder / "4.png").write_bytes(b"broken")  # image 5: the batches after it shift, across reserved slabs
+    monkeypatch.setattr(ImageArena.__init__, "__defaults__", (1, None))  # every group a slab of its own
+    monkeypatch.setattr(dump, "STREAM_AHEAD", 1)  # one batch decoded ahead
+    ids = list(range(1, len(shapes) + 1))
+    keeping = DumpStage(None, None, load_coco(folder, tmp_path / "ann.json"), 2, {}, None)  # type: ignore[arg-type]
+    kept = list(keeping.decoded_batches(ids, CPU))
+    gc.collect()
+    before = len(arena._SPANS)
+    stage = DumpStage(None, None, load_coco(folder, tmp_path / "ann.json"), 2, {}, None)  # type: ignore[arg-type]
+    live: list[int] = []
+    for (chunk, images), (expected_chunk, expected) in zip(
+        stage.decoded_batches(ids, CPU, memory=0), kept, strict=True
+    ):
+        assert chunk == expected_chunk
+        assert all(np.array_equal(x, y) and not x.flags.writeable for x, y in zip(images, expected, strict=True))
+        for shape in (a, b):
+            group = [image for image in images if image.shape[:2] == shape]
+            assert not group or arena.joined(group) is not None
+        live.append(len(arena._SPANS) - before)
+    del images, group
+    gc.collect()
+    assert len(arena._SPANS) == before  # every streamed slab freed
+    assert max(live) <= 4 < 2 * len(kept)  # this batch's groups and the next's: never the whole dataset
+    again = list(stage.decoded_batches(ids, CPU, memory=0))  # the next variant's call decodes them again
+    assert [c for c, _ in again] == [c for c, _ in kept]
+    assert not any(x is y for (_, p), (_, q) in zip(kept, again, strict=True) for x, y in zip(p, q, strict=True))
+
+
+def test_decoding_runs_no_further_ahead_than_asked(tmp_path: Path) -> None:
+    folder = _coco(tmp_path, [(8, 8)] * 12)
+    coco = load_coco(folder, tmp_path / "ann.json")
+    placed: list[int] = []
+    images = coco.decode_each([r.id for r in coco.records], place=lambda i, image: placed.append(i) or image, ahead=3)
+    waiting = []  # decoded, not yet taken
+    for taken, (_, image) in enumerate(images, start=1):
+        time.sleep(0.02)  # the decoding threads' chance to run ahead
+        waiting.append(len(placed) - taken)
+        assert image is not None
+    assert max(waiting) == 3 and sorted(placed) == list(range(1, 13))
+
+
+def test_the_memory_bound_is_a_spec_param_of_the_local_executor() -> None:
+    executor = build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"image_memory_gb": 2.5}}))
+    assert isinstance(executor, LocalExecutor) and executor.image_memory == 2.5e9
+    assert build_executor(ExecutorSpec()).image_memory is None  # KEEP_SHARE of the host's memory
+    for bad in (-1, "8G", True):
+        with pytest.raises(RunError, match=r"executor: image_memory_gb must be a number of GB, 0 or more, got"):
+            build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"image_memory_gb": bad}}))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="a page-locked arena and its asynchronous upload need CUDA")

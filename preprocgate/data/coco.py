@@ -9,8 +9,10 @@ excluded from every variant and from evaluation.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,11 +61,14 @@ class CocoDataset:
         ids: Sequence[int],
         workers: int = 4,
         place: Callable[[int, np.ndarray], np.ndarray] | None = None,
+        ahead: int | None = None,
     ) -> Iterator[tuple[int, np.ndarray | None]]:
         """The images of ``ids`` in that order, each as soon as it is decoded (the rest decode ahead in threads,
         which OpenCV lets run beside the caller's Python); one that fails is recorded in ``corrupt`` and comes
         as None. ``place(id, image)``: the array to keep for a usable image (e.g. a copy in an image arena), called in
-        the decoding thread."""
+        the decoding thread. ``ahead``: the most images read or decoded and not yet taken (default: all of them,
+        for a caller that keeps every image anyway); a caller that drops each image once used bounds its memory
+        with it."""
         by_id = {r.id: r for r in self.records}
 
         def one(i: int) -> tuple[int, np.ndarray | None, str]:
@@ -76,8 +81,13 @@ class CocoDataset:
             return i, image, reason
 
         pool = ThreadPoolExecutor(max_workers=workers)
+        rest = iter(ids)
+        first = len(ids) if ahead is None else max(1, ahead)
+        queued = deque(pool.submit(one, i) for i in itertools.islice(rest, first))
         try:
-            for image_id, image, reason in pool.map(one, ids):
+            while queued:
+                image_id, image, reason = queued.popleft().result()
+                queued.extend(pool.submit(one, i) for i in itertools.islice(rest, 1))
                 if image is None:
                     self.corrupt[image_id] = reason
                 yield image_id, image

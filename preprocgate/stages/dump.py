@@ -8,6 +8,7 @@ on the workers of a Ray cluster. Every executor infers the same batches and the 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -32,10 +33,12 @@ from preprocgate.results import DumpSummary
 from preprocgate.spec import InputSpec
 from preprocgate.timing import StageTimes, work
 from preprocgate.variants import Preprocessor
-from preprocgate.variants.arena import ImageArena, Slot
+from preprocgate.variants.arena import ImageArena, Slot, physical_memory
 
 T = TypeVar("T")
 _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
+KEEP_SHARE = 0.4  # of the host's memory: decoded images kept for the next variants, at most (else streamed)
+STREAM_AHEAD = 4  # batches decoded ahead of the one inferred, where images are streamed rather than kept
 
 
 @dataclass(frozen=True)
@@ -230,13 +233,22 @@ class LocalExecutor:
     :class:`~preprocgate.variants.arena.ImageArena`, page-locked on CUDA, each batch's shape groups back to back,
     so that a GPU variant uploads a group without stacking it on the host first. Off: each image its own array,
     stacked per call, as before (``benchmarks/rfdetr_gpu.py --local-params '{}' '{"arena": false}'``).
+
+    ``image_memory_gb`` (default: :data:`KEEP_SHARE` of the host's memory): the most decoded images kept for the
+    next variants, in GB (10⁹ bytes); a dataset whose images need more is decoded again for each variant, a few
+    batches ahead, in bounded memory (:meth:`DumpStage.decoded_batches`). Same dumps either way.
     """
 
     decodes_here = True
 
-    def __init__(self, encode_stream: bool = False, arena: bool = True) -> None:
+    def __init__(self, encode_stream: bool = False, arena: bool = True, image_memory_gb: float | None = None) -> None:
+        if image_memory_gb is not None and not (
+            isinstance(image_memory_gb, int | float) and not isinstance(image_memory_gb, bool) and image_memory_gb >= 0
+        ):
+            raise RunError(f"executor: image_memory_gb must be a number of GB, 0 or more, got {image_memory_gb!r}")
         self.encode_stream = encode_stream
         self.arena = arena
+        self.image_memory = None if image_memory_gb is None else image_memory_gb * 1e9
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
@@ -244,7 +256,7 @@ class LocalExecutor:
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
         with PartWriter(stage.cache, job.key, job.digest) as writer:
-            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena)):
+            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena, self.image_memory)):
                 detections = infer_batch(
                     job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
                 )
@@ -287,6 +299,7 @@ class DumpStage:
         self.key_base = key_base
         self._excluded: dict[int, str] = dict(excluded or {})
         self._decoded: dict[int, np.ndarray] = {}
+        self._kept_bytes = 0  # of the images in ``_decoded``, or reserved for them
         self._arena: ImageArena | None = None
         self.times = StageTimes()
 
@@ -314,7 +327,7 @@ class DumpStage:
         return shard.select(self.valid, self.batch_size) if shard else self.valid
 
     def decoded_batches(
-        self, ids: list[int], device: torch.device | None = None, arena: bool = True
+        self, ids: list[int], device: torch.device | None = None, arena: bool = True, memory: float | None = None
     ) -> Iterator[tuple[list[int], list[np.ndarray]]]:
         """:func:`batches` of the images of ``ids`` that decode, each with its images as soon as they are: the
         first variant's dump infers while the rest decode ahead (``decode`` times only the waits), and every image
@@ -324,51 +337,74 @@ class DumpStage:
         The images are decoded into an :class:`~preprocgate.variants.arena.ImageArena` (page-locked when
         ``device`` is a GPU), each shape group of a batch back to back, so that a variant takes the group
         without stacking it again; an image found unusable shifts the batches after it, whose groups are then
-        stacked as usual. ``arena`` False: each image an array of its own, as the decoder made it."""
+        stacked as usual. ``arena`` False: each image an array of its own, as the decoder made it.
+
+        ``memory``: the most bytes of decoded images kept for the next variants (default: :data:`KEEP_SHARE` of
+        the host's memory). Where this call's would pass it, its images are decoded :data:`STREAM_AHEAD`
+        batches ahead and dropped once inferred (their arena's slabs with them), and the next variant decodes
+        them again: a dataset larger than memory runs in bounded memory, at the price of a decode per variant.
+        The images and batches are the same either way."""
         corrupt = set(self.corrupt)
         missing = [i for i in ids if i not in self._decoded and i not in corrupt]
-        slots = self._reserve([i for i in ids if i not in corrupt], set(missing), device) if arena else {}
-        arena = self._arena
+        need = sum(math.prod(self._shapes[i]) for i in missing)
+        keep = self._kept_bytes + need <= (physical_memory() * KEEP_SHARE if memory is None else memory)
+        self._kept_bytes += need if keep else 0
+        target = self._arena_for(keep, device) if arena and missing else None
+        slots = self._reserve(target, [i for i in ids if i not in corrupt], set(missing)) if target else {}
+        held = self._decoded if keep else {}
 
         def place(i: int, image: np.ndarray) -> np.ndarray:
             slot = slots.get(i)
-            return arena.fill(slot, image) if arena is not None and slot is not None else image
+            return target.fill(slot, image) if target is not None and slot is not None else image
 
-        fresh = self.dataset.decode_each(missing, place=place)
+        fresh = self.dataset.decode_each(missing, place=place, ahead=None if keep else STREAM_AHEAD * self.batch_size)
         pending = set(missing)
+        still_needed = _suffix_min([slots[i].slab if i in slots else math.inf for i in ids])
         chunk: list[int] = []
         try:
-            for i in ids:
+            for n, i in enumerate(ids):
                 if i in pending:
                     with self.times.measure("decode"):
                         found, image = next(fresh)
                     assert found == i, "decode_each keeps the order it was given"
                     if image is not None:
-                        self._decoded[i] = ImageArena.seal(image)
-                if i in self._decoded:
+                        held[i] = ImageArena.seal(image)
+                if i in held or i in self._decoded:
                     chunk.append(i)
-                    if len(chunk) == self.batch_size:
-                        yield chunk, [self._decoded[j] for j in chunk]
-                        chunk = []
-            if chunk:
-                yield chunk, [self._decoded[j] for j in chunk]
+                if chunk and (len(chunk) == self.batch_size or n == len(ids) - 1):
+                    yield chunk, [held[j] if j in held else self._decoded[j] for j in chunk]
+                    if not keep:  # inferred: dropped, and the slabs no later image lies in
+                        for j in chunk:
+                            held.pop(j, None)
+                        if target is not None:
+                            target.release(below=still_needed[n + 1])
+                    chunk = []
         finally:
             fresh.close()
 
-    def _reserve(self, usable: list[int], missing: set[int], device: torch.device | None) -> dict[int, Slot]:
-        """Arena slots for the ``missing`` images of the batches of ``usable``: per batch, each shape group
-        back to back."""
-        if not missing:
-            return {}
+    def _arena_for(self, keep: bool, device: torch.device | None) -> ImageArena:
+        """The stage's arena for images kept for the next variants, or an arena of their own for images
+        streamed through once."""
+        pinned = device is not None and device.type == "cuda"
+        if not keep:
+            return ImageArena(pinned=pinned)
         if self._arena is None:
-            self._arena = ImageArena(pinned=device is not None and device.type == "cuda")
-        shapes = {r.id: (r.height, r.width, 3) for r in self.dataset.records}
+            self._arena = ImageArena(pinned=pinned)
+        return self._arena
+
+    @cached_property
+    def _shapes(self) -> dict[int, tuple[int, int, int]]:
+        return {r.id: (r.height, r.width, 3) for r in self.dataset.records}
+
+    def _reserve(self, target: ImageArena, usable: list[int], missing: set[int]) -> dict[int, Slot]:
+        """Slots in ``target`` for the ``missing`` images of the batches of ``usable``: per batch, each shape
+        group back to back."""
         groups = (
             group
             for batch in batches(usable, self.batch_size)
-            for group in shape_groups([i for i in batch if i in missing], shapes.__getitem__)
+            for group in shape_groups([i for i in batch if i in missing], self._shapes.__getitem__)
         )
-        return self._arena.reserve_groups(groups, shapes.__getitem__)
+        return target.reserve_groups(groups, self._shapes.__getitem__)
 
     def run(
         self,
@@ -534,6 +570,14 @@ def _records_texts(
 ) -> tuple[dict[int, list[dict]], dict[int, bytes], float]:
     begin = time.perf_counter()
     return part, part_texts(part, escaped), time.perf_counter() - begin
+
+
+def _suffix_min(values: list[float]) -> list[float]:
+    """``out[k] = min(values[k:])``, and ``out[len(values)] = inf``."""
+    out = [math.inf] * (len(values) + 1)
+    for k in range(len(values) - 1, -1, -1):
+        out[k] = min(values[k], out[k + 1])
+    return out
 
 
 def take_written(stage: DumpStage, job: DumpJob, parts: deque[Future], keep: int) -> None:

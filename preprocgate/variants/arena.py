@@ -64,7 +64,7 @@ class ImageArena:
     def __init__(self, pinned: bool, slab_bytes: int = SLAB_BYTES, pinned_bytes: int | None = None) -> None:
         self.pinned = pinned
         self.slab_bytes = slab_bytes
-        self.pinned_bytes = _physical_memory() * PINNED_SHARE if pinned_bytes is None else pinned_bytes
+        self.pinned_bytes = physical_memory() * PINNED_SHARE if pinned_bytes is None else pinned_bytes
         self._sizes: list[int] = []  # per slab, reserved up front; the memory itself comes with the first image
         self._used = 0  # bytes reserved in the last slab
         self._pinned_total = 0
@@ -110,6 +110,13 @@ class ImageArena:
         """Read-only copies of same-shape ``images``, back to back: from now on one array without a copy."""
         slots = self.reserve(images[0].shape, len(images))
         return [self.fill(slot, image) for image, slot in zip(images, slots, strict=True)]
+
+    def release(self, below: int) -> None:
+        """Forgets the slabs before slab ``below``: each is freed once the last of its images is (a run that
+        cannot keep every image streams them through an arena this way, :meth:`DumpStage.decoded_batches`)."""
+        with self._lock:
+            for index in [k for k in self._slabs if k < below]:
+                del self._slabs[index]
 
     @staticmethod
     def seal(array: np.ndarray) -> np.ndarray:
@@ -201,7 +208,7 @@ def joined(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
     return array
 
 
-def _physical_memory() -> int:
+def physical_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not POSIX: assume a small host
