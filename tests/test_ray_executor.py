@@ -6,6 +6,7 @@ Needs the ``ray`` extra: skipped without it, unless PREPROCGATE_REQUIRE_RAY=1 (C
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -19,10 +20,15 @@ from typing import Any
 import pytest
 
 from preprocgate.data import demo
+from preprocgate.data.coco import load_coco
 from preprocgate.errors import RunError
+from preprocgate.spec import load_gate
 from preprocgate.stages import detection, ray_executor
+from preprocgate.stages.dump import Recipe, shape_groups
 from preprocgate.stages.ray_executor import RayExecutor, _BatchFlow, _Lanes
-from tests.helpers.gates import coco_dataset, detection_gate, invoke, write_gate
+from preprocgate.variants import arena
+from preprocgate.variants.arena import ImageArena
+from tests.helpers.gates import DEMO_MODEL, coco_dataset, detection_gate, invoke, write_gate
 from tests.helpers.http_folder import served
 
 if os.environ.get("PREPROCGATE_REQUIRE_RAY") != "1":
@@ -163,14 +169,49 @@ def test_an_unusable_image_shifts_the_batches_as_in_a_local_run(
     shutil.copytree(dataset.images, images)
     sorted(images.iterdir())[2].write_bytes(b"not an image")
     broken = demo.CocoPaths(images, dataset.annotations)
+    monkeypatch.setattr(ray_executor, "STREAM_WINDOW", 1)  # a streamed worker decodes one batch ahead
+    streamed = {"image_memory_gb": 0}  # no image kept for the next variant: each decodes them again
     runs = {}
-    for name, executor in (("local", None), ("ray", {"kind": "ray", "params": {"address": cluster}})):
+    for name, executor in (
+        ("local", None),
+        ("ray", {"kind": "ray", "params": {"address": cluster}}),
+        ("ray-streamed", {"kind": "ray", "params": {"address": cluster, **streamed}}),
+        ("local-streamed", {"kind": "local", "params": streamed}),
+    ):
         path = gate(tmp_path / name, broken, executor, thresholds_unusable=True)
         result = invoke("run", str(path))
         assert result.exit_code == 0, result.output
         runs[name] = outcome(tmp_path / name)
         assert computed(tmp_path / name) == {"cv2": IMAGES - 1, "torch": IMAGES - 1}
-    assert runs["ray"] == runs["local"]
+    assert runs["ray"] == runs["local"] == runs["ray-streamed"] == runs["local-streamed"]
+
+
+def test_a_streamed_batch_s_images_and_their_slabs_are_dropped_once_inferred(
+    tmp_path: Path, dataset: demo.CocoPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker told to release a batch (a dump too large to keep) drops its images and every arena slab no image
+    it still holds or decodes lies in; the records are those of a kept batch."""
+    monkeypatch.setattr(ImageArena.__init__, "__defaults__", (1, None))  # every shape group a slab of its own
+    coco = load_coco(dataset.images, dataset.annotations)
+    refs = [ray_executor.ImageRef(r, coco.sha256(r.id)) for r in coco.records]
+    ids = [ref.record.id for ref in refs]
+    recipe = Recipe("onnxruntime", DEMO_MODEL, "fp32", {}, "cpu", {"cv2": ("cv2", {})})
+    spec = load_gate(gate(tmp_path, dataset)).spec
+    worker = ray_executor.DumpWorker(ray_executor.WorkerSetup(recipe, spec.input, 1, coco.images))
+    gc.collect()
+    before = len(arena._SPANS)
+    groups = [g for k in range(0, IMAGES, BATCH) for g in shape_groups(refs[k : k + BATCH], ray_executor._shape)]
+    assert worker.decode(groups)[0] == {} and set(worker.images) == set(ids)
+    assert len(arena._SPANS) - before == len(groups)
+    kept = worker.dump("cv2", refs[:BATCH])
+    streamed = worker.dump("cv2", refs[:BATCH], release=True)
+    assert streamed[0] == kept[0] and set(worker.images) == set(ids[BATCH:])
+    gc.collect()
+    rest = {worker.slots[i].slab for i in ids[BATCH:]}
+    assert len(arena._SPANS) - before == len(rest)  # the first batch's slabs freed, the others' kept
+    worker.release(ids[BATCH:])
+    gc.collect()
+    assert worker.images == {} and worker.slots == {} and len(arena._SPANS) == before
 
 
 def test_batches_are_released_as_their_images_become_known() -> None:

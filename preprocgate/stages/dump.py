@@ -242,13 +242,9 @@ class LocalExecutor:
     decodes_here = True
 
     def __init__(self, encode_stream: bool = False, arena: bool = True, image_memory_gb: float | None = None) -> None:
-        if image_memory_gb is not None and not (
-            isinstance(image_memory_gb, int | float) and not isinstance(image_memory_gb, bool) and image_memory_gb >= 0
-        ):
-            raise RunError(f"executor: image_memory_gb must be a number of GB, 0 or more, got {image_memory_gb!r}")
         self.encode_stream = encode_stream
         self.arena = arena
-        self.image_memory = None if image_memory_gb is None else image_memory_gb * 1e9
+        self.image_memory = image_memory_bytes(image_memory_gb)
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
@@ -570,6 +566,15 @@ def _records_texts(
 ) -> tuple[dict[int, list[dict]], dict[int, bytes], float]:
     begin = time.perf_counter()
     return part, part_texts(part, escaped), time.perf_counter() - begin
+
+
+def image_memory_bytes(gigabytes: object) -> float | None:
+    """An executor's ``image_memory_gb`` param in bytes; None stays None (:data:`KEEP_SHARE` of the memory)."""
+    if gigabytes is None:
+        return None
+    if not isinstance(gigabytes, int | float) or isinstance(gigabytes, bool) or not gigabytes >= 0:
+        raise RunError(f"executor: image_memory_gb must be a number of GB, 0 or more, got {gigabytes!r}")
+    return gigabytes * 1e9
 
 
 def _suffix_min(values: list[float]) -> list[float]:

@@ -15,10 +15,11 @@ restarted by Ray and its batches retried.
 from __future__ import annotations
 
 import itertools
+import math
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,19 +36,21 @@ from preprocgate.functional.coco import to_results
 from preprocgate.plugins import MODELS, VARIANTS
 from preprocgate.spec import InputSpec
 from preprocgate.stages.dump import (
+    KEEP_SHARE,
     DumpJob,
     DumpStage,
     PartWriter,
     Recipe,
     batches,
     escaped_counts,
+    image_memory_bytes,
     infer_batch,
     shape_groups,
     take_written,
 )
 from preprocgate.timing import StageTimes, elsewhere
 from preprocgate.variants import Preprocessor, build_variant
-from preprocgate.variants.arena import ImageArena, Slot
+from preprocgate.variants.arena import ImageArena, Slot, physical_memory
 
 # inside the computed dumps' seconds: the first dump's for the start, each variant's for its warm-up
 STARTUP = "ray: join, start workers, load and warm up models"
@@ -57,6 +60,9 @@ DECODES_AHEAD = 2  # decode calls queued on an actor at a time
 # dump calls queued on an actor at a time: enough to keep it busy, few enough that the driver waits on a handful of
 # calls (not every batch of a 500k-image dump) and that finished parts do not pile up in Ray's object store
 IN_FLIGHT = 4
+# a streamed dump's batches an actor holds decoded and not yet inferred, at most (plus one decode call's): what its
+# dumps in flight and its decode calls queued need to keep it busy
+STREAM_WINDOW = IN_FLIGHT + DECODES_AHEAD * DECODE_BATCHES
 
 
 @dataclass(frozen=True)
@@ -79,9 +85,10 @@ class ImageRef:
 
 class DumpWorker:
     """One Ray actor: the model, the variants built so far, and the images it decoded (kept for the next
-    variant's dump, as the local executor keeps its own). Two calls may run at once (the executor's
-    ``concurrency``): one infers while the other encodes its finished batch, as the local executor's writer thread
-    does; inference is serialised."""
+    variant's dump, as the local executor keeps its own, or dropped once inferred where the driver streams them
+    through: :meth:`dump`'s ``release``). Two calls may run at once (the executor's ``concurrency``): one infers
+    while the other encodes its finished batch, as the local executor's writer thread does; inference is
+    serialised."""
 
     def __init__(self, setup: WorkerSetup) -> None:
         torch.set_num_threads(setup.threads)  # the driver's: CPU results and the cache key's device class use it
@@ -92,13 +99,21 @@ class DumpWorker:
         )
         self.variants: dict[str, Preprocessor] = {}
         self.images: dict[int, np.ndarray] = {}
+        self.slots: dict[int, Slot] = {}  # of the images held or being decoded: the slabs still in use
         self.arena = ImageArena(pinned=self.device.type == "cuda")
         self.infer_lock = threading.Lock()
         self.decode_lock = threading.Lock()
+        self.held_lock = threading.Lock()  # ``images`` and ``slots`` against a release from a dump call
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="preprocgate-decode")
 
     def device_class(self) -> str:
         return provenance.device_class(self.device)
+
+    def memory(self) -> tuple[str, int]:
+        """This actor's node and the node's memory in bytes: the driver divides it among the node's actors."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), physical_memory()
 
     def decode(self, groups: list[list[ImageRef]]) -> tuple[dict[int, str], float]:
         """Decode and keep these images, each group (a batch's images of one shape) back to back in the actor's
@@ -107,16 +122,29 @@ class DumpWorker:
         reserve the same arena bytes nor decode an image twice."""
         start = time.perf_counter()
         with self.decode_lock:
-            missing = ([r for r in group if r.record.id not in self.images] for group in groups)
-            slots = self.arena.reserve_groups(missing, _shape)
+            with self.held_lock:
+                missing = ([r for r in group if r.record.id not in self.images] for group in groups)
+                slots = self.arena.reserve_groups(missing, _shape)
+                self.slots.update((ref.record.id, slot) for ref, slot in slots.items())
             decoded = list(self.pool.map(self._place, slots.items()))
             corrupt = {}
-            for ref, (image, reason) in zip(slots, decoded, strict=True):
-                if image is None:
-                    corrupt[ref.record.id] = reason
-                else:
-                    self.images[ref.record.id] = ImageArena.seal(image)
+            with self.held_lock:
+                for ref, (image, reason) in zip(slots, decoded, strict=True):
+                    if image is None:
+                        corrupt[ref.record.id] = reason
+                        del self.slots[ref.record.id]
+                    else:
+                        self.images[ref.record.id] = ImageArena.seal(image)
         return corrupt, time.perf_counter() - start
+
+    def release(self, ids: list[int]) -> None:
+        """Drops these images, and the arena's slabs no image still held or being decoded lies in: each is
+        freed once its last image is (a streamed dump's memory stays bounded)."""
+        with self.held_lock:
+            for i in ids:
+                self.images.pop(i, None)
+                self.slots.pop(i, None)
+            self.arena.release(below=min((slot.slab for slot in self.slots.values()), default=math.inf))
 
     def _read(self, ref: ImageRef) -> tuple[np.ndarray | None, str]:
         return read_image(self.setup.images, ref.record, ref.sha256)
@@ -127,11 +155,11 @@ class DumpWorker:
         return (self.arena.fill(placed[1], image) if image is not None else None), reason
 
     def dump(
-        self, variant: str, refs: list[ImageRef]
+        self, variant: str, refs: list[ImageRef], release: bool = False
     ) -> tuple[dict[int, list[dict]], dict[int, list[bytes]], dict[str, float]]:
         """One batch's COCO records by image id, their masks' strings as JSON writes them where the GPU made that
         (:func:`~preprocgate.stages.dump.escaped_counts`: the driver writes them as they are), and the seconds per
-        step spent on it here."""
+        step spent on it here. ``release``: the batch's images dropped once inferred (:meth:`release`)."""
         times = StageTimes()
         with times.measure("decode"):  # nothing after a restart: the images this actor held are gone
             corrupt, _ = self.decode(shape_groups(refs, _shape))
@@ -145,8 +173,11 @@ class DumpWorker:
                 )
             batch = [self.images[r.record.id] for r in refs]
             detections = infer_batch(self.variants[variant], self.adapter, self.setup.input_spec, batch, times)
+        ids = [r.record.id for r in refs]
+        if release:
+            del batch
+            self.release(ids)
         with times.measure("encode"):
-            ids = [r.record.id for r in refs]
             part = {i: to_results(i, d) for i, d in zip(ids, detections, strict=True)}
         return part, escaped_counts(ids, detections), times.seconds
 
@@ -159,7 +190,11 @@ class RayExecutor:
     does; 1 runs them in turn, the forward alone in its process (benchmarks/ray_executor_gpu.py compares).
     ``niceness``: the workers' scheduling niceness, 0 (default) as a local run's process has; Ray starts its
     workers at 15 so that many busy tasks leave the CPU to its own daemons, which here would put a forward bound
-    by Python behind every other process on the node. None keeps Ray's."""
+    by Python behind every other process on the node. None keeps Ray's. ``image_memory_gb``: the most decoded
+    images a worker keeps for the next variants (default: :data:`~preprocgate.stages.dump.KEEP_SHARE` of its
+    node's memory, shared among the node's workers); a dump whose images would pass it on a worker is streamed:
+    each worker decodes a bounded window ahead of its dumps (:data:`STREAM_WINDOW` batches) and drops each batch's
+    images once inferred, and the next variant decodes them again. Same dumps either way."""
 
     decodes_here = False  # the workers read the images: the driver hashes each one and drops it
 
@@ -170,6 +205,7 @@ class RayExecutor:
         cpus_per_worker: int = 1,
         concurrency: int = 2,
         niceness: int | None = 0,
+        image_memory_gb: float | None = None,
     ) -> None:
         try:
             import ray
@@ -184,8 +220,13 @@ class RayExecutor:
         self.ray = ray
         self.address, self.workers, self.cpus_per_worker = address, workers, cpus_per_worker
         self.concurrency, self.niceness = concurrency, niceness
+        self.image_memory = image_memory_bytes(image_memory_gb)
         self.actors: list[Any] = []
+        self.budgets: list[float] = []  # per actor: the bytes of images it may keep
         self.holder: dict[int, int] = {}  # image id → the actor that decoded it
+        self.dealt: dict[int, int] = {}  # a streamed dump's images sent to an actor to decode, not yet dumped
+        self.ahead: list[int] = []  # per actor: how many of ``dealt``
+        self.window = math.inf  # ``ahead``'s bound: a streamed dump's (:meth:`_decode_ahead`)
         self.warm: set[tuple[int, str]] = set()  # (actor, variant) pairs that have run a batch
         self.connected = False
 
@@ -197,8 +238,9 @@ class RayExecutor:
             with stage.times.measure(STARTUP):
                 self._start(stage, stage.recipe)
         refs = self._refs(stage, job.todo)
+        stream = self._streams(stage, job.todo)
         flow = _BatchFlow(job.todo, stage.batch_size, stage.dataset.corrupt)
-        decodes = self._decode_ahead(flow, refs, stage)
+        decodes = self._decode_ahead(flow, refs, stage, stream)
         with stage.times.measure(STARTUP):
             self._warm_up(job.name, flow, decodes, refs, stage)
         dumps = _Lanes(len(self.actors), IN_FLIGHT)
@@ -206,7 +248,7 @@ class RayExecutor:
         def dispatch() -> None:
             for chunk in flow.ready():
                 dumps.add(self.holder[chunk[0]], chunk)
-            dumps.send(lambda n, chunk: self.actors[n].dump.remote(job.name, [refs[i] for i in chunk]))
+            dumps.send(lambda n, chunk: self.actors[n].dump.remote(job.name, [refs[i] for i in chunk], stream))
 
         dispatch()
         written: deque[Future] = deque()
@@ -217,8 +259,11 @@ class RayExecutor:
                     self._decoded(flow, decodes, ready[0], stage)
                     dispatch()
                     continue
-                _, chunk = dumps.done(ready[0])
+                n, chunk = dumps.done(ready[0])
                 part, escaped, seconds = self._get(ready[0])
+                if stream:
+                    self._released(n, chunk)
+                    self._send_decodes(decodes)
                 dispatch()
                 # named by first image: parts may finish in any order, and a resumed run recomposes the same batches
                 written.append(writer.submit_records(f"{job.tag}-i{chunk[0]:012d}", part, escaped))
@@ -227,13 +272,29 @@ class RayExecutor:
                 take_written(stage, job, written, keep=IN_FLIGHT)
             take_written(stage, job, written, keep=0)
 
-    def _decode_ahead(self, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage) -> _Lanes:
+    def _streams(self, stage: DumpStage, todo: list[int]) -> bool:
+        """Whether a worker would pass its budget keeping the images it holds and its share of those of ``todo``
+        no worker holds yet: then this dump's images are streamed through the workers, not kept."""
+        shapes = {r.id: (r.height, r.width, 3) for r in stage.dataset.records}
+        held = [0] * len(self.actors)
+        for i, n in self.holder.items():
+            held[n] += math.prod(shapes[i])
+        corrupt = stage.dataset.corrupt
+        fresh = sum(math.prod(shapes[i]) for i in todo if i not in self.holder and i not in corrupt)
+        return any(kept + fresh / len(self.actors) > budget for kept, budget in zip(held, self.budgets, strict=True))
+
+    def _decode_ahead(self, flow: _BatchFlow, refs: dict[int, ImageRef], stage: DumpStage, stream: bool) -> _Lanes:
         """Start decoding the images no actor holds yet, :data:`DECODE_BATCHES` predicted batches a call, the
         calls dealt to the actors in turn, :data:`DECODES_AHEAD` of them queued on an actor at a time. Each actor
         decodes on a thread of its own (the ``decode`` concurrency group) while it infers the batches already
         known: a batch is sent once every image up to its last is decoded or found unusable, as a local run
-        infers its first dump while the rest decode ahead."""
+        infers its first dump while the rest decode ahead. ``stream``: a call is sent only while the actor
+        holds fewer than :data:`STREAM_WINDOW` batches of this dump's images not yet inferred (:meth:`_released`
+        takes them off)."""
         decodes = _Lanes(len(self.actors), DECODES_AHEAD)
+        self.window = STREAM_WINDOW * stage.batch_size if stream else math.inf
+        self.ahead = [0] * len(self.actors)
+        self.dealt = {}
         fresh = [i for i in flow.todo if i not in self.holder]
         predicted = batches(fresh, stage.batch_size)
         for index, k in enumerate(range(0, len(predicted), DECODE_BATCHES)):
@@ -247,7 +308,26 @@ class RayExecutor:
         return decodes
 
     def _send_decodes(self, decodes: _Lanes) -> None:
-        decodes.send(lambda n, item: self.actors[n].decode.options(concurrency_group="decode").remote(item[1]))
+        def submit(n: int, item: tuple[int, list[list[ImageRef]]]) -> Any:
+            ids = [ref.record.id for group in item[1] for ref in group]
+            self.dealt.update(dict.fromkeys(ids, n))
+            self.ahead[n] += len(ids)
+            return self.actors[n].decode.options(concurrency_group="decode").remote(item[1])
+
+        decodes.send(submit, allow=lambda n: self.ahead[n] < self.window)
+
+    def _released(self, actor: int, chunk: list[int]) -> None:
+        """A streamed batch inferred: its images no longer held (the actor dropped them itself), and those
+        another actor decoded (an unusable image shifted the batch) dropped there too."""
+        elsewhere: dict[int, list[int]] = {}
+        for i in chunk:
+            n = self.holder.pop(i)
+            if i in self.dealt:
+                self.ahead[self.dealt.pop(i)] -= 1
+            if n != actor:
+                elsewhere.setdefault(n, []).append(i)
+        for n, ids in elsewhere.items():  # not awaited: a lost release only keeps images a while longer
+            self.actors[n].release.options(concurrency_group="decode").remote(ids)
 
     def _decoded(self, flow: _BatchFlow, decodes: _Lanes, call: Any, stage: DumpStage) -> None:
         """A decode call's result taken in (its unusable images, the workers' seconds), and the actor's next
@@ -255,6 +335,9 @@ class RayExecutor:
         _, (index, _) = decodes.done(call)
         corrupt, seconds = self._get(call)
         stage.dataset.corrupt.update(corrupt)
+        for i in corrupt:  # never inferred: off the window
+            if i in self.dealt:
+                self.ahead[self.dealt.pop(i)] -= 1
         stage.times.add("decode (workers)", seconds)
         flow.arrived(index)
         self._send_decodes(decodes)
@@ -314,6 +397,12 @@ class RayExecutor:
         setup = WorkerSetup(recipe, stage.input_spec, torch.get_num_threads(), stage.dataset.images)
         actor = ray.remote(**self.actor_options(device))(DumpWorker)
         self.actors = [actor.remote(setup) for _ in range(count)]
+        if self.image_memory is not None:
+            self.budgets = [self.image_memory] * count
+        else:
+            nodes = self._get([a.memory.remote() for a in self.actors])
+            sharing = Counter(node for node, _ in nodes)
+            self.budgets = [memory * KEEP_SHARE / sharing[node] for node, memory in nodes]
         classes = set(self._get([a.device_class.remote() for a in self.actors]))
         if classes != {stage.key_base["device"]}:
             raise RunError(
@@ -359,10 +448,10 @@ class _Lanes:
     def add(self, actor: int, item: Any) -> None:
         self.waiting[actor].append(item)
 
-    def send(self, submit: Callable[[int, Any], Any]) -> None:
-        """Submit waiting items, oldest first, until each actor has ``limit`` in flight."""
+    def send(self, submit: Callable[[int, Any], Any], allow: Callable[[int], bool] = lambda n: True) -> None:
+        """Submit waiting items, oldest first, until each actor has ``limit`` in flight, or ``allow`` refuses."""
         for n, queue in enumerate(self.waiting):
-            while queue and self._count[n] < self.limit:
+            while queue and self._count[n] < self.limit and allow(n):
                 item = queue.popleft()
                 self.in_flight[submit(n, item)] = (n, item)
                 self._count[n] += 1

@@ -111,7 +111,7 @@ class ImageArena:
         slots = self.reserve(images[0].shape, len(images))
         return [self.fill(slot, image) for image, slot in zip(images, slots, strict=True)]
 
-    def release(self, below: int) -> None:
+    def release(self, below: float) -> None:
         """Forgets the slabs before slab ``below``: each is freed once the last of its images is (a run that
         cannot keep every image streams them through an arena this way, :meth:`DumpStage.decoded_batches`)."""
         with self._lock:
