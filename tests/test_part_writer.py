@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from preprocgate.cache import DumpCache
-from preprocgate.functional.coco import Detections, EncodedMasks
+from preprocgate.functional.coco import Detections, EncodedMasks, to_results
 from preprocgate.keys import DumpDigest, dump_digest
-from preprocgate.stages.dump import PartWriter
+from preprocgate.stages.dump import PartWriter, escaped_counts
 
 
 def detections(seed: int) -> Detections:
@@ -51,18 +51,25 @@ def test_an_encoding_error_reaches_the_caller_and_writes_nothing(tmp_path: Path)
 
 def test_strings_escaped_where_they_were_made_write_the_same_parts(tmp_path: Path) -> None:
     """Masks that carry their JSON text (the GPU's ``encode_many_json``) give byte for byte the parts and digest
-    of the same masks without it."""
+    of the same masks without it, and so do their records received from a Ray worker with that text."""
     plain = [detections(n) for n in range(4)]
     carried = []
     for d in plain:
         texts = [json.dumps(c)[1:-1].encode() for c in d.masks.counts]
         carried.append(dataclasses.replace(d, masks=dataclasses.replace(d.masks, json=texts)))
     parts, digests = [], []
-    for name, batch in (("plain", plain), ("carried", carried)):
+    records = {}
+    for name, batch in (("plain", plain), ("carried", carried), ("received", None)):
         cache, digest = DumpCache(tmp_path / name), DumpDigest()
         with PartWriter(cache, "k" * 64, digest) as writer:
-            writer.submit("all-000000", [0, 1, 2, 3], batch).result()
+            if batch is not None:
+                records[name] = writer.submit("all-000000", [0, 1, 2, 3], batch).result()[0]
+            else:  # a Ray worker's: records and their strings' text made there
+                sent = {i: to_results(i, d) for i, d in enumerate(carried)}
+                records[name] = writer.submit_records("all-000000", sent, escaped_counts([0, 1, 2, 3], carried))
+                records[name] = records[name].result()[0]
         parts.append(next(cache.folder("k" * 64).glob("part-*.json")).read_bytes())
         digests.append(digest.hexdigest())
-    assert parts[0] == parts[1] and digests[0] == digests[1]
+    assert parts[0] == parts[1] == parts[2] and digests[0] == digests[1] == digests[2]
+    assert records["plain"] == records["carried"] == records["received"]
     assert b"\\\\" in parts[0]
