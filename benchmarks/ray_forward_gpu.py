@@ -77,8 +77,10 @@ def main() -> None:
     args = parser.parse_args()
     ray.init(logging_level="WARNING", include_dashboard=False)
     threads = torch.get_num_threads()
-    executor_options = RayExecutor(workers=1, concurrency=1).actor_options(torch.device(args.device))
-    plain_options = {"num_cpus": 1, **({"num_gpus": 1} if args.device == "cuda" else {})}
+    # half a GPU each: both actors live on the one GPU at once (Ray would hold the second back); nothing else changes
+    gpu = {"num_gpus": 0.5} if args.device == "cuda" else {}
+    executor_options = RayExecutor(workers=1, concurrency=1).actor_options(torch.device(args.device)) | gpu
+    plain_options = {"num_cpus": 1, **gpu}
     device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     summary: dict[str, Any] = {"device": device, "batch": BATCH, "models": {}}
     for name in args.models.split(","):
