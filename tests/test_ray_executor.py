@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from preprocgate.data import demo
 from preprocgate.data.coco import load_coco
@@ -133,7 +134,8 @@ def test_workers_read_the_images_from_a_url(
     tmp_path: Path, cluster: str, dataset: demo.CocoPaths, local: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dataset served over HTTP: the driver hashes it and keeps no bytes, the workers fetch what they infer.
-    With the spec's ``concurrency: 1`` (each worker's calls in turn; the other tests run 2 at once)."""
+    With the spec's ``concurrency: 2`` (each worker infers a batch while it encodes the last; the other tests run
+    the default, 1, their calls in turn)."""
     loaded: list = []
     original = detection.load_coco
 
@@ -144,7 +146,7 @@ def test_workers_read_the_images_from_a_url(
     monkeypatch.setattr(detection, "load_coco", load_coco)
     with served(dataset.images.parent) as base:
         urls = demo.CocoPaths(f"{base}/val", f"{base}/instances_val.json")  # type: ignore[arg-type]
-        path = gate(tmp_path, urls, executor={"kind": "ray", "params": {"concurrency": 1}})
+        path = gate(tmp_path, urls, executor={"kind": "ray", "params": {"concurrency": 2}})
         result = invoke("run", str(path), "--executor", "ray", "--ray-address", cluster)
     assert result.exit_code == 0, result.output
     assert outcome(tmp_path) == local and computed(tmp_path) == {"cv2": IMAGES, "torch": IMAGES}
@@ -197,7 +199,8 @@ def test_a_streamed_batch_s_images_and_their_slabs_are_dropped_once_inferred(
     ids = [ref.record.id for ref in refs]
     recipe = Recipe("onnxruntime", DEMO_MODEL, "fp32", {}, "cpu", {"cv2": ("cv2", {})})
     spec = load_gate(gate(tmp_path, dataset)).spec
-    worker = ray_executor.DumpWorker(ray_executor.WorkerSetup(recipe, spec.input, 1, coco.images))
+    threads = torch.get_num_threads()  # the worker sets this process's: later runs here must keep theirs
+    worker = ray_executor.DumpWorker(ray_executor.WorkerSetup(recipe, spec.input, threads, coco.images))
     gc.collect()
     before = len(arena._SPANS)
     groups = [g for k in range(0, IMAGES, BATCH) for g in shape_groups(refs[k : k + BATCH], ray_executor._shape)]

@@ -86,9 +86,9 @@ class ImageRef:
 class DumpWorker:
     """One Ray actor: the model, the variants built so far, and the images it decoded (kept for the next
     variant's dump, as the local executor keeps its own, or dropped once inferred where the driver streams them
-    through: :meth:`dump`'s ``release``). Two calls may run at once (the executor's ``concurrency``): one infers
-    while the other encodes its finished batch, as the local executor's writer thread does; inference is
-    serialised."""
+    through: :meth:`dump`'s ``release``). With the executor's ``concurrency`` 2, two calls may run at once: one
+    infers while the other encodes its finished batch; inference is serialised. Decoding runs on a thread of its
+    own either way."""
 
     def __init__(self, setup: WorkerSetup) -> None:
         torch.set_num_threads(setup.threads)  # the driver's: CPU results and the cache key's device class use it
@@ -186,8 +186,9 @@ class RayExecutor:
     """Runs dumps on a Ray cluster: ``address`` joins one (``ray start --head`` printed it; ``auto`` finds the
     local one), None starts Ray on this machine. ``workers``: actors (default: one per GPU of the cluster when
     the run's device is CUDA, else one per ``cpus_per_worker`` CPUs). ``concurrency``: calls an actor runs at
-    once: 2 (default) encodes a finished batch while the next one infers, as the local executor's writer thread
-    does; 1 runs them in turn, the forward alone in its process (benchmarks/ray_executor_gpu.py compares).
+    once: 1 (default) runs them in turn, the forward alone in its process but for the decoding thread; 2 encodes a
+    finished batch while the next one infers, as the local executor's writer thread does, which measured slower
+    on one GPU (the two contend for the actor's GIL; benchmarks/RESULTS.md, benchmarks/ray_executor_gpu.py).
     ``niceness``: the workers' scheduling niceness, 0 (default) as a local run's process has; Ray starts its
     workers at 15 so that many busy tasks leave the CPU to its own daemons, which here would put a forward bound
     by Python behind every other process on the node. None keeps Ray's. ``image_memory_gb``: the most decoded
@@ -203,7 +204,7 @@ class RayExecutor:
         address: str | None = None,
         workers: int | None = None,
         cpus_per_worker: int = 1,
-        concurrency: int = 2,
+        concurrency: int = 1,
         niceness: int | None = 0,
         image_memory_gb: float | None = None,
     ) -> None:
