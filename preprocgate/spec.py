@@ -399,7 +399,8 @@ class ExecutorSpec(StrictModel):
         "local: encode_stream (GPU masks encoded on a stream of their own; off by default), arena (images "
         "decoded into page-locked memory, a batch's shape groups back to back; on by default), image_memory_gb "
         "(the most decoded images kept for the next variants; default 40% of the host's memory; beyond it, "
-        "each variant decodes them again, a few batches ahead).",
+        "each variant decodes them again, a few batches ahead), switch_interval_ms (the interpreter's thread "
+        "switch interval while a dump runs; default Python's 5 ms).",
     )
 
     @model_validator(mode="before")

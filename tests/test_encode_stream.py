@@ -1,14 +1,17 @@
 """The local executor's ``encode_stream``: masks on a GPU encoded by the writer thread on a stream of its own give
-the strings the inferring thread's encoding gives; the option is a spec param, checked like any other."""
+the strings the inferring thread's encoding gives; the option is a spec param, checked like any other. And its
+``switch_interval_ms``, which holds while a dump runs and no longer."""
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from preprocgate.engine import build_executor
-from preprocgate.errors import UserError
+from preprocgate.errors import RunError, UserError
 from preprocgate.functional.coco import Detections, portable, to_results
 from preprocgate.spec import ExecutorSpec
 from preprocgate.stages.dump import LocalExecutor, MasksOnStream
@@ -20,6 +23,25 @@ def test_the_spec_param_reaches_the_local_executor() -> None:
     assert not build_executor(ExecutorSpec()).encode_stream
     with pytest.raises(UserError, match=r"executor\.params: .*encode_streams"):
         build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"encode_streams": True}}))
+
+
+def test_the_switch_interval_holds_while_a_dump_runs_and_no_longer(monkeypatch: pytest.MonkeyPatch) -> None:
+    executor = build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"switch_interval_ms": 0.5}}))
+    assert isinstance(executor, LocalExecutor)
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+
+    def compute(stage: object, job: object) -> None:
+        seen.append(sys.getswitchinterval())
+        raise RunError("a dump that fails")
+
+    monkeypatch.setattr(executor, "_compute", compute)
+    with pytest.raises(RunError, match="a dump that fails"):
+        executor.compute(None, None)  # type: ignore[arg-type]
+    assert seen == [pytest.approx(0.0005)] and sys.getswitchinterval() == before
+    for bad in (0, -1, 101, "1ms", True):
+        with pytest.raises(RunError, match=r"switch_interval_ms must be a number of milliseconds above 0, at most"):
+            LocalExecutor(switch_interval_ms=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the stream the writer thread encodes on")

@@ -9,6 +9,7 @@ on the workers of a Ray cluster. Every executor infers the same batches and the 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -237,16 +238,45 @@ class LocalExecutor:
     ``image_memory_gb`` (default: :data:`KEEP_SHARE` of the host's memory): the most decoded images kept for the
     next variants, in GB (10⁹ bytes); a dataset whose images need more is decoded again for each variant, a few
     batches ahead, in bounded memory (:meth:`DumpStage.decoded_batches`). Same dumps either way.
+
+    ``switch_interval_ms`` (default: Python's, 5 ms): the interpreter's thread switch interval while a dump runs.
+    The writer's encoding thread holds the GIL for about a millisecond an image; the inferring thread, which
+    launches a model's kernels one by one from Python, gives the GIL up at each host synchronisation and may then
+    wait a whole interval to take it back. A shorter interval returns it sooner, at the cost of more switches.
+    Unchanged by default until a GPU times it (``benchmarks/rfdetr_gpu.py --local-params '{}'
+    '{"switch_interval_ms": 0.5}'``). Same dumps either way.
     """
 
     decodes_here = True
 
-    def __init__(self, encode_stream: bool = False, arena: bool = True, image_memory_gb: float | None = None) -> None:
+    def __init__(
+        self,
+        encode_stream: bool = False,
+        arena: bool = True,
+        image_memory_gb: float | None = None,
+        switch_interval_ms: float | None = None,
+    ) -> None:
+        number = isinstance(switch_interval_ms, int | float) and not isinstance(switch_interval_ms, bool)
+        if switch_interval_ms is not None and not (number and 0 < switch_interval_ms <= 100):  # type: ignore[operator]
+            raise RunError(
+                "executor: switch_interval_ms must be a number of milliseconds above 0, at most 100, "
+                f"got {switch_interval_ms!r}"
+            )
         self.encode_stream = encode_stream
         self.arena = arena
         self.image_memory = image_memory_bytes(image_memory_gb)
+        self.switch_interval = None if switch_interval_ms is None else switch_interval_ms / 1e3
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
+        saved = sys.getswitchinterval()
+        if self.switch_interval is not None:
+            sys.setswitchinterval(self.switch_interval)
+        try:
+            self._compute(stage, job)
+        finally:
+            sys.setswitchinterval(saved)
+
+    def _compute(self, stage: DumpStage, job: DumpJob) -> None:
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
         parts: deque[Future] = deque()
         device = job.variant.device
