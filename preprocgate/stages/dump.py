@@ -256,16 +256,13 @@ class LocalExecutor:
         image_memory_gb: float | None = None,
         switch_interval_ms: float | None = None,
     ) -> None:
-        number = isinstance(switch_interval_ms, int | float) and not isinstance(switch_interval_ms, bool)
-        if switch_interval_ms is not None and not (number and 0 < switch_interval_ms <= 100):  # type: ignore[operator]
-            raise RunError(
-                "executor: switch_interval_ms must be a number of milliseconds above 0, at most 100, "
-                f"got {switch_interval_ms!r}"
-            )
+        interval = param_number(
+            "switch_interval_ms", switch_interval_ms, lambda v: 0 < v <= 100, "milliseconds above 0, at most 100"
+        )
         self.encode_stream = encode_stream
         self.arena = arena
         self.image_memory = image_memory_bytes(image_memory_gb)
-        self.switch_interval = None if switch_interval_ms is None else switch_interval_ms / 1e3
+        self.switch_interval = None if interval is None else interval / 1e3
 
     def compute(self, stage: DumpStage, job: DumpJob) -> None:
         saved = sys.getswitchinterval()
@@ -372,7 +369,7 @@ class DumpStage:
         The images and batches are the same either way."""
         corrupt = set(self.corrupt)
         missing = [i for i in ids if i not in self._decoded and i not in corrupt]
-        need = sum(math.prod(self._shapes[i]) for i in missing)
+        need = sum(math.prod(self.shapes[i]) for i in missing)
         keep = self._kept_bytes + need <= (physical_memory() * KEEP_SHARE if memory is None else memory)
         self._kept_bytes += need if keep else 0
         target = self._arena_for(keep, device) if arena and missing else None
@@ -385,7 +382,8 @@ class DumpStage:
 
         fresh = self.dataset.decode_each(missing, place=place, ahead=None if keep else STREAM_AHEAD * self.batch_size)
         pending = set(missing)
-        still_needed = _suffix_min([slots[i].slab if i in slots else math.inf for i in ids])
+        # where streaming: per position, the first slab an image from there on lies in (the earlier ones can go)
+        still_needed = [] if keep else _suffix_min([slots[i].slab if i in slots else math.inf for i in ids])
         chunk: list[int] = []
         try:
             for n, i in enumerate(ids):
@@ -419,7 +417,8 @@ class DumpStage:
         return self._arena
 
     @cached_property
-    def _shapes(self) -> dict[int, tuple[int, int, int]]:
+    def shapes(self) -> dict[int, tuple[int, int, int]]:
+        """Each image's decoded shape, from the annotations: what its arena slot and its memory take."""
         return {r.id: (r.height, r.width, 3) for r in self.dataset.records}
 
     def _reserve(self, target: ImageArena, usable: list[int], missing: set[int]) -> dict[int, Slot]:
@@ -428,9 +427,9 @@ class DumpStage:
         groups = (
             group
             for batch in batches(usable, self.batch_size)
-            for group in shape_groups([i for i in batch if i in missing], self._shapes.__getitem__)
+            for group in shape_groups([i for i in batch if i in missing], self.shapes.__getitem__)
         )
-        return target.reserve_groups(groups, self._shapes.__getitem__)
+        return target.reserve_groups(groups, self.shapes.__getitem__)
 
     def run(
         self,
@@ -598,13 +597,20 @@ def _records_texts(
     return part, part_texts(part, escaped), time.perf_counter() - begin
 
 
+def param_number(name: str, value: object, valid: Callable[[float], bool], unit: str) -> float | None:
+    """An executor's numeric param, None where unset; a bool, a string or a value ``valid`` refuses is one line
+    naming the param, the unit and the range (exit 3)."""
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not valid(value):
+        raise RunError(f"executor: {name} must be a number of {unit}, got {value!r}")
+    return float(value)
+
+
 def image_memory_bytes(gigabytes: object) -> float | None:
     """An executor's ``image_memory_gb`` param in bytes; None stays None (:data:`KEEP_SHARE` of the memory)."""
-    if gigabytes is None:
-        return None
-    if not isinstance(gigabytes, int | float) or isinstance(gigabytes, bool) or not gigabytes >= 0:
-        raise RunError(f"executor: image_memory_gb must be a number of GB, 0 or more, got {gigabytes!r}")
-    return gigabytes * 1e9
+    value = param_number("image_memory_gb", gigabytes, lambda v: v >= 0, "GB, 0 or more")
+    return None if value is None else value * 1e9
 
 
 def _suffix_min(values: list[float]) -> list[float]:

@@ -225,7 +225,7 @@ class RayExecutor:
         self.actors: list[Any] = []
         self.budgets: list[float] = []  # per actor: the bytes of images it may keep
         self.holder: dict[int, int] = {}  # image id → the actor that decoded it
-        self.dealt: dict[int, int] = {}  # a streamed dump's images sent to an actor to decode, not yet dumped
+        self.dealt: dict[int, int] = {}  # a streamed dump's images sent to an actor to decode, not yet inferred
         self.ahead: list[int] = []  # per actor: how many of ``dealt``
         self.window = math.inf  # ``ahead``'s bound: a streamed dump's (:meth:`_decode_ahead`)
         self.warm: set[tuple[int, str]] = set()  # (actor, variant) pairs that have run a batch
@@ -276,7 +276,7 @@ class RayExecutor:
     def _streams(self, stage: DumpStage, todo: list[int]) -> bool:
         """Whether a worker would pass its budget keeping the images it holds and its share of those of ``todo``
         no worker holds yet: then this dump's images are streamed through the workers, not kept."""
-        shapes = {r.id: (r.height, r.width, 3) for r in stage.dataset.records}
+        shapes = stage.shapes
         held = [0] * len(self.actors)
         for i, n in self.holder.items():
             held[n] += math.prod(shapes[i])
@@ -310,9 +310,10 @@ class RayExecutor:
 
     def _send_decodes(self, decodes: _Lanes) -> None:
         def submit(n: int, item: tuple[int, list[list[ImageRef]]]) -> Any:
-            ids = [ref.record.id for group in item[1] for ref in group]
-            self.dealt.update(dict.fromkeys(ids, n))
-            self.ahead[n] += len(ids)
+            if self.window < math.inf:  # streaming: the window counts them until inferred
+                ids = [ref.record.id for group in item[1] for ref in group]
+                self.dealt.update(dict.fromkeys(ids, n))
+                self.ahead[n] += len(ids)
             return self.actors[n].decode.options(concurrency_group="decode").remote(item[1])
 
         decodes.send(submit, allow=lambda n: self.ahead[n] < self.window)
@@ -323,12 +324,16 @@ class RayExecutor:
         elsewhere: dict[int, list[int]] = {}
         for i in chunk:
             n = self.holder.pop(i)
-            if i in self.dealt:
-                self.ahead[self.dealt.pop(i)] -= 1
+            self._undeal(i)
             if n != actor:
                 elsewhere.setdefault(n, []).append(i)
         for n, ids in elsewhere.items():  # not awaited: a lost release only keeps images a while longer
             self.actors[n].release.options(concurrency_group="decode").remote(ids)
+
+    def _undeal(self, image_id: int) -> None:
+        """The image off its actor's streaming window (inferred, or found unusable)."""
+        if image_id in self.dealt:
+            self.ahead[self.dealt.pop(image_id)] -= 1
 
     def _decoded(self, flow: _BatchFlow, decodes: _Lanes, call: Any, stage: DumpStage) -> None:
         """A decode call's result taken in (its unusable images, the workers' seconds), and the actor's next
@@ -337,8 +342,7 @@ class RayExecutor:
         corrupt, seconds = self._get(call)
         stage.dataset.corrupt.update(corrupt)
         for i in corrupt:  # never inferred: off the window
-            if i in self.dealt:
-                self.ahead[self.dealt.pop(i)] -= 1
+            self._undeal(i)
         stage.times.add("decode (workers)", seconds)
         flow.arrived(index)
         self._send_decodes(decodes)

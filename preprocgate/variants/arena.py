@@ -209,6 +209,7 @@ def joined(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
 
 
 def physical_memory() -> int:
+    """The host's memory in bytes: what the page-locked share and the images a run keeps are fractions of."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not POSIX: assume a small host
