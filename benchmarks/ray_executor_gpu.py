@@ -2,7 +2,7 @@
 seg-nano: the issue's bound is ray within 5% of local (being scalable must not cost speed).
 
     PYTHONPATH=. python benchmarks/ray_executor_gpu.py [--images 500] [--ray-address ADDR] [--concurrency 2,1]
-        [--ray-niceness-15] [--out results.json]
+        [--workers-per-gpu 1,2] [--ray-niceness-15] [--out results.json]
 
 For each model, gates with the same synthetic COCO-format set and variants (cv2, torch, triton) run with an empty
 cache, alternately ``executor: local`` and ``executor: ray`` (one actor on the GPU; without --ray-address Ray
@@ -123,6 +123,11 @@ def main() -> None:
         "--concurrency", default="2", help="the ray executor's concurrency values to time, comma-separated (e.g. 2,1)"
     )
     parser.add_argument(
+        "--workers-per-gpu",
+        default="1",
+        help="the ray executor's workers_per_gpu values to time, comma-separated (e.g. 1,2): actors sharing the GPU",
+    )
+    parser.add_argument(
         "--ray-niceness-15",
         action="store_true",
         help="also time the ray executor with Ray's own worker niceness (15) instead of its default 0",
@@ -139,10 +144,11 @@ def main() -> None:
     joined = {"address": args.ray_address} if args.ray_address else {}
     executors: dict[str, dict] = {"local": {"kind": "local"}}
     for c in (int(v) for v in args.concurrency.split(",")):
-        executors["ray" if c == 2 else f"ray-c{c}"] = {
-            "kind": "ray",
-            "params": {"workers": 1, "concurrency": c, **joined},
-        }
+        for w in (int(v) for v in args.workers_per_gpu.split(",")):
+            executors[("ray" if c == 2 else f"ray-c{c}") + (f"-w{w}" if w > 1 else "")] = {
+                "kind": "ray",
+                "params": {"workers": w, "concurrency": c, "workers_per_gpu": w, **joined},
+            }
     if args.ray_niceness_15:
         executors["ray-nice15"] = {"kind": "ray", "params": {"workers": 1, "niceness": None, **joined}}
     device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"

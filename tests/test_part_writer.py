@@ -1,10 +1,15 @@
-"""The local executor's part writer: parts encoded on one thread and written on another, in order."""
+"""The local executor's part writer: parts encoded on one thread and written on another, in order; the finished
+parts kept out of the garbage collector's way while a dump runs."""
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
+import weakref
+from collections import deque
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +17,8 @@ import pytest
 from preprocgate.cache import DumpCache
 from preprocgate.functional.coco import Detections, EncodedMasks, to_results
 from preprocgate.keys import DumpDigest, dump_digest
-from preprocgate.stages.dump import PartWriter, escaped_counts
+from preprocgate.stages.dump import DumpJob, PartWriter, escaped_counts, heap_frozen, take_written
+from preprocgate.timing import StageTimes
 
 
 def detections(seed: int) -> Detections:
@@ -73,3 +79,47 @@ def test_strings_escaped_where_they_were_made_write_the_same_parts(tmp_path: Pat
     assert parts[0] == parts[1] == parts[2] and digests[0] == digests[1] == digests[2]
     assert records["plain"] == records["carried"] == records["received"]
     assert b"\\\\" in parts[0]
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_finished_parts_leave_the_collector_during_a_dump_and_come_back_after(tmp_path: Path) -> None:
+    """While a dump runs, each finished part's records (and all else alive) are frozen out of the cyclic
+    collector's generations, after a young collection that frees the garbage cycles made meanwhile; at the end
+    everything is back in the collector's care."""
+    stage = SimpleNamespace(times=StageTimes())
+    job = DumpJob("v", "k" * 64, "all", None, [0, 1, 2, 3], {})  # type: ignore[arg-type]
+    assert gc.get_freeze_count() == 0
+    with heap_frozen() as freeze, PartWriter(DumpCache(tmp_path), job.key, job.digest) as writer:
+        assert freeze
+        dropped = weakref.ref(_Cycle())  # garbage only a collection frees
+        parts = deque([writer.submit(f"all-{n:06d}", [2 * n, 2 * n + 1], [detections(2 * n), detections(2 * n + 1)])
+                       for n in range(2)])  # fmt: skip
+        take_written(stage, job, parts, keep=1, freeze=freeze)
+        assert dropped() is None
+        assert gc.get_freeze_count() > 0 and any(gc.is_tracked(r) for r in job.done[0])  # tracked, but in no generation
+        take_written(stage, job, parts, keep=0, freeze=freeze)
+        assert gc.get_freeze_count() > 0 and sorted(job.done) == [0, 1, 2, 3]
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_process_that_froze_objects_itself_keeps_them_frozen_and_the_collector_off_stays_off() -> None:
+    gc.freeze()  # e.g. a pre-fork server's own, or a library's at import
+    try:
+        with heap_frozen() as freeze:
+            assert freeze
+            kept = [1.0, 2.0]
+            gc.freeze()  # as take_written does
+        assert gc.is_tracked(kept) and not any(o is kept for o in gc.get_objects())  # in no generation: frozen
+    finally:
+        gc.unfreeze()
+    assert any(o is kept for o in gc.get_objects())
+    gc.disable()
+    try:
+        with heap_frozen() as freeze:
+            assert not freeze
+    finally:
+        gc.enable()

@@ -307,6 +307,24 @@ def test_niceness_is_checked() -> None:
         RayExecutor(niceness=20)
 
 
+def test_workers_per_gpu_share_each_gpu() -> None:
+    """Two actors on each GPU, each asking Ray for half of one; CPU runs are unaffected."""
+    import torch
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    shared = RayExecutor(workers_per_gpu=2)
+    assert shared.actor_options(cuda)["num_gpus"] == 0.5 and "num_gpus" not in shared.actor_options(cpu)
+    assert shared.actor_count({"GPU": 3.0, "CPU": 8.0}, cuda) == 6
+    assert shared.actor_count({"GPU": 3.0, "CPU": 8.0}, cpu) == 8
+    assert RayExecutor().actor_count({"GPU": 3.0}, cuda) == 3
+    assert RayExecutor(workers=1, workers_per_gpu=2).actor_count({"GPU": 3.0}, cuda) == 1
+    with pytest.raises(RunError, match="the Ray cluster has no GPU to run on"):
+        shared.actor_count({"CPU": 8.0}, cuda)
+    for bad in (0, 9, 1.5, True, "2"):
+        with pytest.raises(RunError, match=r"workers_per_gpu must be a whole number from 1 to 8, got"):
+            RayExecutor(workers_per_gpu=bad)  # type: ignore[arg-type]
+
+
 class _Niceness:
     def get(self) -> int:
         return os.getpriority(os.PRIO_PROCESS, 0)

@@ -8,12 +8,14 @@ on the workers of a Ray cluster. Every executor infers the same batches and the 
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -278,7 +280,7 @@ class LocalExecutor:
         parts: deque[Future] = deque()
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
-        with PartWriter(stage.cache, job.key, job.digest) as writer:
+        with heap_frozen() as freeze, PartWriter(stage.cache, job.key, job.digest) as writer:
             for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena, self.image_memory)):
                 detections = infer_batch(
                     job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
@@ -287,8 +289,8 @@ class LocalExecutor:
                 if side is not None:
                     detections = MasksOnStream.hand_over(detections, side)
                 parts.append(writer.submit(name, chunk, detections))
-                take_written(stage, job, parts, keep=_IN_FLIGHT)
-            take_written(stage, job, parts, keep=0)
+                take_written(stage, job, parts, keep=_IN_FLIGHT, freeze=freeze)
+            take_written(stage, job, parts, keep=0, freeze=freeze)
 
     def close(self) -> None:
         pass
@@ -621,13 +623,42 @@ def _suffix_min(values: list[float]) -> list[float]:
     return out
 
 
-def take_written(stage: DumpStage, job: DumpJob, parts: deque[Future], keep: int) -> None:
+def take_written(stage: DumpStage, job: DumpJob, parts: deque[Future], keep: int, freeze: bool = False) -> None:
     """Waits for the oldest of ``parts`` (:meth:`PartWriter.submit`'s) until ``keep`` are left and records
-    them as finished: a bound on the detections held in memory, and on a write's failure found late."""
+    them as finished: a bound on the detections held in memory, and on a write's failure found late.
+    ``freeze`` (:func:`heap_frozen`'s): the garbage cycles made since the last part collected, the finished
+    records and all else alive then leave the collector's generations."""
     while len(parts) > keep:
         part, seconds = parts.popleft().result()
         job.finished(part)
         stage.times.add("encode+write (overlapped)", seconds)
+        if freeze:
+            gc.collect(1)  # only the objects made since the last freeze: a cycle of tensors is not kept for long
+            gc.freeze()
+
+
+@contextmanager
+def heap_frozen() -> Iterator[bool]:
+    """Yields whether a dump may move what is alive out of the cyclic garbage collector's generations as it
+    goes (:func:`gc.freeze`, a constant-time move; :func:`take_written` does it after each part), and moves it
+    all back to the oldest generation at the end (:func:`gc.unfreeze`).
+
+    Why: a dump keeps its records, hundreds of thousands of dicts and lists that hold no cycles, and every full
+    collection walks all of them again while every thread waits; they grow with the dump, and so does each walk.
+    Objects are still freed by their reference counts meanwhile, and garbage cycles by the young collections
+    before each freeze; only a cycle alive at a freeze and dropped later waits for the next full collection
+    after the dump. Not while the collector is off. Where the process had frozen objects of its own before
+    (a pre-fork server, or a library at import), everything stays frozen at the end, as that process's policy
+    is (the collector cannot unfreeze some objects and not others)."""
+    if not gc.isenabled():
+        yield False
+        return
+    theirs = gc.get_freeze_count()
+    try:
+        yield True
+    finally:
+        if not theirs:
+            gc.unfreeze()
 
 
 def escaped_counts(ids: Sequence[int], detections: Sequence[Detections]) -> dict[int, list[bytes]]:

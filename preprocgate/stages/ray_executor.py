@@ -43,6 +43,7 @@ from preprocgate.stages.dump import (
     Recipe,
     batches,
     escaped_counts,
+    heap_frozen,
     image_memory_bytes,
     infer_batch,
     shape_groups,
@@ -195,7 +196,14 @@ class RayExecutor:
     images a worker keeps for the next variants (default: :data:`~preprocgate.stages.dump.KEEP_SHARE` of its
     node's memory, shared among the node's workers); a dump whose images would pass it on a worker is streamed:
     each worker decodes a bounded window ahead of its dumps (:data:`STREAM_WINDOW` batches) and drops each batch's
-    images once inferred, and the next variant decodes them again. Same dumps either way."""
+    images once inferred, and the next variant decodes them again. Same dumps either way.
+
+    ``workers_per_gpu`` (default 1): actors sharing each GPU, each with ``1 / workers_per_gpu`` of it. Why: a
+    dump of a mask model keeps one Python process busy, not its GPU (RF-DETR seg-nano on an H100: the inferring
+    thread busy 98% of the time, the GPU 33%; benchmarks/RESULTS.md), so a second process on the same GPU could
+    launch its batches while the first encodes. Without NVIDIA MPS it measured no gain on an H100 (the GPU
+    time-slices the two processes' contexts: each one's forward took twice as long), hence 1 by default; with
+    MPS their kernels may overlap (not measured). The batches are the same; the model is loaded once per actor."""
 
     decodes_here = False  # the workers read the images: the driver hashes each one and drops it
 
@@ -207,6 +215,7 @@ class RayExecutor:
         concurrency: int = 1,
         niceness: int | None = 0,
         image_memory_gb: float | None = None,
+        workers_per_gpu: int = 1,
     ) -> None:
         try:
             import ray
@@ -218,9 +227,11 @@ class RayExecutor:
             raise RunError(f"executor: concurrency must be 1 or 2, got {concurrency}")
         if niceness is not None and not -20 <= niceness <= 19:
             raise RunError(f"executor: niceness must be from -20 to 19, got {niceness}")
+        if isinstance(workers_per_gpu, bool) or not isinstance(workers_per_gpu, int) or not 1 <= workers_per_gpu <= 8:
+            raise RunError(f"executor: workers_per_gpu must be a whole number from 1 to 8, got {workers_per_gpu!r}")
         self.ray = ray
         self.address, self.workers, self.cpus_per_worker = address, workers, cpus_per_worker
-        self.concurrency, self.niceness = concurrency, niceness
+        self.concurrency, self.niceness, self.workers_per_gpu = concurrency, niceness, workers_per_gpu
         self.image_memory = image_memory_bytes(image_memory_gb)
         self.actors: list[Any] = []
         self.budgets: list[float] = []  # per actor: the bytes of images it may keep
@@ -253,7 +264,7 @@ class RayExecutor:
 
         dispatch()
         written: deque[Future] = deque()
-        with PartWriter(stage.cache, job.key, job.digest) as writer:
+        with heap_frozen() as freeze, PartWriter(stage.cache, job.key, job.digest) as writer:
             while decodes or dumps:
                 ready, _ = self.ray.wait([*decodes.in_flight, *dumps.in_flight], num_returns=1)
                 if ready[0] in decodes.in_flight:
@@ -270,8 +281,8 @@ class RayExecutor:
                 written.append(writer.submit_records(f"{job.tag}-i{chunk[0]:012d}", part, escaped))
                 for step, s in seconds.items():
                     stage.times.add(f"{step} (workers)", s)
-                take_written(stage, job, written, keep=IN_FLIGHT)
-            take_written(stage, job, written, keep=0)
+                take_written(stage, job, written, keep=IN_FLIGHT, freeze=freeze)
+            take_written(stage, job, written, keep=0, freeze=freeze)
 
     def _streams(self, stage: DumpStage, todo: list[int]) -> bool:
         """Whether a worker would pass its budget keeping the images it holds and its share of those of ``todo``
@@ -395,10 +406,7 @@ class RayExecutor:
                 raise RunError(f"executor: cannot reach the Ray cluster at {self.address!r}: {exc}") from None
             self.connected = True
         device = torch.device(recipe.device)
-        total = ray.cluster_resources().get("GPU" if device.type == "cuda" else "CPU", 0)
-        count = self.workers or int(total // (1 if device.type == "cuda" else self.cpus_per_worker))
-        if count < 1:
-            raise RunError(f"executor: the Ray cluster has no {'GPU' if device.type == 'cuda' else 'CPU'} to run on")
+        count = self.actor_count(ray.cluster_resources(), device)
         setup = WorkerSetup(recipe, stage.input_spec, torch.get_num_threads(), stage.dataset.images)
         actor = ray.remote(**self.actor_options(device))(DumpWorker)
         self.actors = [actor.remote(setup) for _ in range(count)]
@@ -415,6 +423,15 @@ class RayExecutor:
                 f"for {stage.key_base['device']}: run the driver on a node of the workers' hardware class"
             )
 
+    def actor_count(self, resources: dict[str, float], device: torch.device) -> int:
+        """How many actors a cluster with ``resources`` (Ray's totals) gets: ``workers`` where given."""
+        cuda = device.type == "cuda"
+        total = resources.get("GPU" if cuda else "CPU", 0)
+        count = self.workers or int(total * self.workers_per_gpu if cuda else total // self.cpus_per_worker)
+        if count < 1:
+            raise RunError(f"executor: the Ray cluster has no {'GPU' if cuda else 'CPU'} to run on")
+        return count
+
     def actor_options(self, device: torch.device) -> dict[str, Any]:
         """The workers' Ray options: resources, restarts, concurrency, and the niceness (Ray reads a worker's
         from ``RAY_worker_niceness`` in its environment; an actor's ``env_vars`` merge with the job's)."""
@@ -426,7 +443,7 @@ class RayExecutor:
             "concurrency_groups": {"decode": 1},  # decoding beside the dumps' calls (:meth:`_decode_ahead`)
         }
         if device.type == "cuda":
-            options["num_gpus"] = 1
+            options["num_gpus"] = 1 / self.workers_per_gpu
         if self.niceness is not None:
             options["runtime_env"] = {"env_vars": {"RAY_worker_niceness": str(self.niceness)}}
         return options
