@@ -11,6 +11,7 @@ the dump itself, with the writer's threads running beside it, and unions the GPU
 a GPU busy for a small share of the window means the dump waits on the host (Python launching, the GIL, host
 synchronisations), not on the GPU. The profiler's own cost per op (a few microseconds) slows a launch-bound
 forward, so the window's throughput is given beside the unprofiled dumps' (cv2 before it, triton after it).
+The interpreter's garbage collections are timed too, in the window and over every dump.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ GC_DUMPS: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])  # the same ove
 
 
 def time_gc() -> None:
-    """Adds the interpreter's garbage collections inside the window to :data:`GC`: a collection stops every
-    thread, and a dump's records (hundreds of thousands of dicts) make the oldest generation's long."""
+    """Adds the interpreter's garbage collections inside the window to :data:`GC`, and during any dump to
+    :data:`GC_DUMPS`: a collection stops every thread, and a dump's records (hundreds of thousands of dicts) make
+    a full one long unless the dump keeps them frozen (``heap_frozen``; ``--no-freeze`` times the dumps without)."""
     begun: list[float] = []
 
     def callback(phase: str, info: dict[str, int]) -> None:
@@ -89,7 +91,7 @@ def labelled(fn: Callable, label: str) -> Callable:
 
 
 def instrument(step: Callable[[], None]) -> None:
-    """Labels the dump's steps for the profiler and calls ``step(variant)`` after each inferred batch. Only this
+    """Labels the dump's steps for the profiler and calls ``step()`` after each inferred batch. Only this
     process's objects are patched: the product's code is unchanged."""
     original_measure = StageTimes.measure
 
