@@ -93,15 +93,15 @@ def test_finished_parts_leave_the_collector_during_a_dump_and_come_back_after(tm
     stage = SimpleNamespace(times=StageTimes())
     job = DumpJob("v", "k" * 64, "all", None, [0, 1, 2, 3], {})  # type: ignore[arg-type]
     gc.unfreeze()  # an interpreter may start with objects frozen (one GPU image's Python: 375): none here
-    with heap_frozen() as freeze, PartWriter(DumpCache(tmp_path), job.key, job.digest) as writer:
-        assert freeze
+    with PartWriter(DumpCache(tmp_path), job.key, job.digest) as writer:
+        assert writer.freeze
         dropped = weakref.ref(_Cycle())  # garbage only a collection frees
         parts = deque([writer.submit(f"all-{n:06d}", [2 * n, 2 * n + 1], [detections(2 * n), detections(2 * n + 1)])
                        for n in range(2)])  # fmt: skip
-        take_written(stage, job, parts, keep=1, freeze=freeze)
+        take_written(stage, job, parts, keep=1)
         assert dropped() is None
         assert gc.get_freeze_count() > 0 and any(gc.is_tracked(r) for r in job.done[0])  # tracked, but in no generation
-        take_written(stage, job, parts, keep=0, freeze=freeze)
+        take_written(stage, job, parts, keep=0)
         assert gc.get_freeze_count() > 0 and sorted(job.done) == [0, 1, 2, 3]
     assert gc.get_freeze_count() == 0
 
@@ -112,7 +112,7 @@ def test_a_process_that_froze_objects_itself_keeps_them_frozen_and_the_collector
         with heap_frozen() as freeze:
             assert freeze
             kept = [1.0, 2.0]
-            gc.freeze()  # as take_written does
+            gc.freeze()  # as the part writer does after each part
         assert gc.is_tracked(kept) and not any(o is kept for o in gc.get_objects())  # in no generation: frozen
     finally:
         gc.unfreeze()

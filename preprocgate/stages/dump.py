@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -245,8 +245,8 @@ class LocalExecutor:
     The writer's encoding thread holds the GIL for about a millisecond an image; the inferring thread, which
     launches a model's kernels one by one from Python, gives the GIL up at each host synchronisation and may then
     wait a whole interval to take it back. A shorter interval returns it sooner, at the cost of more switches.
-    Unchanged by default until a GPU times it (``benchmarks/rfdetr_gpu.py --local-params '{}'
-    '{"switch_interval_ms": 0.5}'``). Same dumps either way.
+    Timed on an H100 at 0.5 and 1 ms: no effect beyond the spread between runs (``benchmarks/rfdetr_gpu.py
+    --local-params '{}' '{"switch_interval_ms": 0.5}'``), so Python's stays the default. Same dumps either way.
     """
 
     decodes_here = True
@@ -280,7 +280,7 @@ class LocalExecutor:
         parts: deque[Future] = deque()
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
-        with heap_frozen() as freeze, PartWriter(stage.cache, job.key, job.digest) as writer:
+        with PartWriter(stage.cache, job.key, job.digest) as writer:
             for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena, self.image_memory)):
                 detections = infer_batch(
                     job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
@@ -289,8 +289,8 @@ class LocalExecutor:
                 if side is not None:
                     detections = MasksOnStream.hand_over(detections, side)
                 parts.append(writer.submit(name, chunk, detections))
-                take_written(stage, job, parts, keep=_IN_FLIGHT, freeze=freeze)
-            take_written(stage, job, parts, keep=0, freeze=freeze)
+                take_written(stage, job, parts, keep=_IN_FLIGHT)
+            take_written(stage, job, parts, keep=0)
 
     def close(self) -> None:
         pass
@@ -539,10 +539,13 @@ class PartWriter:
     (COCO records, their JSON text) holds the GIL; writing (joining the texts, the file and its sync) and hashing
     do not, so all three overlap: on RF-DETR-like masks (megabytes of RLE an image) the hash and the write with
     its sync take about as long each (benchmarks/dump_overhead.py). The digest is fed one part after another in
-    submission order."""
+    submission order. Used as a context manager, it keeps the dump's records out of the garbage collector's
+    way while it runs (:func:`heap_frozen`): after each part is written, what is alive is frozen."""
 
     def __init__(self, cache: DumpCache, key: str, digest: DumpDigest | None = None) -> None:
         self.cache, self.key, self.digest = cache, key, digest
+        self._heap = ExitStack()
+        self.freeze = False  # :func:`heap_frozen`'s, once entered
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-encode")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-write")
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-digest")
@@ -568,14 +571,20 @@ class PartWriter:
         self.cache.write_texts(self.key, name, texts)
         if hashed is not None:
             hashed.result()
-        return part, seconds + time.perf_counter() - begin
+        seconds += time.perf_counter() - begin
+        if self.freeze:  # the garbage cycles made since the last part collected, then all alive frozen
+            gc.collect(1)  # only the objects made since the last freeze: a cycle of tensors is not kept for long
+            gc.freeze()
+        return part, seconds
 
     def close(self) -> None:
         self._encoder.shutdown()
         self._writer.shutdown()
         self._hasher.shutdown()
+        self._heap.close()
 
     def __enter__(self) -> PartWriter:
+        self.freeze = self._heap.enter_context(heap_frozen())
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -623,24 +632,19 @@ def _suffix_min(values: list[float]) -> list[float]:
     return out
 
 
-def take_written(stage: DumpStage, job: DumpJob, parts: deque[Future], keep: int, freeze: bool = False) -> None:
+def take_written(stage: DumpStage, job: DumpJob, parts: deque[Future], keep: int) -> None:
     """Waits for the oldest of ``parts`` (:meth:`PartWriter.submit`'s) until ``keep`` are left and records
-    them as finished: a bound on the detections held in memory, and on a write's failure found late.
-    ``freeze`` (:func:`heap_frozen`'s): the garbage cycles made since the last part collected, the finished
-    records and all else alive then leave the collector's generations."""
+    them as finished: a bound on the detections held in memory, and on a write's failure found late."""
     while len(parts) > keep:
         part, seconds = parts.popleft().result()
         job.finished(part)
         stage.times.add("encode+write (overlapped)", seconds)
-        if freeze:
-            gc.collect(1)  # only the objects made since the last freeze: a cycle of tensors is not kept for long
-            gc.freeze()
 
 
 @contextmanager
 def heap_frozen() -> Iterator[bool]:
     """Yields whether a dump may move what is alive out of the cyclic garbage collector's generations as it
-    goes (:func:`gc.freeze`, a constant-time move; :func:`take_written` does it after each part); at the end
+    goes (:func:`gc.freeze`, a constant-time move; :class:`PartWriter` does it after each part); at the end
     it is all moved back to the oldest generation (:func:`gc.unfreeze`).
 
     Why: a dump keeps its records, hundreds of thousands of dicts and lists that hold no cycles, and every full

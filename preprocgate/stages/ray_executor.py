@@ -43,7 +43,6 @@ from preprocgate.stages.dump import (
     Recipe,
     batches,
     escaped_counts,
-    heap_frozen,
     image_memory_bytes,
     infer_batch,
     shape_groups,
@@ -264,7 +263,7 @@ class RayExecutor:
 
         dispatch()
         written: deque[Future] = deque()
-        with heap_frozen() as freeze, PartWriter(stage.cache, job.key, job.digest) as writer:
+        with PartWriter(stage.cache, job.key, job.digest) as writer:
             while decodes or dumps:
                 ready, _ = self.ray.wait([*decodes.in_flight, *dumps.in_flight], num_returns=1)
                 if ready[0] in decodes.in_flight:
@@ -281,8 +280,8 @@ class RayExecutor:
                 written.append(writer.submit_records(f"{job.tag}-i{chunk[0]:012d}", part, escaped))
                 for step, s in seconds.items():
                     stage.times.add(f"{step} (workers)", s)
-                take_written(stage, job, written, keep=IN_FLIGHT, freeze=freeze)
-            take_written(stage, job, written, keep=0, freeze=freeze)
+                take_written(stage, job, written, keep=IN_FLIGHT)
+            take_written(stage, job, written, keep=0)
 
     def _streams(self, stage: DumpStage, todo: list[int]) -> bool:
         """Whether a worker would pass its budget keeping the images it holds and its share of those of ``todo``
