@@ -131,6 +131,15 @@ def instrument(step: Callable[[], None]) -> None:
     dump.infer_batch = infer_batch
 
 
+def no_writer_work(chunk: list[int], detections: Any) -> tuple[dict, dict, float]:
+    """``--no-writer-work``'s part encoder: the masks encoded (where the writer's thread does it, on its stream),
+    then nothing: no records, ``[]`` for each image's text."""
+    begin = time.perf_counter()
+    if isinstance(detections, dump.MasksOnStream):
+        detections.portable()
+    return {i: [] for i in chunk}, {i: b"[]" for i in chunk}, time.perf_counter() - begin
+
+
 def union(intervals: list[tuple[float, float]]) -> float:
     total, end = 0.0, float("-inf")
     for lo, hi in sorted(intervals):
@@ -215,6 +224,12 @@ def main() -> None:
     parser.add_argument("--local-params", type=json.loads, default={}, metavar="JSON", help="the local executor's")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test")
     parser.add_argument("--no-freeze", action="store_true", help="dumps without heap_frozen (as before it)")
+    parser.add_argument(
+        "--no-writer-work",
+        action="store_true",
+        help="a diagnostic: the writer makes no records and writes '[]' (masks still encoded): how fast the "
+        "inferring thread goes without the writer's share of the GIL; its dumps and metrics are not the gate's",
+    )
     parser.add_argument("--trace", type=Path, help="also write the window's Chrome trace here")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -235,6 +250,8 @@ def main() -> None:
     profiling = False
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     prof = profile(activities=activities, schedule=schedule(wait=args.skip - 2, warmup=2, active=args.window, repeat=1))
+    if args.no_writer_work:
+        dump._encode_part = no_writer_work
     instrument(on_batch)
     time_gc()
     frozen_before: list[int] = []  # the freeze count each dump began with (a library may freeze at import)
@@ -275,6 +292,7 @@ def main() -> None:
         "model_params": args.model_params,
         "local_params": args.local_params,
         "heap_frozen": not args.no_freeze,
+        "no_writer_work": args.no_writer_work,
         "freeze_count_at_dump_start": frozen_before,
         "gc_enabled": gc.isenabled(),
         "seconds": round(time.perf_counter() - started, 1),

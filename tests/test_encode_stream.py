@@ -13,8 +13,9 @@ import torch
 from preprocgate.engine import build_executor
 from preprocgate.errors import RunError, UserError
 from preprocgate.functional.coco import Detections, portable, to_results
-from preprocgate.spec import ExecutorSpec
+from preprocgate.spec import ExecutorSpec, InputSpec
 from preprocgate.stages.dump import LocalExecutor, MasksOnStream
+from preprocgate.variants import VARIANTS, build_variant
 
 
 def test_the_spec_param_reaches_the_local_executor() -> None:
@@ -62,3 +63,24 @@ def test_masks_encoded_on_a_side_stream_equal_the_inferring_threads() -> None:
     handed = MasksOnStream.hand_over(batch, side)
     del batch  # the writer holds the only references, as in the dump
     assert [to_results(i, d) for i, d in enumerate(handed.portable())] == expected
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: streams")
+def test_a_variant_waits_for_its_own_stream_and_not_for_the_encoders() -> None:
+    """Why encode_stream can overlap at all: the inferring thread's waits after each call (infer_batch) must not
+    wait for the masks being encoded on the writer's stream."""
+    device = torch.device("cuda")
+    variant = build_variant(VARIANTS.get("torch"), InputSpec(size=(32, 32)), device, {})
+    cycles = 2_000_000_000  # about a second of spinning on any current GPU
+    side = torch.cuda.Stream(device)
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(cycles)
+        encoding = torch.cuda.Event()
+        encoding.record(side)
+    torch.cuda._sleep(cycles // 20)  # this thread's own queued work
+    mine = torch.cuda.Event()
+    mine.record()
+    variant.synchronize()
+    assert mine.query(), "the variant's own stream was not waited for"
+    assert not encoding.query(), "the variant waited for another stream's work"
+    side.synchronize()

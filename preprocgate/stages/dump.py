@@ -28,7 +28,7 @@ from preprocgate import geometry
 from preprocgate.cache import DumpCache, part_texts
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
-from preprocgate.functional.coco import EncodedMasks, portable, to_results
+from preprocgate.functional.coco import EncodedMasks, portable, to_results_json
 from preprocgate.keys import DumpDigest, dump_digest, dump_key
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
@@ -597,8 +597,10 @@ def _encode_part(
     begin = time.perf_counter()
     if isinstance(detections, MasksOnStream):
         detections = detections.portable()
-    part = {i: to_results(i, d) for i, d in zip(chunk, detections, strict=True)}
-    return part, part_texts(part, escaped_counts(chunk, detections)), time.perf_counter() - begin
+    part, texts = {}, {}
+    for i, d in zip(chunk, detections, strict=True):
+        part[i], texts[i] = to_results_json(i, d)
+    return part, texts, time.perf_counter() - begin
 
 
 def _records_texts(
@@ -669,7 +671,7 @@ def heap_frozen() -> Iterator[bool]:
 
 def escaped_counts(ids: Sequence[int], detections: Sequence[Detections]) -> dict[int, list[bytes]]:
     """By image, its masks' strings as JSON writes them where the GPU's RLE made that text beside them
-    (:attr:`EncodedMasks.json`), one per record of :func:`to_results`, in order: what
+    (:attr:`EncodedMasks.json`), one per record of :func:`~preprocgate.functional.coco.to_results`, in order: what
     :func:`preprocgate.cache.part_texts` then puts in the part file as it is."""
     return {
         i: d.masks.json

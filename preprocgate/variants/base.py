@@ -113,9 +113,15 @@ class Preprocessor(ABC):
         return result.to(self.device).contiguous()  # as the stacked output always was
 
     def synchronize(self) -> None:
-        """Wait for queued device work, so that timings measure it."""
+        """Wait for the work this thread queued on the device (its current stream), so that timings measure it.
+
+        The current stream, not the whole device: a dump may run its masks' encoding on a stream of its own in
+        another thread (the local executor's ``encode_stream``), and a device-wide wait after each call would
+        make the inferring thread wait for that encoding too, undoing the overlap. A variant that works on a
+        stream of its own must order its output on the current stream (``Stream.wait_stream``), as any torch
+        code handing a tensor to the caller must."""
         if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+            torch.cuda.current_stream(self.device).synchronize()
 
 
 VariantFactory = Callable[..., Preprocessor]
