@@ -5,7 +5,8 @@ given density: random weights give noisy masks, megabytes of RLE an image).
     PYTHONPATH=. python benchmarks/dump_overhead.py [--images 64] [--density 0.02]
 
 Prints milliseconds per image for: the encoding thread's work (records and part texts) with the RLE strings
-scanned and escaped there, as before, and escaped where they were made (the GPU's RLE now); writing the parts
+scanned and escaped there, as before, escaped where they were made (the GPU's RLE), and records and text made
+in one pass (``to_results_json``, what the local writer does now); writing the parts
 (records to JSON on one thread, files and the digest on another, as the local executor's writer does; wall time
 over all parts); a Ray driver's writing of the records its workers return, as before (the texts, the file and the
 digest in turn on the receiving thread) and now (a local run's writer threads, :meth:`PartWriter.submit_records`);
@@ -26,7 +27,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from preprocgate.cache import DumpCache, part_texts
-from preprocgate.functional.coco import Detections, EncodedMasks, to_results
+from preprocgate.functional.coco import Detections, EncodedMasks, to_results, to_results_json
 from preprocgate.keys import DumpDigest, dump_digest
 from preprocgate.stages.dump import PartWriter
 
@@ -46,14 +47,21 @@ def detections(density: float, masks: int = 100) -> Detections:
     )
 
 
-def encoding(one: Detections, images: int, escaped: bool) -> float:
+def encoding(one: Detections, images: int, how: str) -> float:
     """Seconds to make the records and part texts of ``images`` images, on this thread (the GIL held): the
-    encoding thread's work, with the strings escaped where they were made or scanned and escaped here."""
+    encoding thread's work. ``how``: ``here`` (the strings scanned and escaped here, as before the GPU escaped
+    them), ``made`` (escaped where they were made, the records encoded as JSON and the strings spliced back), or
+    ``together`` (:func:`to_results_json`: records and text in one pass, what the local writer does now)."""
     assert isinstance(one.masks, EncodedMasks)
     begin = time.perf_counter()
     for start in range(0, images, BATCH):
-        part = {i: to_results(i, one) for i in range(start, min(start + BATCH, images))}
-        part_texts(part, {i: one.masks.json for i in part} if escaped else None)
+        ids = range(start, min(start + BATCH, images))
+        if how == "together":
+            for i in ids:
+                to_results_json(i, one)
+            continue
+        part = {i: to_results(i, one) for i in ids}
+        part_texts(part, {i: one.masks.json for i in part} if how == "made" else None)
     return time.perf_counter() - begin
 
 
@@ -114,12 +122,15 @@ def main() -> None:
     begin = time.perf_counter()
     assert marker is not None and cache.intact(key, marker, ids) is not None
     warm_now = time.perf_counter() - begin
-    here, made = (min(encoding(one, args.images, escaped) for _ in range(3)) for escaped in (False, True))
+    here, made, together = (
+        min(encoding(one, args.images, how) for _ in range(3)) for how in ("here", "made", "together")
+    )
     (in_turn, a), (threads, b) = (driver(one, args.images, cache, overlapped) for overlapped in (False, True))
     assert a == b == whole
     per_image = {
         "records and part texts, strings escaped here (before; best of 3)": here,
-        "records and part texts, strings escaped where made (GPU RLE now; best of 3)": made,
+        "records and part texts, strings escaped where made (GPU RLE; best of 3)": made,
+        "records and part texts made together, to_results_json (the local writer now; best of 3)": together,
         "write parts (encoding and writing threads, streaming the digest)": write,
         "ray driver: write received parts in turn (before)": in_turn,
         "ray driver: write received parts on the writer's threads (now)": threads,

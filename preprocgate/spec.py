@@ -397,7 +397,7 @@ class ExecutorSpec(StrictModel):
         description="ray: address (default: start Ray here), workers, cpus_per_worker, concurrency (1 or 2; "
         "default 1), niceness, image_memory_gb (per worker; default 40% of its node's memory over its workers), "
         "workers_per_gpu (actors sharing each GPU, 1 to 8; default 1). "
-        "local: encode_stream (GPU masks encoded on a stream of their own; off by default), arena (images "
+        "local: encode_stream (GPU masks encoded on a stream of their own; on by default), arena (images "
         "decoded into page-locked memory, a batch's shape groups back to back; on by default), image_memory_gb "
         "(the most decoded images kept for the next variants; default 40% of the host's memory; beyond it, "
         "each variant decodes them again, a few batches ahead), switch_interval_ms (the interpreter's thread "

@@ -19,9 +19,9 @@ from preprocgate.variants import VARIANTS, build_variant
 
 
 def test_the_spec_param_reaches_the_local_executor() -> None:
-    executor = build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"encode_stream": True}}))
-    assert isinstance(executor, LocalExecutor) and executor.encode_stream
-    assert not build_executor(ExecutorSpec()).encode_stream
+    executor = build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"encode_stream": False}}))
+    assert isinstance(executor, LocalExecutor) and not executor.encode_stream
+    assert build_executor(ExecutorSpec()).encode_stream  # on by default (a no-op off CUDA)
     with pytest.raises(UserError, match=r"executor\.params: .*encode_streams"):
         build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"encode_streams": True}}))
 

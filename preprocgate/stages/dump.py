@@ -226,11 +226,13 @@ class LocalExecutor:
     (it contends for the GIL with a forward bound by Python) and a writer process instead of the thread (the
     same inference time per image, plus seconds of process start per variant).
 
-    ``encode_stream`` (spec: ``executor: {kind: local, params: {encode_stream: true}}``): masks on a CUDA device
-    are run-length encoded by the writer thread, on a CUDA stream of its own, instead of by the inferring
-    thread: the next batch's preprocessing and forward are queued while the GPU encodes the last one, and the
-    encoder's host synchronisations no longer stop the inferring thread. Same strings. Off by default until a
-    GPU times it (``benchmarks/rfdetr_gpu.py --encode-stream both``); elsewhere it changes nothing.
+    ``encode_stream`` (default on; ``executor: {kind: local, params: {encode_stream: false}}`` turns it off):
+    masks on a CUDA device are run-length encoded by the writer thread, on a CUDA stream of its own, instead of
+    by the inferring thread: the next batch's preprocessing and forward are queued while the GPU encodes the last
+    one, and the encoder's host synchronisations no longer stop the inferring thread. Same strings. It only
+    overlaps because the inferring thread waits for its own stream, not the device
+    (:meth:`~preprocgate.variants.base.Preprocessor.synchronize`); with that, RF-DETR's GPU dumps ran 14–36%
+    faster with it on an H200 and an H100 (benchmarks/RESULTS.md). Elsewhere it changes nothing.
 
     ``arena`` (default on; ``params: {arena: false}`` turns it off): images are decoded into an
     :class:`~preprocgate.variants.arena.ImageArena`, page-locked on CUDA, each batch's shape groups back to back,
@@ -253,7 +255,7 @@ class LocalExecutor:
 
     def __init__(
         self,
-        encode_stream: bool = False,
+        encode_stream: bool = True,
         arena: bool = True,
         image_memory_gb: float | None = None,
         switch_interval_ms: float | None = None,
