@@ -93,7 +93,7 @@ def portable(detections: Sequence[Detections]) -> list[Detections]:
 
 def to_results(image_id: int, det: Detections) -> list[dict]:
     """One COCO result per detection: bbox xywh rounded to 0.01 px, score to 1e-6 (stable JSON digests)."""
-    return _records(int(image_id), det, rounded_columns(det))
+    return _records(int(image_id), det, _rounded_columns(det))
 
 
 def to_results_json(image_id: int, det: Detections) -> tuple[list[dict], bytes]:
@@ -106,15 +106,15 @@ def to_results_json(image_id: int, det: Detections) -> tuple[list[dict], bytes]:
     spellings), instead of copying every record without its mask, encoding them all and splicing the masks back:
     about half the time (benchmarks/dump_overhead.py). Anything else takes :func:`~preprocgate.hashing.results_json`."""
     image_id = int(image_id)
-    columns = rounded_columns(det)
+    columns = _rounded_columns(det)
     records = _records(image_id, det, columns)
     masks = det.masks
     if masks is not None and not (isinstance(masks, EncodedMasks) and masks.json is not None):
         return records, results_json(records, allow_nan=True)
-    numbers, labels = columns[0], columns[2]
-    tokens = json.dumps(numbers, allow_nan=True, separators=(",", ":")).encode("ascii")[1:-1].split(b",")
     if not records:
         return records, b"[]"
+    numbers, labels = columns[0], columns[2]
+    tokens = json.dumps(numbers, allow_nan=True, separators=(",", ":")).encode("ascii")[1:-1].split(b",")
     head = b',"image_id":%d,"score":' % image_id
     out = [b"["]
     if masks is None:
@@ -131,7 +131,10 @@ def to_results_json(image_id: int, det: Detections) -> tuple[list[dict], bytes]:
     return records, b"".join(out)
 
 
-def rounded_columns(det: Detections) -> tuple[list[float], int, list[int]]:
+_EXACT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))  # widened to float64 exactly, few bits
+
+
+def _rounded_columns(det: Detections) -> tuple[list[float], int, list[int]]:
     """Every detection's x, y, w, h (rounded to 0.01) and score (to 1e-6) in one flat list, 5 a detection, the
     count, and the labels as ints: the values of :func:`to_results`'s records.
 
@@ -161,9 +164,6 @@ def rounded_columns(det: Detections) -> tuple[list[float], int, list[int]]:
     for (x0, y0, x1, y1), score in zip(boxes.tolist(), scores.tolist(), strict=True):
         values += (round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2), round(score, 6))
     return values, n, labels
-
-
-_EXACT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 
 
 def _records(image_id: int, det: Detections, columns: tuple[list[float], int, list[int]]) -> list[dict]:

@@ -231,7 +231,7 @@ class LocalExecutor:
     by the inferring thread: the next batch's preprocessing and forward are queued while the GPU encodes the last
     one, and the encoder's host synchronisations no longer stop the inferring thread. Same strings. It only
     overlaps because the inferring thread waits for its own stream, not the device
-    (:meth:`~preprocgate.variants.base.Preprocessor.synchronize`); with that, RF-DETR's GPU dumps ran 14–36%
+    (:meth:`~preprocgate.variants.base.Preprocessor.synchronize`); with that, RF-DETR's GPU dumps ran 14–37%
     faster with it on an H200 and an H100 (benchmarks/RESULTS.md). Elsewhere it changes nothing.
 
     ``arena`` (default on; ``params: {arena: false}`` turns it off): images are decoded into an
