@@ -6,13 +6,14 @@ given density: random weights give noisy masks, megabytes of RLE an image).
 
 Prints milliseconds per image for: the encoding thread's work (records and part texts) with the RLE strings
 scanned and escaped there, as before, escaped where they were made (the GPU's RLE), and records and text made
-in one pass (``to_results_json``, what the local writer does now); writing the parts
-(records to JSON on one thread, files and the digest on another, as the local executor's writer does; wall time
-over all parts); a Ray driver's writing of the records its workers return, as before (the texts, the file and the
-digest in turn on the receiving thread) and now (a local run's writer threads, :meth:`PartWriter.submit_records`);
-the digest the way it was computed before (the whole dump encoded again after the last part)
-and the way it is now (each part's texts streamed into it as they are written); and a warm run's use of a
-finished dump before (every part read and digested) and now (its completion marker checked, nothing read).
+in one pass (``to_results_json``, what the local writer does now); writing the parts (records to JSON on one
+thread, files and the digest on another, as the local executor's writer does; wall time over all parts) and the
+files alone (the writing thread's step); a Ray driver's writing of the records its workers return, as before
+(the texts, the file and the digest in turn on the receiving thread) and now (a local run's writer threads,
+:meth:`PartWriter.submit_records`); the digest the way it was computed before (the whole dump encoded again
+after the last part) and the way it is now (each part's texts streamed into it as they are written); and a warm
+run's use of a finished dump before (every part read and digested) and now (its completion marker checked,
+nothing read).
 """
 
 from __future__ import annotations
@@ -62,6 +63,19 @@ def encoding(one: Detections, images: int, how: str) -> float:
             continue
         part = {i: to_results(i, one) for i in ids}
         part_texts(part, {i: one.masks.json for i in part} if how == "made" else None)
+    return time.perf_counter() - begin
+
+
+def part_writes(one: Detections, images: int, cache: DumpCache) -> float:
+    """Seconds to write the parts' files alone (``DumpCache.write_texts``: the writing thread's step, its
+    ``fsync`` included), the texts made beforehand."""
+    parts = [
+        {i: to_results_json(i, one)[1] for i in range(start, min(start + BATCH, images))}
+        for start in range(0, images, BATCH)
+    ]
+    begin = time.perf_counter()
+    for n, texts in enumerate(parts):
+        cache.write_texts("e" * 64, f"w-{n:06d}", texts)
     return time.perf_counter() - begin
 
 
@@ -125,6 +139,7 @@ def main() -> None:
     here, made, together = (
         min(encoding(one, args.images, how) for _ in range(3)) for how in ("here", "made", "together")
     )
+    files = min(part_writes(one, args.images, cache) for _ in range(3))
     (in_turn, a), (threads, b) = (driver(one, args.images, cache, overlapped) for overlapped in (False, True))
     assert a == b == whole
     per_image = {
@@ -132,6 +147,7 @@ def main() -> None:
         "records and part texts, strings escaped where made (GPU RLE; best of 3)": made,
         "records and part texts made together, to_results_json (the local writer now; best of 3)": together,
         "write parts (encoding and writing threads, streaming the digest)": write,
+        "part files alone, write_texts (the writing thread's step; best of 3)": files,
         "ray driver: write received parts in turn (before)": in_turn,
         "ray driver: write received parts on the writer's threads (now)": threads,
         "digest after the dump, as before": digest_after,

@@ -138,14 +138,15 @@ class DumpCache:
 
     def write_texts(self, key: str, name: str, texts: dict[int, bytes]) -> None:
         """A part file from its images' records as JSON text (:func:`part_texts`), byte for byte
-        ``atomic_write_json(path, {"results": ...}, compact=True)``, each text copied once. ``name`` carries the
-        writer (a shard tag) so that parallel writers never collide. The step that holds the GIL least (joining,
-        writing, syncing): a writer runs it on a thread of its own while the next part is encoded."""
+        ``atomic_write_json(path, {"results": ...}, compact=True)``, each text written from where it lies, not
+        joined into one copy first. ``name`` carries the writer (a shard tag) so that parallel writers never
+        collide. The step that holds the GIL least (writing, syncing): a writer runs it on a thread of its own
+        while the next part is encoded."""
         pieces = [b'{"results":{']
         for n, i in enumerate(sorted(texts, key=str)):  # json.dumps sorts the keys as str
             pieces += (b',"' if n else b'"', str(i).encode(), b'":', texts[i])
         pieces.append(b"}}\n")
-        atomic_write_bytes(self.folder(key) / f"part-{name}.json", b"".join(pieces))
+        atomic_write_bytes(self.folder(key) / f"part-{name}.json", pieces)
 
     def mark_complete(
         self, key: str, variant: str, digest: str, detections: int, ids: list[int], corrupt: dict[str, str]

@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically; an unwritable path is a one-line RunError naming it."""
+def atomic_write_bytes(path: Path, data: bytes | Sequence[bytes]) -> None:
+    """Write ``data`` to ``path`` atomically; an unwritable path is a one-line RunError naming it. ``data`` may
+    be pieces, written one after another where they lie: a dump's part is megabytes of mask text an image, and
+    joining them first copied all of it once more (benchmarks/dump_overhead.py)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -36,7 +39,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                f.writelines(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
