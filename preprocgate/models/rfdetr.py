@@ -12,8 +12,9 @@ and the (already thresholded) masks back to the original image.
 Backends (``backend`` param):
 
 - ``torch``: the LWDETR module in its export mode (the graph ONNX and TensorRT compile), fp32 on CPU or CUDA,
-  fp16 on CUDA; with ``cuda_graphs: true`` (CUDA only, off by default until timed) the forward is captured as a
-  CUDA graph per input shape and replayed, batches padded to ``max_batch`` (:mod:`preprocgate.models.cuda_graph`).
+  fp16 on CUDA; with ``cuda_graphs: true`` (CUDA only; off by default though timed faster, docs/rfdetr.md) the
+  forward is captured as a CUDA graph per input shape and replayed, batches padded to ``max_batch``
+  (:mod:`preprocgate.models.cuda_graph`).
 - ``onnxruntime``: an ONNX export of the same checkpoint (``onnx_file``, or exported into ``engine_cache`` on first
   use with the package's own exporter), fp32, CPU or CUDA provider.
 - ``tensorrt``: an engine built from that ONNX file (:mod:`preprocgate.models.tensorrt_engine`; untested here).
