@@ -27,7 +27,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: Path, data: bytes | Sequence[bytes]) -> None:
+def atomic_write_bytes(path: Path, data: bytes | bytearray | memoryview | Sequence[bytes]) -> None:
     """Write ``data`` to ``path`` atomically; an unwritable path is a one-line RunError naming it. ``data`` may
     be pieces, written one after another where they lie: a dump's part is megabytes of mask text an image, and
     joining them first copied all of it once more (benchmarks/dump_overhead.py)."""
@@ -39,7 +39,7 @@ def atomic_write_bytes(path: Path, data: bytes | Sequence[bytes]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())
-            if isinstance(data, bytes):
+            if isinstance(data, bytes | bytearray | memoryview):  # one buffer, not pieces to iterate
                 f.write(data)
             else:
                 f.writelines(data)

@@ -19,3 +19,5 @@ def test_pieces_are_written_back_to_back_or_not_at_all(tmp_path: Path) -> None:
         atomic_write_bytes(path, [b"new", "not bytes"])  # type: ignore[list-item]
     assert path.read_bytes() == b"".join(pieces)
     assert [p.name for p in tmp_path.iterdir()] == ["part.json"]
+    atomic_write_bytes(path, bytearray(b"one buffer"))  # a bytes-like object is one piece, not bytes to iterate
+    assert path.read_bytes() == b"one buffer"
