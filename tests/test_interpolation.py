@@ -176,6 +176,27 @@ def test_pillow_uint8_values_are_reproduced_before_normalisation(source, size) -
     assert not np.array_equal(filters.pillow_reference(image, size, not vertical_first), expected)
 
 
+def test_pillow_clamp_is_left_out_only_where_it_cannot_change_a_value() -> None:
+    """The kernel leaves out Resample.c's clamp to 0…255 where ``pillow_clamp_free`` proves it a no-op: every
+    bilinear table, downscales and upscales (each row of weights sums to 1 within half a unit a tap). A negative
+    weight (a sum can fall below 0) or a row summing past 256/255 (255 could round up to 256) keeps it; at the
+    bound itself the largest sum of uint8 samples still stays below 256 units."""
+    one = 1 << filters.PILLOW_PRECISION_BITS
+    for n_in, n_out in [(640, 512), (480, 512), (4000, 320), (7, 29), (13, 1), (2, 5), (41, 90)]:
+        weights = filters.pillow_bilinear(n_in, n_out)[1]
+        assert filters.pillow_clamp_free(weights), (n_in, n_out)
+        assert abs(weights.astype(np.int64).sum(axis=1) - one).max() <= weights.shape[1]
+    bound = (256 * one - one // 2 - 1) // 255  # the largest row sum with 255·sum + half < 256 units
+    assert filters.pillow_clamp_free(np.array([[bound - 5, 5]], dtype=np.int32))
+    assert not filters.pillow_clamp_free(np.array([[bound - 4, 5]], dtype=np.int32))
+    assert not filters.pillow_clamp_free(np.array([[one + 7, -7]], dtype=np.int32))
+    # the launch follows it: Pillow's bilinear runs without the clamp, and gives Pillow's values (test above)
+    config = InputSpec(size=(12, 9), interpolation="pillow_bilinear")
+    fused = _variant("triton", config)
+    fused([make("noise", 5, 160, 120)])
+    assert [p.constexprs["CLAMP"] for p in fused._launches.values()] == [False]
+
+
 def test_torch_antialias_weights_are_torch_cpu_weights() -> None:
     """One-hot rows through torch's CPU antialias kernel give its weights exactly (1·w plus zeros): the table
     equals them (the CUDA formula's table is checked on a GPU: benchmarks/geometry_cuda.py)."""
@@ -288,7 +309,8 @@ def test_cuda_launch_defaults_follow_the_h200_sweep() -> None:
     assert shape() == (True, 8, 128, 1)
     assert shape(rows_kept=312 / 480) == shape(rows_kept=384 / 480) == (True, 8, 128, 1)
     assert shape(rows_kept=640 / 1080) == shape(rows_kept=640 / 3000) == (False, 1, 128, 1)
-    assert shape(bilinear=False, reusable=False) == (False, 1, 256, 2)
+    assert shape(bilinear=False, reusable=False) == (False, 1, 256, 2)  # nearest
+    assert shape(bilinear=False, separable=True, reusable=False) == (False, 1, 128, 1)  # a letterbox's separable
     assert shape(bilinear=False) == shape(bilinear=False, rows_kept=0.5) == (True, 8, 128, 1)  # separable
     assert shape(bilinear=False, reuse_rows=True, rows=32) == (True, 32, 128, 1)
     assert shape(reuse_rows=False) == (False, 1, 128, 1)
@@ -308,7 +330,7 @@ def test_source_read_as_words_equals_one_load_per_byte(mode: str) -> None:
     from preprocgate.geometry import plan
 
     cases = [((24, 40), (19, 32), "stretch"), ((16, 24), (21, 21), "letterbox"), ((2, 8), (5, 7), "stretch")]
-    cases += [((8, 1), (5, 3), "stretch")]
+    cases += [((8, 1), (5, 3), "stretch"), ((12, 45), (10, 36), "stretch")]  # rows of 135 bytes: 3 taps
     for source, size, resize in cases:
         config = InputSpec(size=size, resize=resize, interpolation=mode, target_order="BGR")
         images = np.stack([make("noise", 5, *source), make("natural", 6, *source)])

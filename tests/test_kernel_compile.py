@@ -36,11 +36,11 @@ def signature(weights):
     }
 
 
-def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False, scale_fma=False):
+def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False, scale_fma=False, clamp=True):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
              "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": unroll[0], "I_TAPS": unroll[1], "ROWS": 2,
-             "BLOCK": 128, "WORDS": words, "SCALE_FMA": scale_fma}
+             "BLOCK": 128, "WORDS": words, "SCALE_FMA": scale_fma, "CLAMP": clamp}
     weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
     source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
     options = {"num_warps": 2, "enable_fp_fusion": False}
@@ -68,7 +68,7 @@ counts["rows_separable"] = [
     {op: ptx(i, k.PAD_PIXEL, a, False, u, fn=k.rows_kernel).count(op) for op in OPS} for i, a, u in separable_rows
 ]
 # the source read as 64-bit words: bilinear on both kernels, antialias's 3-tap row passes
-WORDS = ("ld.global.b64", "ld.global.b8")
+WORDS = ("ld.global.b64", "ld.global.b32", "ld.global.b8")
 counts["words"] = [
     {op: ptx(i, k.PAD_PIXEL, 1, words=w, fn=f).count(op) for op in WORDS}
     for i, f in ((k.BILINEAR, fn), (k.BILINEAR, k.rows_kernel), (k.SEPARABLE_FLOAT, fn)) for w in (False, True)
@@ -77,6 +77,13 @@ counts["words"] = [
 counts["pillow_scale_fma"] = [
     {op: ptx(k.SEPARABLE_FIXED, k.PAD_PIXEL, 0, False, (2, 3), fn=k.rows_kernel, scale_fma=f).count(op) for op in OPS}
     for f in (False, True)
+]
+# Pillow's 3-tap rows in rows_kernel, read as words, with and without the clamp to 0…255
+CLAMPS = ("min.s32", "max.s32", "ld.global.b32")
+counts["pillow_clamp"] = [
+    {op: ptx(k.SEPARABLE_FIXED, k.PAD_NONE, 0, False, (2, 3), fn=k.rows_kernel, words=True, clamp=c).count(op)
+     for op in CLAMPS}
+    for c in (True, False)
 ]
 print(json.dumps(counts))
 """
@@ -114,13 +121,21 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     antialias_rows, pillow_loop_rows = counts["rows_separable"]
     assert antialias_rows["ld.global"] > pillow_loop_rows["ld.global"] > 0  # 2 × 3 unrolled taps vs a loop's
     assert pillow_loop_rows["div.rn.f32"] > 0 and antialias_rows["div.rn.f32"] == 0
-    # words: two 64-bit loads per source row instead of a byte load per tap and channel (6 for bilinear, 9 for
-    # a 3-tap row); bilinear's tiled thread computes 4 pixels of 2 rows, rows_kernel 2 pixels of 2 rows
+    # words: two 64-bit loads per source row instead of a byte load per tap and channel (6 for bilinear), three
+    # 32-bit ones for a 3-tap row's 9 bytes (beside the tables' 32-bit loads); bilinear's tiled thread computes 4
+    # pixels of 2 rows, rows_kernel 2 pixels of 2 rows
     bytes_tiled, words_tiled, bytes_rows, words_rows, bytes_aa, words_aa = counts["words"]
-    assert bytes_tiled == {"ld.global.b64": 0, "ld.global.b8": 4 * 12} and words_tiled["ld.global.b8"] == 0
-    assert words_tiled["ld.global.b64"] == 4 * 2 * 2
-    assert words_rows == {"ld.global.b64": 2 * 2 * 2, "ld.global.b8": 0} and bytes_rows["ld.global.b8"] == 2 * 12
-    assert words_aa == {"ld.global.b64": 4 * 2 * 2, "ld.global.b8": 0} and bytes_aa["ld.global.b8"] == 4 * 18
+    assert bytes_tiled == {"ld.global.b64": 0, "ld.global.b32": 0, "ld.global.b8": 4 * 12}
+    assert words_tiled == {"ld.global.b64": 4 * 2 * 2, "ld.global.b32": 0, "ld.global.b8": 0}
+    assert words_rows == {"ld.global.b64": 2 * 2 * 2, "ld.global.b32": 0, "ld.global.b8": 0}
+    assert bytes_rows["ld.global.b8"] == 2 * 12 and bytes_aa["ld.global.b8"] == 4 * 18
+    assert words_aa == {"ld.global.b64": 0, "ld.global.b32": bytes_aa["ld.global.b32"] + 4 * 2 * 3, "ld.global.b8": 0}
+    # no clamp: 3 channels' min and max fewer at each of rows_kernel's two row passes and its vertical pass, for
+    # each of a thread's 2 columns; the same loads
+    clamped, unclamped = counts["pillow_clamp"]
+    for op in ("min.s32", "max.s32"):
+        assert clamped[op] - unclamped[op] == 3 * 3 * 2
+    assert clamped["ld.global.b32"] == unclamped["ld.global.b32"]
     # SCALE_FMA: no division instruction left; two FMAs per value divided instead (3 channels × 2 columns)
     divided, corrected = counts["pillow_scale_fma"]
     assert divided["div.rn.f32"] > 0 and corrected["div.rn.f32"] == corrected["div.full.f32"] == 0

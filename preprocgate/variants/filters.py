@@ -112,6 +112,18 @@ def pillow_reference(image: np.ndarray, size: tuple[int, int], vertical_first: b
     return out.astype(np.uint8)
 
 
+def pillow_clamp_free(weights: np.ndarray) -> bool:
+    """Whether Resample.c's clamp of each fixed-point sum to 0…255 (``clip8``) can change no result of a pass
+    with these int32 weights (one row per output index). With no negative weight, a sum of uint8 samples starts
+    at half a unit and grows, so it is never below 0; and if 255 times the largest row of weights plus that half
+    stays below 256 units, it never reaches 256. Pillow's bilinear weights are never negative and each row sums to
+    1 plus at most half a unit per tap of rounding, far inside that bound, so its kernel leaves the clamp out
+    (two instructions per channel and pass); a filter with negative lobes would keep it."""
+    one = 1 << PILLOW_PRECISION_BITS
+    sums = weights.astype(np.int64).sum(axis=1)
+    return bool((weights >= 0).all() and 255 * int(sums.max(initial=0)) + one // 2 < 256 * one)
+
+
 def _triangle(x: float) -> float:
     """Pillow's bilinear_filter (torch's aa_filter for bilinear), in doubles."""
     x = abs(x)

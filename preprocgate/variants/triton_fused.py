@@ -30,11 +30,13 @@ _UNFUSED = ("unfused", "channels_last_unfused")
 # shape (benchmarks/RESULTS.md, 2026-12-05): bilinear's tiled kernel; the row-reusing kernel, chosen for bilinear
 # down to _REUSE_ROWS_FROM (strong downscales need more than one horizontal pass per output row) and for the
 # separable modes wherever it computes them (H100, 2026-12-05 afternoon: 7–8% faster than their tiled default);
-# nearest and the separable modes' tiled kernel, whose longer per-pixel code prefers 256 columns
-_CUDA_TILES = {"bilinear": (1, 128, 1), "reuse_rows": (8, 128, 1), "other": (1, 256, 2)}
-# on CUDA, measured faster with words (H100): bilinear and antialias on both kernels; Pillow's only in rows_kernel,
-# where a source row's pass is shared by about two output rows (its tiled kernel is 19% slower with them)
-_WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias")
+# nearest's tiled kernel, which prefers 256 columns; the separable modes' tiled kernel (letterboxes that shrink the
+# height), fastest at 1 × 128 with one warp on the H100 and the H200 (benchmarks/RESULTS.md, 2026-12-06 evening)
+_CUDA_TILES = {"bilinear": (1, 128, 1), "reuse_rows": (8, 128, 1), "separable": (1, 128, 1), "other": (1, 256, 2)}
+# on CUDA, measured faster with words: bilinear and antialias on both kernels (H100), and Pillow's since its 3-tap
+# rows are read as 32-bit words without a clamp (H100: its tiled letterbox 140.9 → 112.3 µs; before that, with
+# 64-bit words, 19% slower)
+_WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias", "pillow_bilinear")
 # bilinear on CUDA takes rows_kernel down to this ratio of output to source rows (H200, words: 480 → 384 and
 # 480 → 312 rows faster with it, 1080 → 640 and 3000 → 640 slower; benchmarks/RESULTS.md)
 _REUSE_ROWS_FROM = 0.625
@@ -131,11 +133,11 @@ class TritonFused(Preprocessor):
         otherwise it is ignored. None (default): on CUDA for bilinear whose output keeps at least 5/8 of the
         source's rows and for the separable modes wherever rows_kernel computes them, where it measured faster;
         never in the interpreter. ``words``: bilinear, and the separable modes' row passes of up to 3 taps, read the
-        source as aligned 64-bit words and pick the bytes out (a third of the load instructions, 60% more
-        instructions in all: ``benchmarks/kernel_sass.py``), where the source tensor starts on an 8-byte boundary
-        and its size is a multiple of 8. None (default): on CUDA for bilinear and bilinear_antialias (4–10% faster
-        on an H100; on the H200 faster with rows_kernel, slower tiled), and for Pillow's in rows_kernel only (its
-        tiled kernel is 19% slower with them); never in the interpreter (benchmarks/RESULTS.md)."""
+        source as aligned 64-bit words (3-tap rows: 32-bit ones) and pick the bytes out (a third of the load
+        instructions: ``benchmarks/kernel_sass.py``), where the source tensor starts on an 8-byte boundary and its
+        size is a multiple of 8. None (default): on CUDA for bilinear, bilinear_antialias and pillow_bilinear
+        (faster on the H100 and the H200 in rows_kernel; tiled, measured faster for the separable modes);
+        never in the interpreter (benchmarks/RESULTS.md)."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
@@ -294,6 +296,7 @@ class TritonFused(Preprocessor):
         reuse, rows, block, warps = launch_shape(
             cuda=self.device.type == "cuda",
             bilinear=interp == k.BILINEAR,
+            separable=interp in (k.SEPARABLE_FLOAT, k.SEPARABLE_FIXED),
             reusable=_reuses_rows(k, interp, arith, v_first, o_taps),
             rows_kept=content_h / in_h,
             output=(out_h, out_w),
@@ -313,6 +316,10 @@ class TritonFused(Preprocessor):
         cuda_default = self.device.type == "cuda" and (self.config.interpolation in _WORDS_BY_DEFAULT or reuse)
         words = self.words if self.words is not None else cuda_default
         constexprs["WORDS"] = words and aligned and (interp == k.BILINEAR or separable_rows)
+        constexprs["CLAMP"] = not pillow or not all(
+            filters.pillow_clamp_free(filters.pillow_bilinear(i, o)[1])
+            for i, o in zip(geometry.source, geometry.content, strict=True)
+        )
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
         return _Launch(kernel, grid, args, constexprs, options, self.device.type == "cuda")
 
@@ -340,6 +347,7 @@ def launch_shape(
     *,
     cuda: bool,
     bilinear: bool,
+    separable: bool = False,
     reusable: bool,
     rows_kept: float,
     output: Size,
@@ -357,7 +365,9 @@ def launch_shape(
     reuse = reusable and (reuse_rows if reuse_rows is not None else default_reuse)
     own_rows = None if reuse_rows and not reuse else rows
     if cuda:
-        default = _CUDA_TILES["reuse_rows" if reuse else "bilinear" if bilinear else "other"]
+        default = _CUDA_TILES[
+            "reuse_rows" if reuse else "bilinear" if bilinear else "separable" if separable else "other"
+        ]
         return reuse, own_rows or default[0], block or default[1], num_warps or default[2]
     if reuse:  # the interpreter: one program per run of rows, all columns
         return reuse, own_rows or 16, block or 1 << (output[1] - 1).bit_length(), 1

@@ -32,6 +32,8 @@ SEPARABLE_FIXED = 4  # int32 weights with 22 fraction bits, uint8 after each pas
 ACC_ROUNDED = 0  # separable float: every product rounded, then added (CPU builds without FMA code paths)
 ACC_FMA = 1  # one FMA per tap (nvcc contracts torch's CUDA loop)
 ACC_FMA_REMAINDER = 2  # FMAs from the tap idx_*[c, 1] on: torch's x86 CPU loop (filters.cpu_fma_from)
+FIXED_CLAMPED = tl.constexpr(1)  # FIXED for Pillow's passes, each ending in its clamp to 0…255
+FIXED_UNCLAMPED = tl.constexpr(2)  # the same where the weights make the clamp a no-op (launched with CLAMP False)
 PILLOW_PRECISION_BITS = tl.constexpr(22)  # Resample.c: PRECISION_BITS = 32 − 8 − 2
 PILLOW_HALF = tl.constexpr(1 << 21)  # its rounding: each sum starts at half a unit
 UNROLLED_TAPS = 4  # a separable pass of at most this many taps is unrolled (its weights held by _tap_weights)
@@ -84,6 +86,25 @@ def _window(words, at, last_word):
     lo = (w0 >> s) | ((w1 << 1) << (63 - s))  # (w1 << 1) << (63 − s): w1 << (64 − s), and 0 for s = 0
     hi = w1 >> s
     return lo.to(tl.uint32), (lo >> 32).to(tl.uint32), hi.to(tl.uint32)
+
+
+@triton.jit
+def _window9(words, start, at):
+    """:func:`_window` for a 3-tap row pass, whose 9 bytes (``start`` + ``at`` on: ``start`` an int64 offset
+    alike for a whole row of lanes, ``at`` a small int32 one per lane) are read as three aligned 32-bit words: each
+    32-bit value is then one funnel shift of two words (``SHF.R.U64`` on sm_90), where two 64-bit words need a
+    128-bit shift, and the offsets stay 32-bit per lane. No clamp: the third word holds byte ``at + 8``, a byte
+    the pass uses, and a source whose size is a multiple of 4 holds that whole word."""
+    words = words.to(tl.pointer_type(tl.uint32))
+    at = at + (start & 3).to(tl.int32)
+    p = words + (start >> 2) + (at >> 2)
+    s = ((at & 3) * 8).to(tl.uint64)
+    w0 = tl.load(p).to(tl.uint64)
+    w1 = tl.load(p + 1).to(tl.uint64)
+    w2 = tl.load(p + 2).to(tl.uint64)
+    lo = (((w1 << 32) | w0) >> s).to(tl.uint32)
+    mid = (((w2 << 32) | w1) >> s).to(tl.uint32)
+    return lo, mid, (w2 >> s).to(tl.uint32)
 
 
 @triton.jit
@@ -213,9 +234,13 @@ def _nearest_index(dst, scale, in_size, EXACT: tl.constexpr):
 
 
 @triton.jit
-def _clip8(acc):
-    """Resample.c's clip8: the fixed-point sum (its rounding half already added) → uint8, saturated."""
-    return tl.minimum(tl.maximum(acc >> PILLOW_PRECISION_BITS, 0), 255)
+def _clip8(acc, FIXED: tl.constexpr):
+    """Resample.c's clip8: the fixed-point sum (its rounding half already added) → uint8, saturated; the
+    saturation left out where the launch has proved it changes nothing (``FIXED`` = ``FIXED_UNCLAMPED``)."""
+    v = acc >> PILLOW_PRECISION_BITS
+    if FIXED == FIXED_CLAMPED:
+        v = tl.minimum(tl.maximum(v, 0), 255)
+    return v
 
 
 @triton.jit
@@ -304,14 +329,18 @@ def _first_pass(
     """The first pass at one source line (offset ``o_off``) for three channels: its taps accumulated, and for
     Pillow rounded to uint8 (:func:`_clip8`). ``like``: a tensor of the result's shape. Unrolled (``I_TAPS``), the
     weights are ``q*`` (:func:`_tap_weights`); looped, they are read at ``i_w``. ``WORDS``: the pass runs along a
-    row with at most 3 taps (unrolled), whose bytes are read as one :func:`_window`."""
+    row with at most 3 taps (unrolled), whose bytes are read as one :func:`_window` (:func:`_window9` for 3). ``FIXED``:
+    0 for float passes, else Pillow's (``FIXED_CLAMPED``, ``FIXED_UNCLAMPED``)."""
     h0 = like * 0
     if FIXED:
         h0 += PILLOW_HALF
     h1 = h0
     h2 = h0
     if WORDS:
-        l0, l1, h = _window(words, img_off + o_off + i0.to(tl.int64) * 3, last_word)
+        if I_TAPS == 3:
+            l0, l1, h = _window9(words, img_off + o_off, i0 * 3)
+        else:
+            l0, l1, h = _window(words, img_off + o_off + i0.to(tl.int64) * 3, last_word)
         for t in tl.static_range(I_TAPS):
             wi = _tap_weight(q0, q1, q2, q3, t)
             h0, h1, h2 = _word_tap(h0, h1, h2, l0, l1, h, wi, i_fma, t, FIRST, FIXED, ACC)
@@ -324,9 +353,9 @@ def _first_pass(
             wi = tl.load(i_w + t)
             h0, h1, h2 = _inner_tap(h0, h1, h2, b0, b1, b2, o_off, i0, wi, i_fma, i_stride, t, FIXED, ACC)
     if FIXED:
-        h0 = _clip8(h0)
-        h1 = _clip8(h1)
-        h2 = _clip8(h2)
+        h0 = _clip8(h0, FIXED)
+        h1 = _clip8(h1, FIXED)
+        h2 = _clip8(h2, FIXED)
     return h0, h1, h2
 
 
@@ -418,9 +447,9 @@ def _separable(
                 img_off, last_word, I_TAPS, FIXED, ACC, WORDS, FIRST,
             )  # fmt: skip
     if FIXED:
-        v0 = _float(_clip8(a0))
-        v1 = _float(_clip8(a1))
-        v2 = _float(_clip8(a2))
+        v0 = _float(_clip8(a0, FIXED))
+        v1 = _float(_clip8(a1, FIXED))
+        v2 = _float(_clip8(a2, FIXED))
     else:
         v0 = a0
         v1 = a1
@@ -433,7 +462,7 @@ def _resample(
     base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
     words, img_off, last_word,
     SWAP: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr,
-    V_FIRST: tl.constexpr, O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, WORDS: tl.constexpr,
+    V_FIRST: tl.constexpr, O_TAPS: tl.constexpr, I_TAPS: tl.constexpr, WORDS: tl.constexpr, CLAMP: tl.constexpr,
 ):  # fmt: skip
     """The three resampled channels of a tile (content rows ``cy`` × content columns ``cx``) in source order
     swapped to the target's when ``SWAP``. No read is masked (a masked read costs an instruction more, for its
@@ -441,6 +470,7 @@ def _resample(
     or past the output's edge) read some pixel whose value the caller replaces or does not store."""
     first: tl.constexpr = 2 if SWAP else 0
     last: tl.constexpr = 0 if SWAP else 2
+    fixed: tl.constexpr = (FIXED_CLAMPED if CLAMP else FIXED_UNCLAMPED) if INTERP == 4 else 0
     # written out per channel: no tuple or starred arguments, which older Triton compilers reject
     if INTERP == 0:  # BILINEAR
         y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
@@ -470,7 +500,7 @@ def _resample(
     else:  # SEPARABLE_FLOAT, SEPARABLE_FIXED
         v0, v1, v2 = _separable(
             base + first, base + 1, base + last, in_w, cy, cx, content_h, content_w, tab_x, tab_y, idx_x, idx_y,
-            o_taps, i_taps, words, img_off, last_word, O_TAPS, I_TAPS, INTERP == 4, ACC, V_FIRST, WORDS, first,
+            o_taps, i_taps, words, img_off, last_word, O_TAPS, I_TAPS, fixed, ACC, V_FIRST, WORDS, first,
         )  # fmt: skip
     return v0, v1, v2
 
@@ -524,6 +554,7 @@ def preprocess_kernel(
     BLOCK: tl.constexpr,
     WORDS: tl.constexpr = False,
     SCALE_FMA: tl.constexpr = False,
+    CLAMP: tl.constexpr = True,
 ):
     """One program computes a tile of ``ROWS`` output rows × ``BLOCK`` output columns of one image (grid: column
     tiles, row tiles, images), so that everything that depends on the row alone (source rows, their weights)
@@ -540,9 +571,11 @@ def preprocess_kernel(
     resize (module constants); ``tab_*``, ``idx_*``, ``o_taps``, ``i_taps``: the separable modes' tables and their
     widths (unused otherwise), ``ACC``, ``V_FIRST``, ``O_TAPS``, ``I_TAPS``: their accumulation, pass order and
     unrolling (see :func:`_separable`). ``WORDS``: bilinear and the row-first separable modes with up to 3 taps
-    read their bytes through :func:`_window` (the launch sets it where the source starts on an 8-byte boundary
-    and its size is a multiple of 8). ``SCALE_FMA``: the division by ``pixel_scale`` through the correction of
-    :func:`divide` (see :func:`_normalize`)."""
+    read their bytes through :func:`_window` (3-tap rows: :func:`_window9`; the launch sets it where the source
+    starts on an 8-byte boundary and its size is a multiple of 8). ``SCALE_FMA``: the division by ``pixel_scale``
+    through the correction of :func:`divide` (see :func:`_normalize`). ``CLAMP``: Pillow's passes clamp their sums
+    to 0…255; False where the launch has proved the clamp a no-op for these tables
+    (``filters.pillow_clamp_free``)."""
     n = tl.program_id(2).to(tl.int64)
     oy = tl.program_id(1) * ROWS + tl.arange(0, ROWS)[:, None]
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
@@ -564,6 +597,7 @@ def preprocess_kernel(
         v0, v1, v2 = _resample(
             base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y, o_taps,
             i_taps, words, img_off, last_word, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS, I_TAPS, WORDS,
+            CLAMP,
         )  # fmt: skip
     else:  # a tile wholly in the pad reads nothing: its values are all replaced
         v0 = tl.zeros([ROWS, BLOCK], tl.float32)
@@ -575,7 +609,7 @@ def preprocess_kernel(
             v0, v1, v2 = _resample(
                 base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y,
                 o_taps, i_taps, words, img_off, last_word, SWAP, TAPS, INDEX_FMA, INTERP, ACC, V_FIRST, O_TAPS,
-                I_TAPS, WORDS,
+                I_TAPS, WORDS, CLAMP,
             )  # fmt: skip
     _store(
         dst_ptr + n * 3 * plane + oy * out_w + ox, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale,
@@ -607,7 +641,7 @@ def _row_blend(p0, p1, w0, w1, TAPS: tl.constexpr):
 def _source_row(
     b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2, q3, x_fma, i_taps, words, img_off, last_word,
     wide, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, I_TAPS: tl.constexpr, WORDS: tl.constexpr,
-    FIRST: tl.constexpr,
+    FIRST: tl.constexpr, FIXED: tl.constexpr,
 ):  # fmt: skip
     """Source row ``y``'s horizontal pass at the program's columns, three channels: bilinear's two taps, or the
     separable filter's first pass. ``WORDS``: the bytes read through :func:`_window` (``wide``: bilinear's
@@ -626,7 +660,7 @@ def _source_row(
     else:
         h0, h1, h2 = _first_pass(
             b0, b1, b2, row, x0, i_w, q0, q1, q2, q3, x_fma, 3, i_taps, w0, words, img_off, last_word, I_TAPS,
-            INTERP == 4, ACC, WORDS, FIRST,
+            FIXED, ACC, WORDS, FIRST,
         )  # fmt: skip
     return h0, h1, h2
 
@@ -635,7 +669,7 @@ def _source_row(
 def _kept_or_passed(
     y, yk, k0, k1, k2, yl, l0, l1, l2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2, q3, x_fma,
     i_taps, words, img_off, last_word, wide, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr,
-    I_TAPS: tl.constexpr, WORDS: tl.constexpr, FIRST: tl.constexpr,
+    I_TAPS: tl.constexpr, WORDS: tl.constexpr, FIRST: tl.constexpr, FIXED: tl.constexpr,
 ):  # fmt: skip
     """Source row ``y``'s horizontal pass: one of two kept ones (rows ``yk``, ``yl``) when it is that row, else
     computed (:func:`_source_row`). The one rule by which ``rows_kernel`` reuses rows."""
@@ -651,13 +685,15 @@ def _kept_or_passed(
         h0, h1, h2 = _source_row(
             b0, b1, b2, y, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2, q3, x_fma, i_taps, words, img_off,
             last_word, wide, TAPS,
-            INTERP, ACC, I_TAPS, WORDS, FIRST,
+            INTERP, ACC, I_TAPS, WORDS, FIRST, FIXED,
         )  # fmt: skip
     return h0, h1, h2
 
 
 @triton.jit
-def _vertical(t0, t1, h0, h1, wo, y_fma, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr):
+def _vertical(
+    t0, t1, h0, h1, wo, y_fma, TAPS: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, FIXED: tl.constexpr
+):  # fmt: skip
     """One channel's vertical pass over the two source rows' horizontal passes ``t0``, ``t1``: bilinear's with
     weights ``h0``, ``h1``, or the separable filter's second pass with the weights at ``wo`` (1 or 2 taps)."""
     if INTERP == 0:  # BILINEAR
@@ -666,15 +702,14 @@ def _vertical(t0, t1, h0, h1, wo, y_fma, TAPS: tl.constexpr, INTERP: tl.constexp
         else:
             v = h0 * t0 + h1 * t1
     else:
-        fixed: tl.constexpr = INTERP == 4
         a = t0 * 0
-        if fixed:
+        if FIXED:
             a += PILLOW_HALF
-        a = _accumulate(a, t0, tl.load(wo), 0, y_fma, fixed, ACC)
+        a = _accumulate(a, t0, tl.load(wo), 0, y_fma, FIXED, ACC)
         if h1 > 0:  # a second tap: ``h1`` is the table width here
-            a = _accumulate(a, t1, tl.load(wo + 1), 1, y_fma, fixed, ACC)
-        if fixed:
-            v = _float(_clip8(a))
+            a = _accumulate(a, t1, tl.load(wo + 1), 1, y_fma, FIXED, ACC)
+        if FIXED:
+            v = _float(_clip8(a, FIXED))
         else:
             v = a
     return v
@@ -688,7 +723,7 @@ def rows_kernel(
     SWAP: tl.constexpr, PAD: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, RECIP_SCALE: tl.constexpr,
     DIV_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr, O_TAPS: tl.constexpr,
     I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr, WORDS: tl.constexpr = False,
-    SCALE_FMA: tl.constexpr = False,
+    SCALE_FMA: tl.constexpr = False, CLAMP: tl.constexpr = True,
 ):  # fmt: skip
     """:func:`preprocess_kernel` (same arguments) for the resizes that run a horizontal pass per source row, then
     a vertical pass over at most two of them: bilinear in the tap orders ``TAPS`` 0 and 2, and the separable
@@ -735,6 +770,7 @@ def rows_kernel(
     words = src_ptr.to(tl.pointer_type(tl.uint64))
     last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
     first: tl.constexpr = 2 if SWAP else 0
+    fixed: tl.constexpr = (FIXED_CLAMPED if CLAMP else FIXED_UNCLAMPED) if INTERP == 4 else 0
     b0 = base + (2 if SWAP else 0)
     b1 = base + 1
     b2 = base + (0 if SWAP else 2)
@@ -770,11 +806,11 @@ def rows_kernel(
                 h1 = O_TAPS - 1
             a0, a1, a2 = _kept_or_passed(
                 y0, ya, ta0, ta1, ta2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2,
-                q3, x_fma, i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
+                q3, x_fma, i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first, fixed,
             )  # fmt: skip
             c0, c1, c2 = _kept_or_passed(  # y1 is y0 at the last source row
                 y1, y0, a0, a1, a2, yb, tb0, tb1, tb2, b0, b1, b2, in_w, x0, col0, col1, w0, w1, i_w, q0, q1, q2,
-                q3, x_fma, i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first,
+                q3, x_fma, i_taps, words, img_off, last_word, wide, TAPS, INTERP, ACC, I_TAPS, WORDS, first, fixed,
             )  # fmt: skip
             ya = y0
             ta0 = a0
@@ -784,9 +820,9 @@ def rows_kernel(
             tb0 = c0
             tb1 = c1
             tb2 = c2
-            v0 = _vertical(a0, c0, h0, h1, wo, y_fma, TAPS, INTERP, ACC)
-            v1 = _vertical(a1, c1, h0, h1, wo, y_fma, TAPS, INTERP, ACC)
-            v2 = _vertical(a2, c2, h0, h1, wo, y_fma, TAPS, INTERP, ACC)
+            v0 = _vertical(a0, c0, h0, h1, wo, y_fma, TAPS, INTERP, ACC, fixed)
+            v1 = _vertical(a1, c1, h0, h1, wo, y_fma, TAPS, INTERP, ACC, fixed)
+            v2 = _vertical(a2, c2, h0, h1, wo, y_fma, TAPS, INTERP, ACC, fixed)
         _store(
             out + oy * out_w, plane, columns & (ox * 0 + oy < out_h), v0, v1, v2, row_in & x_in, pixel_scale,
             inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
