@@ -1,8 +1,9 @@
-"""Where an RF-DETR dump's time goes, batch by batch: the gate's torch-variant dump under torch.profiler for a
+"""Where an RF-DETR dump's time goes, batch by batch: one variant's dump (``--variant``, default torch) under
+torch.profiler for a
 window of batches in its steady state, the GPU's busy share of that window, each step's time on the host and
 the GPU time of the kernels it queued, and what every thread kept the host busy with. Prints JSON.
 
-    PYTHONPATH=.:benchmarks python benchmarks/dump_profile_gpu.py --images 1000 --out profile.json
+    PYTHONPATH=.:benchmarks python benchmarks/dump_profile_gpu.py --images 1000 [--variant triton] --out profile.json
 
 Issue 13 item 1 asks for dumps at 80% of the network + postprocess's throughput. Earlier cProfile runs saw only
 the main thread and nvidia-smi's utilisation only once a second; this times each step (``preprocess``,
@@ -10,7 +11,7 @@ the main thread and nvidia-smi's utilisation only once a second; this times each
 the dump itself, with the writer's threads running beside it, and unions the GPU's kernel and copy intervals:
 a GPU busy for a small share of the window means the dump waits on the host (Python launching, the GIL, host
 synchronisations), not on the GPU. The profiler's own cost per op (a few microseconds) slows a launch-bound
-forward, so the window's throughput is given beside the unprofiled dumps' (cv2 before it, triton after it).
+forward, so the window's throughput is given beside the unprofiled dumps' (the gate's other variants).
 The interpreter's garbage collections are timed too, in the window and over every dump.
 """
 
@@ -240,7 +241,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--skip", type=int, default=20, help="batches of the torch dump before the window")
+    parser.add_argument("--variant", default="torch", help="the variant whose dump is profiled: cv2, torch, triton")
+    parser.add_argument("--skip", type=int, default=20, help="batches of that dump before the window")
     parser.add_argument("--window", type=int, default=80, help="batches profiled")
     parser.add_argument("--model-params", type=json.loads, default={}, metavar="JSON", help="the adapter's, added")
     parser.add_argument("--local-params", type=json.loads, default={}, metavar="JSON", help="the local executor's")
@@ -266,12 +268,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dump-profile-"))
     checkpoint = random_checkpoint(work)
     data = demo.generate(work / "data", "val", args.images, seed=0, workers=os.cpu_count() or 1)
-    torch_batches = 0
+    profiled_batches = 0
 
     def on_batch() -> None:
-        nonlocal torch_batches
+        nonlocal profiled_batches
         if profiling:
-            torch_batches += 1
+            profiled_batches += 1
             prof.step()
             WINDOW[0] = prof.current_action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE)
 
@@ -295,9 +297,9 @@ def main() -> None:
     original_run = dump.DumpStage.run
 
     def run(self: dump.DumpStage, name: str, *a: Any, **k: Any) -> dump.Dump:
-        """The first torch dump profiled (the warm run's reads nothing to profile)."""
+        """The first dump of ``--variant`` profiled (the warm run's reads nothing to profile)."""
         nonlocal profiling
-        profiling = name == "torch" and not torch_batches
+        profiling = name == args.variant and not profiled_batches
         if profiling:
             prof.start()
         DUMPING[0] = True
@@ -319,6 +321,7 @@ def main() -> None:
         "versions": versions(),
         "images": args.images,
         "batch_size": args.batch_size,
+        "profiled_variant": args.variant,
         "model_params": args.model_params,
         "local_params": args.local_params,
         "heap_frozen": not args.no_freeze,
@@ -330,7 +333,7 @@ def main() -> None:
         "dumps": study["dumps"],
         "stage_seconds": study["stage_seconds"],
         "gc_during_dumps": {g: {"collections": v[0], "seconds": round(v[1], 3)} for g, v in sorted(GC_DUMPS.items())},
-        "window": analyse(prof, args.batch_size) if torch_batches >= args.skip + args.window else None,
+        "window": analyse(prof, args.batch_size) if profiled_batches >= args.skip + args.window else None,
         # the steps are found by patching stages/dump.py's and the adapter's names: one the dump no longer calls
         # through them (a rename, a refactor) would read 0 here rather than fail
         "labels_never_seen": [label for label in LABELS if label not in HOST],

@@ -81,6 +81,7 @@ for arg in "$@"; do
 s.sort_stats(\"cumtime\").print_stats(60)" "$OUT/rfdetr.prof" > "$OUT/profile-top.txt"
             exit $status' ;;
         cudatests) step cudatests "${limit:-120}" python -m pytest -q -p no:cacheprovider \
+            tests/test_rle.py::test_strings_on_cuda_equal_the_hosts \
             "tests/test_arena.py::test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs" \
             tests/test_rfdetr.py::test_cuda_graphs_replay_the_forward_for_full_and_padded_batches \
             tests/test_rfdetr.py::test_torch_fp16_on_cuda_matches_fp32 tests/test_encode_stream.py tests/test_rle.py \

@@ -42,12 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for kind, make in kinds.items():
         batches = [make() for _ in range(args.images)]
-        flat, sizes = rle.flatten(batches)
-        counts, per_mask = rle.run_lengths(flat, sizes)
+        starts = rle.run_starts(batches)
+        counts, per_mask = rle.run_lengths(*starts)
         chars, lengths = rle.compress(counts, per_mask)
         steps = {
-            "flatten": lambda b=batches: rle.flatten(b),
-            "run_lengths": lambda f=flat, s=sizes: rle.run_lengths(f, s),
+            "flatten (the torch path's transposed copy)": lambda b=batches: rle.flatten(b),
+            "run_starts (torch path)": lambda b=batches: rle.run_starts(b, kernel=False),
+            "run_starts": lambda b=batches: rle.run_starts(b),
+            "run_lengths": lambda s=starts: rle.run_lengths(*s),
             "compress": lambda c=counts, p=per_mask: rle.compress(c, p),
             "escape": lambda c=chars, n=lengths: rle.escape(c, n),
             "encode_many (all, to host strings)": lambda b=batches: rle.encode_many(b),

@@ -37,7 +37,7 @@ def edge_cases() -> np.ndarray:
 
 
 def test_run_lengths_are_cocos_uncompressed_counts() -> None:
-    counts, per_mask = rle.run_lengths(*rle.flatten([torch.from_numpy(edge_cases())]))
+    counts, per_mask = rle.run_lengths(*rle.run_starts([torch.from_numpy(edge_cases())]))
     split = np.split(counts.numpy(), np.cumsum(per_mask.numpy())[:-1])
     assert split[0].tolist() == [37 * 53]
     assert split[1].tolist() == [0, 37 * 53]
@@ -114,6 +114,9 @@ def test_strings_on_cuda_equal_the_hosts() -> None:
     assert rle.encode_many([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()]) == expected
     got = rle.encode_many_json([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()])
     assert got == [(strings, json_bodies(strings)) for strings in expected]
+    batches = [torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()]
+    starts = rle.run_starts(batches, kernel=True)  # the compiled kernel (the interpreter's is checked below)
+    assert all(torch.equal(a, b) for a, b in zip(starts, rle.run_starts(batches, kernel=False), strict=True))
 
 
 def test_compression_of_large_counts_and_differences_equals_pycocotools() -> None:
@@ -131,3 +134,31 @@ def test_compression_of_large_counts_and_differences_equals_pycocotools() -> Non
     got = [text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     expected = [mask_utils.frPyObjects({"counts": m, "size": [1, sum(m)]}, 1, sum(m))["counts"].decode() for m in masks]
     assert got == expected
+
+
+# last in the file: the interpreter sets TRITON_INTERPRET for the rest of the process, after which the CUDA
+# path above takes the torch path's flags (run_starts' default)
+def test_the_run_start_kernel_finds_the_torch_paths_starts() -> None:
+    """The Triton kernel (here in its interpreter; on CUDA the dump's path) flags the same run starts as the torch
+    path's transposed copy and shifted comparison: the edge cases (a mask's first pixel set or not, runs crossing
+    columns, one-pixel runs at the end), masks narrower and wider than a tile and not a multiple of it, several
+    images of different sizes, one without masks, and a non-contiguous tensor (a crop of bigger masks)."""
+    generator = torch.Generator().manual_seed(3)
+    crop = (torch.rand((4, 70, 90), generator=generator) > 0.5)[:, 3:68, 5:80]
+    batches = [
+        torch.from_numpy(edge_cases()),
+        torch.rand((3, 130, 67), generator=generator) > 0.7,
+        torch.zeros((0, 9, 9), dtype=torch.bool),
+        torch.ones((2, 1, 129), dtype=torch.bool),
+        crop,
+    ]
+    assert not crop.is_contiguous()
+    got = rle.run_starts(batches, kernel=True)
+    expected = rle.run_starts(batches, kernel=False)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert got[0].dtype == torch.bool and int(got[0].sum()) > 1000
+    chars, lengths = rle.compress(*rle.run_lengths(*got))
+    text = bytes(chars.numpy()).decode("ascii")
+    ends = np.cumsum(lengths.numpy())
+    strings = [text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    assert strings == [s for m in batches for s in pycocotools_strings(m.numpy())]

@@ -9,55 +9,103 @@ to the host, a few bytes per run, and leaves the host no per-mask work. The arit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from itertools import pairwise
+from types import ModuleType
 
 import numpy as np
 import torch
+
+from preprocgate.errors import MissingDependencyError, RunError
 
 # ``rleToString`` writes each value in 5-bit groups, least significant first; a group with bit 0x20 set says that
 # another follows. Counts are below 2³¹ and their second differences within ±2³¹: seven groups always suffice.
 # A value takes n groups when it fits a signed 5n-bit integer and not a 5(n-1)-bit one.
 _WIDTHS = [5 * n for n in range(1, 7)]
+_TILE = (64, 64)  # run_starts_kernel's tile: rows × columns of a mask per program
 
 
-def flatten(batches: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bool K×H×W mask tensors (one per image, sizes may differ) → one column-major pixel vector and the pixel
-    count of each mask, so that every image's masks are encoded with one set of kernels and transfers. Each
-    image's masks are transposed straight into their place in the vector: one copy of the pixels, not two."""
+def flatten(batches: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Bool K×H×W mask tensors (one per image, sizes may differ) → one column-major pixel vector, so that every
+    image's masks are encoded with one set of kernels and transfers. Each image's masks are transposed straight
+    into their place in the vector: one copy of the pixels, not two."""
     flat = torch.empty(sum(m.numel() for m in batches), dtype=torch.bool, device=batches[0].device)
     at = 0
     for m in batches:
         k, h, w = m.shape
         flat[at : at + m.numel()].view(k, w, h).copy_(m.transpose(1, 2))
         at += m.numel()
+    return flat
+
+
+def load_kernel(device: torch.device) -> ModuleType:
+    """Import the run-start kernel, in Triton's interpreter when running on the CPU."""
+    if device.type != "cuda":
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    elif os.environ.get("TRITON_INTERPRET") == "1":
+        raise RunError("TRITON_INTERPRET=1 is set but the gate runs on CUDA; unset it to run the compiled kernel")
+    try:
+        from preprocgate.functional import rle_kernel
+    except ImportError as exc:
+        raise MissingDependencyError("triton", "triton") from exc
+    return rle_kernel
+
+
+def run_starts(
+    batches: Sequence[torch.Tensor], kernel: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where the column-major runs of bool K×H×W masks (one tensor per image) start, the masks laid end to end:
+    the flags (a mask's first pixel, or a pixel unlike the one before it), each mask's pixel count, and whether
+    its first pixel is set. ``kernel``: one Triton kernel per image reads the masks where they are and writes the
+    flags in column-major order (0.065 ms an image of 100 masks at 480×640 on an H100), where the torch path
+    first copies the masks transposed (1-byte elements written 480 bytes apart) and then compares the copy with
+    itself shifted (0.28 ms; benchmarks/RESULTS.md). Default: on CUDA, unless this process runs Triton in its
+    interpreter (a CPU variant set ``TRITON_INTERPRET``), where the torch path gives the same flags."""
+    device = batches[0].device
     sizes = torch.cat([torch.full((len(m),), m.shape[1] * m.shape[2], dtype=torch.int64) for m in batches])
-    return flat, sizes.to(flat.device)
+    sizes = sizes.to(device)
+    if kernel is None:
+        kernel = device.type == "cuda" and os.environ.get("TRITON_INTERPRET") != "1"
+    if not kernel:
+        flat = flatten(batches)
+        offsets = torch.cumsum(sizes, 0) - sizes
+        change = torch.empty_like(flat)
+        torch.ne(flat[1:], flat[:-1], out=change[1:])
+        change[offsets] = True  # every mask's first pixel starts a run (offsets[0] is 0)
+        return change, sizes, flat[offsets]
+    k = load_kernel(device)
+    change = torch.empty(int(sum(m.numel() for m in batches)), dtype=torch.uint8, device=device)
+    at = 0
+    for m in batches:
+        n, h, w = m.shape
+        if n:
+            grid = (-(-h // _TILE[0]), -(-w // _TILE[1]), n)
+            pixels = m.contiguous().view(torch.uint8)
+            k.run_starts_kernel[grid](pixels, change[at : at + m.numel()], h, w, BY=_TILE[0], BX=_TILE[1])
+        at += m.numel()
+    lead = torch.cat([m[:, 0, 0] for m in batches])
+    return change.view(torch.bool), sizes, lead
 
 
-def run_lengths(flat: torch.Tensor, sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """COCO's uncompressed counts of the masks laid end to end in ``flat`` (``sizes`` pixels each, none empty),
-    concatenated, and how many belong to each mask.
+def run_lengths(change: torch.Tensor, sizes: torch.Tensor, lead: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """COCO's uncompressed counts of the masks whose run starts :func:`run_starts` found (``sizes`` pixels each,
+    none empty; ``lead``: whether each one's first pixel is set), concatenated, and how many belong to each mask.
 
     Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
-    A run starts at a mask's first pixel or where a pixel differs from the one before it; the counts are the
-    steps from one start to the next (the last to the end of the pixels), and a mask whose first pixel is set
-    gets its empty run of zeros in front. One pass over the pixels (the comparison with the pixel before), then
-    work over the runs and the masks only: each mask's first run is found by a binary search of the run starts
-    (its first pixel always starts one), not by counting runs per mask. Two host synchronisations (the number of
-    starts, then of counts).
+    The counts are the steps from one start to the next (the last to the end of the pixels), and a mask whose
+    first pixel is set gets its empty run of zeros in front. Work over the runs and the masks only: each mask's
+    first run is found by a binary search of the run starts (its first pixel always starts one), not by counting
+    runs per mask. Two host synchronisations (the number of starts, then of counts).
     """
-    device = flat.device
+    device = change.device
     offsets = torch.cumsum(sizes, 0) - sizes
-    change = torch.empty_like(flat)
-    torch.ne(flat[1:], flat[:-1], out=change[1:])
-    change[offsets] = True  # every mask's first pixel starts a run (offsets[0] is 0)
     starts = change.nonzero().squeeze(1)
-    end = torch.tensor([len(flat)], device=device)
+    end = torch.tensor([len(change)], device=device)
     steps = torch.diff(starts, append=end)
     first_run = torch.searchsorted(starts, offsets)
     runs = torch.diff(first_run, append=torch.tensor([len(starts)], device=device))
-    lead = flat[offsets].long()  # 1: the mask's first pixel is set, an empty run of zeros goes in front
+    lead = lead.long()  # 1: the mask's first pixel is set, an empty run of zeros goes in front
     inserted = torch.cumsum(lead, 0)  # empty runs in front of this mask's runs, its own included
     counts = torch.zeros(len(starts) + int(inserted[-1]), dtype=torch.int64, device=device)
     shift = torch.repeat_interleave(inserted, runs, output_size=len(starts))
@@ -144,7 +192,7 @@ def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
     and a ``bytes`` copy of the whole came before (megabytes a batch for a random-weight model's masks)."""
     if sum(len(m) for m in batches) == 0:
         return [[] for _ in batches]
-    chars, lengths = compress(*run_lengths(*flatten(batches)))
+    chars, lengths = compress(*run_lengths(*run_starts(batches)))
     data = _to_host(chars)
     return _per_image([str(data[a:b], "ascii") for a, b in _spans(lengths)], batches)
 
@@ -154,7 +202,7 @@ def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], l
     between the quotes): what the dump's writer puts in a part file as it is."""
     if sum(len(m) for m in batches) == 0:
         return [([], []) for _ in batches]
-    chars, lengths = compress(*run_lengths(*flatten(batches)))
+    chars, lengths = compress(*run_lengths(*run_starts(batches)))
     escaped, escaped_lengths = escape(chars, lengths)
     data = _to_host(torch.cat([chars, escaped]))  # one transfer
     strings = [str(data[a:b], "ascii") for a, b in _spans(lengths)]
