@@ -1,14 +1,19 @@
 """Issued instructions per output pixel of the fused kernel, per interpolation, from its sm_90 machine code. Needs no
 GPU: Triton compiles for sm_90 here and its bundled ``nvdisasm`` lists the SASS. Prints JSON.
 
-    PYTHONPATH=. python benchmarks/kernel_sass.py [--rows 1] [--block 128] [--warps 1]
+    PYTHONPATH=. python benchmarks/kernel_sass.py [--rows 1] [--block 128] [--warps 1] [--kernel rows]
 
 Why: on the H200 the kernel is bound by instruction issue, not memory (Nsight Compute on 64 × 480×640 → 512²: SM
 throughput 82%, DRAM 40%; benchmarks/RESULTS.md), so the instruction count of the straight-line code divided by the
 pixels a thread computes predicts its speed, and a change can be judged before it reaches a GPU. Each mode is
 compiled for stretch and for letterbox (pad pixels normalised like samples); the separable modes with 2 × 3
 unrolled taps (480×640 → 512²). Static counts: loops run at run time count once, and a letterbox's branch
-past the resampling for tiles wholly in the pad counts as if every tile resampled.
+past the resampling for tiles wholly in the pad counts as if every tile resampled. ``--kernel rows``: rows_kernel
+(the CUDA default for bilinear and the separable modes' stretch), whose loop over a program's rows counts once:
+its figures are per output row of a thread's pixels, with both of its row-pass call sites counted (a row runs
+about one of them), an upper bound to compare revisions by. ``alu_per_pixel``: the instructions issued to the
+integer and logic pipe (shifts, byte permutes, min/max, compares, selects), which runs at half the rate of the
+float pipe on sm_90.
 """
 
 from __future__ import annotations
@@ -41,8 +46,13 @@ SKIPPED = {"NOP", "BRA", "EXIT"}
 GEOMETRIES = {"stretch": k.PAD_NONE, "letterbox": k.PAD_PIXEL}
 
 
-def sass(interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE, words: bool = False) -> str:
-    fn = k.preprocess_kernel
+ALU = {"SHF", "LOP3", "VIMNMX", "IADD3", "ISETP", "SEL", "PRMT", "LEA", "PLOP3", "VIADDMNMX", "I2FP", "FSEL", "FSETP"}
+
+
+def sass(
+    interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE, words: bool = False, kernel: str = "tiled"
+) -> str:
+    fn = k.rows_kernel if kernel == "rows" else k.preprocess_kernel
     names = fn.arg_names
     fixed = interp == k.SEPARABLE_FIXED
 
@@ -63,12 +73,13 @@ def sass(interp: int, rows: int, block: int, warps: int, pad: int = k.PAD_NONE, 
         "SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": not fixed, "DIV_FMA": True,
         "INTERP": interp, "ACC": k.ACC_ROUNDED if fixed else k.ACC_FMA, "V_FIRST": False, "O_TAPS": 2, "I_TAPS": 3,
         "ROWS": rows, "BLOCK": block, "WORDS": words and interp != k.NEAREST, "SCALE_FMA": fixed,
+        "CLAMP": not fixed,  # Pillow's bilinear tables are clamp-free (filters.pillow_clamp_free), as launched
     }  # fmt: skip
     attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in DIVISIBLE}
     source = ASTSource(
         fn=fn,
         signature={n: kind(n) for n in names},
-        constexprs={(names.index(c),): v for c, v in const.items()},
+        constexprs={(names.index(c),): v for c, v in const.items() if c in names},  # an older revision's kernel too
         attrs=attrs,
     )
     compiled = triton.compile(
@@ -93,21 +104,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=int, default=128)
     parser.add_argument("--warps", type=int, default=1)
     parser.add_argument("--bytes", action="store_true", help="one load per source byte, not aligned 64-bit words")
+    parser.add_argument("--kernel", choices=("tiled", "rows"), default="tiled")
     args = parser.parse_args(argv)
-    pixels = args.rows * args.block // (32 * args.warps)  # per thread
+    rows_of_thread = 1 if args.kernel == "rows" else args.rows  # rows_kernel's loop over its rows counts once
+    pixels = rows_of_thread * args.block // (32 * args.warps)  # per thread
     out = {
         "triton": triton.__version__,
         "rows": args.rows,
         "block": args.block,
         "warps": args.warps,
         "words": not args.bytes,
+        "kernel": args.kernel,
         "modes": {},
     }
     for (name, interp), (geometry, pad) in itertools.product(MODES.items(), GEOMETRIES.items()):
-        ops = counts(sass(interp, args.rows, args.block, args.warps, pad, not args.bytes))
+        if args.kernel == "rows" and interp == k.NEAREST:
+            continue  # nearest never runs in rows_kernel
+        ops = counts(sass(interp, args.rows, args.block, args.warps, pad, not args.bytes, args.kernel))
         total = sum(ops.values())
         out["modes"][f"{name} {geometry}"] = {
             "instructions_per_pixel": round(total / pixels, 1),
+            "alu_per_pixel": round(sum(n for op, n in ops.items() if op in ALU) / pixels, 1),
             "source_loads_per_pixel": round(ops["LDG"] / pixels, 1),
             "most_common": dict(ops.most_common(10)),
         }

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = {
             "flatten (the torch path's transposed copy)": lambda b=batches: rle.flatten(b),
             "run_starts (torch path)": lambda b=batches: rle.run_starts(b, kernel=False),
-            "run_starts": lambda b=batches: rle.run_starts(b),
+            "run_starts (the default: the kernel on CUDA)": lambda b=batches: rle.run_starts(b),
             "run_lengths": lambda s=starts: rle.run_lengths(*s),
             "compress": lambda c=counts, p=per_mask: rle.compress(c, p),
             "escape": lambda c=chars, n=lengths: rle.escape(c, n),
