@@ -140,3 +140,41 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     divided, corrected = counts["pillow_scale_fma"]
     assert divided["div.rn.f32"] > 0 and corrected["div.rn.f32"] == corrected["div.full.f32"] == 0
     assert corrected["fma.rn.f32"] == divided["fma.rn.f32"] + 2 * 3 * 2
+
+
+RLE_COMPILE = """
+import json
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from preprocgate.functional import rle_kernel as k
+
+kernels = {
+    "run_starts": (k.run_starts_kernel, {"mask_ptr": "*u8", "out_ptr": "*u8", "h": "i32", "w": "i32"},
+                   {"BY": 64, "BX": 64}),
+    "chars": (k.chars_kernel, {"x_ptr": "*i32", "groups_ptr": "*i32", "ends_ptr": "*i64", "chars_ptr": "*u8",
+                               "n": "i32"}, {"BLOCK": 1024}),
+}
+counts = {}
+for name, (fn, types, const) in kernels.items():
+    names = fn.arg_names
+    signature = {n: types.get(n, "constexpr") for n in names}
+    source = ASTSource(fn=fn, signature=signature, constexprs={(names.index(c),): v for c, v in const.items()})
+    ptx = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4}).asm["ptx"]
+    counts[name] = {op: ptx.count(op) for op in ("st.global", "ld.global")}
+print(json.dumps(counts))
+"""
+
+
+def test_rle_kernels_compile_for_sm90() -> None:
+    """The RLE's kernels build for sm_90 (the interpreter runs them in CI; tests/test_rle.py): the run-start
+    kernel reads the tile and the row above it and stores the flags; the character kernel stores each of a
+    value's seven possible groups."""
+    pytest.importorskip("triton.backends.nvidia")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", RLE_COMPILE], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counts["run_starts"]["ld.global"] >= 2 and counts["run_starts"]["st.global"] >= 1
+    assert counts["chars"]["st.global"] >= 7 and counts["chars"]["ld.global"] >= 3

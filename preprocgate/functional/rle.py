@@ -24,6 +24,7 @@ from preprocgate.errors import MissingDependencyError, RunError
 # A value takes n groups when it fits a signed 5n-bit integer and not a 5(n-1)-bit one.
 _WIDTHS = [5 * n for n in range(1, 7)]
 _TILE = (64, 64)  # run_starts_kernel's tile: rows × columns of a mask per program
+_CHARS_BLOCK = 1024  # chars_kernel's values per program
 
 
 def flatten(batches: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -40,7 +41,7 @@ def flatten(batches: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def load_kernel(device: torch.device) -> ModuleType:
-    """Import the run-start kernel, in Triton's interpreter when running on the CPU."""
+    """Import the RLE's kernels, in Triton's interpreter when running on the CPU."""
     if device.type != "cuda":
         os.environ.setdefault("TRITON_INTERPRET", "1")
     elif os.environ.get("TRITON_INTERPRET") == "1":
@@ -52,6 +53,14 @@ def load_kernel(device: torch.device) -> ModuleType:
     return rle_kernel
 
 
+def _use_kernel(device: torch.device, kernel: bool | None) -> bool:
+    """``kernel`` where given, else: on CUDA, unless this process runs Triton in its interpreter (a CPU variant
+    set ``TRITON_INTERPRET``), where the torch path gives the same result."""
+    if kernel is None:
+        return device.type == "cuda" and os.environ.get("TRITON_INTERPRET") != "1"
+    return kernel
+
+
 def run_starts(
     batches: Sequence[torch.Tensor], kernel: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -60,14 +69,11 @@ def run_starts(
     its first pixel is set. ``kernel``: one Triton kernel per image reads the masks where they are and writes the
     flags in column-major order (0.065 ms an image of 100 masks at 480×640 on an H100), where the torch path
     first copies the masks transposed (1-byte elements written 480 bytes apart) and then compares the copy with
-    itself shifted (0.28 ms; benchmarks/RESULTS.md). Default: on CUDA, unless this process runs Triton in its
-    interpreter (a CPU variant set ``TRITON_INTERPRET``), where the torch path gives the same flags."""
+    itself shifted (0.28 ms; benchmarks/RESULTS.md). Default: on CUDA (:func:`_use_kernel`)."""
     device = batches[0].device
     sizes = torch.cat([torch.full((len(m),), m.shape[1] * m.shape[2], dtype=torch.int64) for m in batches])
     sizes = sizes.to(device)
-    if kernel is None:
-        kernel = device.type == "cuda" and os.environ.get("TRITON_INTERPRET") != "1"
-    if not kernel:
+    if not _use_kernel(device, kernel):
         flat = flatten(batches)
         offsets = torch.cumsum(sizes, 0) - sizes
         change = torch.empty_like(flat)
@@ -113,14 +119,18 @@ def run_lengths(change: torch.Tensor, sizes: torch.Tensor, lead: torch.Tensor) -
     return counts, runs + lead
 
 
-def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def compress(
+    counts: torch.Tensor, per_mask: torch.Tensor, kernel: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``rleToString`` of every mask at once: the concatenated ASCII bytes and the length of each mask's string.
 
     Each count is replaced by its difference from the count two before it (from the fourth count of a mask on:
     pycocotools' ``i > 2``), then written in signed 5-bit groups, each + 48. How many groups each value takes
     is worked out first (the smallest signed width that holds it), so that every character is computed once,
     at its place in the output: no value × group scratch, no selection of the written groups, and one host
-    synchronisation (the number of characters).
+    synchronisation (the number of characters). ``kernel`` (default on CUDA, :func:`_use_kernel`): the
+    characters written by one Triton kernel, each value's at once (``chars_kernel``), instead of the torch path's
+    expansion of every value to its characters (a repeat and four gathers over all the characters).
     """
     device = counts.device
     # 32-bit: a count is below 2³¹ and so is a difference of two; half the memory traffic of int64 on the
@@ -142,12 +152,18 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
         groups += magnitude >= 1 << (width - 1)
     ends = torch.cumsum(groups, 0)
     total = int(ends[-1])
+    chars_end = ends[mask_end - 1]
+    lengths = torch.diff(chars_end, prepend=chars_end.new_zeros(1))
+    if _use_kernel(device, kernel):
+        chars = torch.empty(total, dtype=torch.uint8, device=device)
+        grid = (-(-len(x) // _CHARS_BLOCK),)
+        load_kernel(device).chars_kernel[grid](x, groups, ends, chars, len(x), BLOCK=_CHARS_BLOCK)
+        return chars, lengths
     value = torch.repeat_interleave(torch.arange(len(x), device=device, dtype=torch.int32), groups, output_size=total)
     group = torch.arange(total, device=device, dtype=torch.int32) - (ends - groups).to(torch.int32)[value]
     more = (group < groups[value] - 1).to(torch.int32)  # bit 0x20: another group follows
     chars = ((((x[value] >> (5 * group)) & 0x1F) | (more << 5)) + 48).to(torch.uint8)  # >>: C's, arithmetic
-    chars_end = ends[mask_end - 1]
-    return chars, torch.diff(chars_end, prepend=chars_end.new_zeros(1))
+    return chars, lengths
 
 
 def escape(chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,8 +77,9 @@ def _window(words, at, last_word):
     as three 32-bit words: bytes ``at`` … ``at + 3`` (the first in the low byte), ``at + 4`` … ``at + 7``, and
     ``at + 8`` on (at least that one is valid). On the H200 the kernel's time follows its byte loads per pixel more
     than its instructions (benchmarks/RESULTS.md), and a pixel's three channels and its right-hand neighbour's,
-    or a 3-tap filter's 9 bytes, lie in two such words whatever their alignment. The second word is clamped to
-    the source's last (``last_word``): past the source's end it holds no byte the caller uses."""
+    or a filter's taps of up to 2 pixels, lie in two such words whatever their alignment (3 taps: :func:`_window9`).
+    The second word is clamped to the source's last (``last_word``): past the source's end it holds no byte the
+    caller uses."""
     i = at >> 3
     s = ((at & 7) * 8).to(tl.uint64)
     w0 = tl.load(words + i)
