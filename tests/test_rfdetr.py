@@ -143,6 +143,38 @@ def test_torch_backend_equals_the_packages_own_forward_and_postprocess(
         assert torch.equal(det.masks, ref["masks"][:, 0])
 
 
+def test_letterboxed_detections_are_the_postprocess_filtered_then_mapped_back(
+    torch_adapter: RFDETRAdapter, images: list[np.ndarray]
+) -> None:
+    """Off the stretch path the adapter filters rfdetr's postprocess by its threshold and maps boxes and masks
+    from the canvas to the source (``rescale``): the same as filtering the device tensors themselves, although it
+    now brings the batch's boxes, scores and labels to the host once and filters there."""
+    from preprocgate.models.base import rescale
+
+    config = InputSpec(size=SIZE, resize="letterbox")
+    batch = build_variant(VARIANTS.get("torch"), config, CPU, {})(images)
+    geometries = plan_batch([im.shape[:2] for im in images], SIZE, config.resize)
+    assert not any(g.is_stretch for g in geometries)
+    got = torch_adapter(batch, geometries)
+    assert sum(len(d.scores) for d in got) > 0
+    with torch.inference_mode():
+        boxes, logits, masks = (o.float() for o in torch_adapter.runner(batch))
+        raw = {"pred_boxes": boxes, "pred_logits": logits, "pred_masks": masks}
+        results = torch_adapter.postprocess(
+            raw, torch.tensor([list(g.canvas) for g in geometries]), score_threshold=0.05
+        )
+    for det, r, g in zip(got, results, geometries, strict=True):
+        keep = r["scores"] > 0.05
+        expected = rescale(
+            r["boxes"][keep], r["scores"][keep], r["labels"][keep].numpy(), r["masks"][keep][:, 0].float(), g
+        )
+        np.testing.assert_array_equal(det.boxes, expected.boxes)
+        np.testing.assert_array_equal(det.scores, expected.scores)
+        np.testing.assert_array_equal(det.labels, expected.labels)
+        assert torch.equal(det.masks, expected.masks)
+        assert det.masks.shape[1:] == g.source
+
+
 def test_onnxruntime_matches_torch_within_tolerance(
     torch_adapter: RFDETRAdapter,
     checkpoint: Path,

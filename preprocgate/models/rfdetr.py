@@ -332,24 +332,44 @@ class RFDETRAdapter(ModelAdapter):
             targets = [g.source if g.is_stretch else g.canvas for g in geometries]
             sizes = torch.tensor([list(t) for t in targets], device=boxes.device)
             results = self.postprocess(raw, sizes, score_threshold=self.score_threshold)
-            return [self._detections(r, g) for r, g in zip(results, geometries, strict=True)]
+            columns = _host_columns(results)
+            return [self._detections(r, g, c) for r, g, c in zip(results, geometries, columns, strict=True)]
 
-    def _detections(self, result: dict[str, torch.Tensor], geometry: Geometry) -> Detections:
-        scores = result["scores"]
-        # PostProcess applies the threshold before upsampling masks, not to box-only models: filter here for both
-        keep = slice(None) if self.score_threshold is None else scores > self.score_threshold
-        labels = result["labels"][keep].cpu().numpy().astype(np.int64)
+    def _detections(self, result: dict[str, torch.Tensor], geometry: Geometry, host: HostColumns) -> Detections:
+        boxes, scores, labels = host
+        # PostProcess applies the threshold before upsampling masks, not to box-only models: filter here for both,
+        # in float32 as torch compares a float32 tensor with a Python number
+        keep = None if self.score_threshold is None else np.flatnonzero(scores > np.float32(self.score_threshold))
+        if keep is not None:
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        mapped = np.array([self.label_map.get(int(v), int(v)) for v in labels], dtype=np.int64)
         masks = result.get("masks")
+        on_device = None  # the kept rows' indices where the device tensors are still needed
+        if keep is not None and (masks is not None or not geometry.is_stretch):
+            on_device = torch.from_numpy(keep).to(result["scores"].device)
+        if masks is not None and on_device is not None:
+            masks = masks.index_select(0, on_device)
         if not geometry.is_stretch:
-            mapped = [self.label_map.get(int(v), int(v)) for v in labels]
-            kept = masks[keep][:, 0].float() if masks is not None else None  # thresholded at the canvas already
-            return rescale(result["boxes"][keep], scores[keep], np.array(mapped, dtype=np.int64), kept, geometry)
-        return Detections(
-            boxes=result["boxes"][keep].float().cpu().numpy(),
-            scores=scores[keep].float().cpu().numpy(),
-            labels=np.array([self.label_map.get(int(v), int(v)) for v in labels], dtype=np.int64),
-            masks=masks[keep][:, 0] if masks is not None else None,
-        )
+            kept = masks[:, 0].float() if masks is not None else None  # thresholded at the canvas already
+            device_boxes = result["boxes"] if on_device is None else result["boxes"].index_select(0, on_device)
+            return rescale(device_boxes, torch.from_numpy(scores), mapped, kept, geometry)
+        return Detections(boxes=boxes, scores=scores, labels=mapped, masks=masks[:, 0] if masks is not None else None)
+
+
+HostColumns = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _host_columns(results: Sequence[dict[str, torch.Tensor]]) -> list[HostColumns]:
+    """Each image's boxes (float32), scores (float32) and labels (int64) on the host, brought over for the whole
+    batch at once: three transfers and their waits a batch, where one image at a time took three each (24 host
+    synchronisations for a batch of 8 on the dump's inferring thread)."""
+    if not results:
+        return []
+    splits = np.cumsum([len(r["scores"]) for r in results])[:-1]
+    boxes = torch.cat([r["boxes"].float() for r in results]).cpu().numpy()
+    scores = torch.cat([r["scores"].float() for r in results]).cpu().numpy()
+    labels = torch.cat([r["labels"] for r in results]).cpu().numpy().astype(np.int64)
+    return list(zip(np.split(boxes, splits), np.split(scores, splits), np.split(labels, splits), strict=True))
 
 
 def _absolute(name: str, value: str | None) -> Path | None:
