@@ -11,6 +11,7 @@ from pycocotools import mask as mask_utils
 
 from preprocgate.functional import rle
 from preprocgate.functional.coco import EncodedMasks, encode_masks
+from preprocgate.triton_modules import interpreted
 
 
 def pycocotools_strings(masks: np.ndarray) -> list[str]:
@@ -114,9 +115,24 @@ def test_strings_on_cuda_equal_the_hosts() -> None:
     assert rle.encode_many([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()]) == expected
     got = rle.encode_many_json([torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()])
     assert got == [(strings, json_bodies(strings)) for strings in expected]
-    batches = [torch.from_numpy(masks).cuda(), torch.from_numpy(other).cuda()]
-    starts = rle.run_starts(batches, kernel=True)  # the compiled kernel (the interpreter's is checked below)
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available() or interpreted(),
+    reason="needs CUDA and compiled kernels: tests/conftest.py sets TRITON_INTERPRET=1 unless it is set "
+    "(benchmarks/gpu_session.sh's rlecuda step runs this with TRITON_INTERPRET=0)",
+)
+def test_the_compiled_kernels_on_cuda_equal_the_torch_path() -> None:
+    """The dump's path on a GPU: the compiled run-start and character kernels (the interpreter's are checked at
+    the end of this file) give the torch path's flags and strings, and pycocotools' strings."""
+    masks = edge_cases()
+    batches = [torch.from_numpy(masks).cuda(), torch.from_numpy(masks[:3, :20, :31]).cuda()]
+    starts = rle.run_starts(batches, kernel=True)
     assert all(torch.equal(a, b) for a, b in zip(starts, rle.run_starts(batches, kernel=False), strict=True))
+    runs = rle.run_lengths(*starts)
+    got, expected = (rle.compress(*runs, kernel=k) for k in (True, False))
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert rle.encode_many(batches) == [pycocotools_strings(m.cpu().numpy()) for m in batches]
 
 
 def test_compression_of_large_counts_and_differences_equals_pycocotools() -> None:
@@ -136,8 +152,7 @@ def test_compression_of_large_counts_and_differences_equals_pycocotools() -> Non
     assert got == expected
 
 
-# last in the file: the interpreter sets TRITON_INTERPRET for the rest of the process, after which the CUDA
-# path above takes the torch path's flags (run_starts' default)
+@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
 def test_the_kernels_give_the_torch_paths_starts_and_strings() -> None:
     """The Triton kernels (here in their interpreter; on CUDA the dump's path) flag the same run starts as the
     torch path's transposed copy and shifted comparison, and write the same characters as its expansion: the edge

@@ -9,7 +9,6 @@ to the host, a few bytes per run, and leaves the host no per-mask work. The arit
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from itertools import pairwise
 from types import ModuleType
@@ -17,7 +16,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from preprocgate.errors import MissingDependencyError, RunError
+from preprocgate.triton_modules import import_kernels, interpreted
 
 # ``rleToString`` writes each value in 5-bit groups, least significant first; a group with bit 0x20 set says that
 # another follows. Counts are below 2³¹ and their second differences within ±2³¹: seven groups always suffice.
@@ -41,23 +40,15 @@ def flatten(batches: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def load_kernel(device: torch.device) -> ModuleType:
-    """Import the RLE's kernels, in Triton's interpreter when running on the CPU."""
-    if device.type != "cuda":
-        os.environ.setdefault("TRITON_INTERPRET", "1")
-    elif os.environ.get("TRITON_INTERPRET") == "1":
-        raise RunError("TRITON_INTERPRET=1 is set but the gate runs on CUDA; unset it to run the compiled kernel")
-    try:
-        from preprocgate.functional import rle_kernel
-    except ImportError as exc:
-        raise MissingDependencyError("triton", "triton") from exc
-    return rle_kernel
+    """The RLE's kernels, in Triton's interpreter when running on the CPU."""
+    return import_kernels("preprocgate.functional.rle_kernel", device)
 
 
 def _use_kernel(device: torch.device, kernel: bool | None) -> bool:
     """``kernel`` where given, else: on CUDA, unless this process runs Triton in its interpreter (a CPU variant
     set ``TRITON_INTERPRET``), where the torch path gives the same result."""
     if kernel is None:
-        return device.type == "cuda" and os.environ.get("TRITON_INTERPRET") != "1"
+        return device.type == "cuda" and not interpreted()
     return kernel
 
 

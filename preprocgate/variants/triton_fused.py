@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
@@ -11,9 +10,10 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
-from preprocgate.errors import MissingDependencyError, RunError
+from preprocgate.errors import RunError
 from preprocgate.geometry import Geometry, stretch
 from preprocgate.spec import INTERPOLATIONS, InputSpec
+from preprocgate.triton_modules import import_kernels
 from preprocgate.variants import filters
 from preprocgate.variants.base import Preprocessor, Size
 
@@ -81,14 +81,7 @@ def torch_reference_arithmetic(device: torch.device, size: Size, arithmetic: Ari
 
 def load_kernel(device: torch.device) -> ModuleType:
     """Import the kernel module, in Triton's interpreter when running on the CPU."""
-    if device.type != "cuda":
-        os.environ.setdefault("TRITON_INTERPRET", "1")
-    elif os.environ.get("TRITON_INTERPRET") == "1":
-        raise RunError("TRITON_INTERPRET=1 is set but the gate runs on CUDA; unset it to run the compiled kernel")
-    try:
-        from preprocgate.variants import triton_kernel
-    except ImportError as exc:
-        raise MissingDependencyError("triton", "triton") from exc
+    triton_kernel = import_kernels("preprocgate.variants.triton_kernel", device)
     if device.type != "cuda":
         from preprocgate.variants.interpreter import ensure_exact_fma
 
