@@ -2,8 +2,9 @@
 # The RF-DETR gate's dumps with an older package against the working tree, alternating on one machine: hosts
 # differ too much for figures from two calls to be compared (benchmarks/RESULTS.md, 2026-12-06 evening).
 #
-#   git archive REV preprocgate | tar -x -C .gpu-data/old && rm .gpu-data/old/preprocgate/demo/*.onnx   # here
-#   bash benchmarks/ab_gpu.sh .gpu-data/old [ROUNDS] [IMAGES]                                           # there
+#   here:  mkdir -p .gpu-data/old && git archive REV preprocgate | tar -x -C .gpu-data/old
+#          rm .gpu-data/old/preprocgate/demo/*.onnx      (the carry limit; the RF-DETR gate does not need it)
+#   there: bash benchmarks/ab_gpu.sh .gpu-data/old [ROUNDS] [IMAGES]
 #
 # Carry .whl, .whl-rf and the folder. Each run's JSON goes to $OUT/{old,new}N.json; a line per run is printed.
 set -u
