@@ -2,6 +2,8 @@
 every resize geometry; Pillow's uint8 values are reproduced before normalisation too. Images stay small (the
 interpreter runs the kernel's Python), ratios do not: strong downscales, upscales, odd and mixed ratios."""
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -338,14 +340,18 @@ def test_source_read_as_words_equals_one_load_per_byte(mode: str) -> None:
         engaged = mode != "pillow_bilinear" or not filters.pillow_vertical_first(source, geometry.content)
         expected = torch.empty((2, 3, *size))
         _variant("triton", config).launch(torch.from_numpy(images), expected, geometry)
-        for reuse_rows in (False, True):
-            fused = _variant("triton", config, words=True, reuse_rows=reuse_rows)
+        with pytest.raises(ValueError, match="word_bits must be 32 or 64"):
+            _variant("triton", config, word_bits=16)
+        # bilinear's pixel pairs also from 32-bit words (word_bits 32: WORDS 2)
+        for reuse_rows, bits in itertools.product((False, True), (64, 32) if mode == "bilinear" else (64,)):
+            fused = _variant("triton", config, words=True, reuse_rows=reuse_rows, word_bits=bits)
             got = torch.empty_like(expected)
             fused.launch(torch.from_numpy(images), got, geometry)
-            assert _mismatches(got, expected) == 0, (source, size, reuse_rows)
-            assert [p.constexprs["WORDS"] for p in fused._launches.values()] == [engaged]
+            assert _mismatches(got, expected) == 0, (source, size, reuse_rows, bits)
+            words = engaged * (2 if bits == 32 else 1)
+            assert [p.constexprs["WORDS"] for p in fused._launches.values()] == [words]
             shifted = torch.zeros(images.size + 1, dtype=torch.uint8)[1:].view(images.shape)
             shifted.copy_(torch.from_numpy(images))
             fused.launch(shifted, got, geometry)
             assert _mismatches(got, expected) == 0
-            assert [p.constexprs["WORDS"] for p in fused._launches.values()] == [engaged, False]
+            assert [p.constexprs["WORDS"] for p in fused._launches.values()] == [words, 0]

@@ -73,6 +73,10 @@ counts["words"] = [
     {op: ptx(i, k.PAD_PIXEL, 1, words=w, fn=f).count(op) for op in WORDS}
     for i, f in ((k.BILINEAR, fn), (k.BILINEAR, k.rows_kernel), (k.SEPARABLE_FLOAT, fn)) for w in (False, True)
 ]
+# bilinear's pixel pairs from 32-bit words (WORDS 2) on both kernels
+counts["words32"] = [
+    {op: ptx(k.BILINEAR, k.PAD_PIXEL, 1, words=2, fn=f).count(op) for op in WORDS} for f in (fn, k.rows_kernel)
+]
 # Pillow's division by pixel_scale through the reciprocal and one correction (SCALE_FMA), in rows_kernel
 counts["pillow_scale_fma"] = [
     {op: ptx(k.SEPARABLE_FIXED, k.PAD_PIXEL, 0, False, (2, 3), fn=k.rows_kernel, scale_fma=f).count(op) for op in OPS}
@@ -130,6 +134,9 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     assert words_rows == {"ld.global.b64": 2 * 2 * 2, "ld.global.b32": 0, "ld.global.b8": 0}
     assert bytes_rows["ld.global.b8"] == 2 * 12 and bytes_aa["ld.global.b8"] == 4 * 18
     assert words_aa == {"ld.global.b64": 0, "ld.global.b32": bytes_aa["ld.global.b32"] + 4 * 2 * 3, "ld.global.b8": 0}
+    # WORDS 2: three 32-bit loads per source row's pixel pair, no 64-bit or byte load
+    for got, pixels in zip(counts["words32"], (4 * 2, 2 * 2), strict=True):
+        assert got == {"ld.global.b64": 0, "ld.global.b32": pixels * 3, "ld.global.b8": 0}
     # no clamp: 3 channels' min and max fewer at each of rows_kernel's two row passes and its vertical pass, for
     # each of a thread's 2 columns; the same loads
     clamped, unclamped = counts["pillow_clamp"]

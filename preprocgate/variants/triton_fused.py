@@ -117,6 +117,7 @@ class TritonFused(Preprocessor):
         division: Division = "auto",
         reuse_rows: bool | None = None,
         words: bool | None = None,
+        word_bits: int = 64,
     ) -> None:
         """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
         ``num_warps``: warps per program on CUDA. ``reuse_rows``: a program runs ``rows`` output rows one after
@@ -130,12 +131,16 @@ class TritonFused(Preprocessor):
         instructions: ``benchmarks/kernel_sass.py``), where the source tensor starts on an 8-byte boundary and its
         size is a multiple of 8. None (default): on CUDA for bilinear, bilinear_antialias and pillow_bilinear
         (faster on the H100 and the H200 in rows_kernel; tiled, measured faster for the separable modes);
-        never in the interpreter (benchmarks/RESULTS.md)."""
+        never in the interpreter (benchmarks/RESULTS.md). ``word_bits``: 64 (default), or 32: bilinear's pixel pairs
+        read as three 32-bit words too (one funnel shift per value, 32-bit offsets: the form that shortened
+        Pillow's code by a quarter), a choice for the H200's sweep to settle (benchmarks/kernel_cuda.py)."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
         if division not in get_args(Division):
             raise ValueError(f"division must be one of {', '.join(get_args(Division))}")
+        if word_bits not in (32, 64):
+            raise ValueError("word_bits must be 32 or 64")
         self.arithmetic: Arithmetic = arithmetic
         # auto: the reciprocal-and-FMA correction where it is compiled (faster than a division there); div_rn in
         # the interpreter, where numpy divides in one operation (both equal IEEE division: docs/arithmetic.md)
@@ -145,6 +150,7 @@ class TritonFused(Preprocessor):
         self.num_warps = num_warps
         self.reuse_rows = reuse_rows
         self.words = words
+        self.word_bits = word_bits
         self.kernel = load_kernel(device)
         self._tables: dict[tuple[object, ...], tuple[torch.Tensor, ...]] = {}
         self._launches: dict[tuple[object, ...], _Launch] = {}
@@ -308,7 +314,9 @@ class TritonFused(Preprocessor):
         aligned = src.data_ptr() % 8 == 0 and src.numel() % 8 == 0
         cuda_default = self.device.type == "cuda" and (self.config.interpolation in _WORDS_BY_DEFAULT or reuse)
         words = self.words if self.words is not None else cuda_default
-        constexprs["WORDS"] = words and aligned and (interp == k.BILINEAR or separable_rows)
+        # 1: 64-bit words, 2: bilinear's pixel pairs from 32-bit ones (_window6); 0: a load per byte
+        engaged = words and aligned and (interp == k.BILINEAR or separable_rows)
+        constexprs["WORDS"] = (2 if self.word_bits == 32 else 1) if engaged else 0
         constexprs["CLAMP"] = not pillow or not all(
             filters.pillow_clamp_free(filters.pillow_bilinear(i, o)[1])
             for i, o in zip(geometry.source, geometry.content, strict=True)

@@ -121,10 +121,34 @@ def _byte(l0, l1, h, J: tl.constexpr):
 
 
 @triton.jit
-def _pixel_pair(words, at, wide, last_word, FIRST: tl.constexpr):
-    """The three channels (source order from channel ``FIRST``: 0, or 2 when swapping) of the pixel at ``at`` and
-    of its right-hand neighbour (``wide``; else the same pixel: the image's last column), as float32."""
-    l0, l1, h = _window(words, at, last_word)
+def _window6(words, start, at, last_word):
+    """:func:`_window`'s first 6 bytes (a pixel pair) from three aligned 32-bit words, as :func:`_window9` reads
+    them (``start`` alike for a row of lanes, ``at`` per lane): one funnel shift per 32-bit value, 32-bit offsets.
+    The second and third words may hold no byte the caller uses (the third is needed only where ``at`` is 3 past
+    a word's start, the second not at the image's last pixel when it starts a word's first two bytes) and then may
+    lie past the source's end: both are clamped to the source's last word (``last_word`` counts 64-bit words)."""
+    words = words.to(tl.pointer_type(tl.uint32))
+    at = at.to(tl.int32) + (start & 3).to(tl.int32)
+    base = words + (start >> 2)
+    i = at >> 2
+    s = ((at & 3) * 8).to(tl.uint64)
+    w0 = tl.load(base + i).to(tl.uint64)
+    last = tl.minimum(last_word * 2 + 1 - (start >> 2), 1 << 30).to(tl.int32)  # a row's words fit far below
+    w1 = tl.load(base + tl.minimum(i + 1, last)).to(tl.uint64)
+    w2 = tl.load(base + tl.minimum(i + 2, last)).to(tl.uint64)
+    lo = (((w1 << 32) | w0) >> s).to(tl.uint32)
+    return lo, (((w2 << 32) | w1) >> s).to(tl.uint32), lo
+
+
+@triton.jit
+def _pixel_pair(words, start, at, wide, last_word, FIRST: tl.constexpr, WORDS: tl.constexpr):
+    """The three channels (source order from channel ``FIRST``: 0, or 2 when swapping) of the pixel at ``start +
+    at`` and of its right-hand neighbour (``wide``; else the same pixel: the image's last column), as float32.
+    ``WORDS``: 1 reads them through :func:`_window` (64-bit words), 2 through :func:`_window6` (32-bit words)."""
+    if WORDS == 2:
+        l0, l1, h = _window6(words, start, at, last_word)
+    else:
+        l0, l1, h = _window(words, start + at, last_word)
     a0 = _byte(l0, l1, h, FIRST)
     a1 = _byte(l0, l1, h, 1)
     a2 = _byte(l0, l1, h, 2 - FIRST)
@@ -481,8 +505,12 @@ def _resample(
         col0 = x0.to(tl.int64) * 3
         if WORDS:  # each source row's two pixels from one window
             wide = x1 > x0
-            p000, p001, p002, p010, p011, p012 = _pixel_pair(words, img_off + row0 + col0, wide, last_word, first)
-            p100, p101, p102, p110, p111, p112 = _pixel_pair(words, img_off + row1 + col0, wide, last_word, first)
+            p000, p001, p002, p010, p011, p012 = _pixel_pair(
+                words, img_off + row0, col0, wide, last_word, first, WORDS
+            )  # fmt: skip
+            p100, p101, p102, p110, p111, p112 = _pixel_pair(
+                words, img_off + row1, col0, wide, last_word, first, WORDS
+            )  # fmt: skip
             v0 = _blend(p000, p010, p100, p110, h0, h1, w0, w1, TAPS)
             v1 = _blend(p001, p011, p101, p111, h0, h1, w0, w1, TAPS)
             v2 = _blend(p002, p012, p102, p112, h0, h1, w0, w1, TAPS)
@@ -572,8 +600,9 @@ def preprocess_kernel(
     resize (module constants); ``tab_*``, ``idx_*``, ``o_taps``, ``i_taps``: the separable modes' tables and their
     widths (unused otherwise), ``ACC``, ``V_FIRST``, ``O_TAPS``, ``I_TAPS``: their accumulation, pass order and
     unrolling (see :func:`_separable`). ``WORDS``: bilinear and the row-first separable modes with up to 3 taps
-    read their bytes through :func:`_window` (3-tap rows: :func:`_window9`; the launch sets it where the source
-    starts on an 8-byte boundary and its size is a multiple of 8). ``SCALE_FMA``: the division by ``pixel_scale``
+    read their bytes through :func:`_window` (3-tap rows: :func:`_window9`; bilinear's pixel pairs through
+    :func:`_window6` where ``WORDS`` is 2; the launch sets it where the source starts on an 8-byte boundary and its
+    size is a multiple of 8). ``SCALE_FMA``: the division by ``pixel_scale``
     through the correction of :func:`divide` (see :func:`_normalize`). ``CLAMP``: Pillow's passes clamp their sums
     to 0…255; False where the launch has proved the clamp a no-op for these tables
     (``filters.pillow_clamp_free``)."""
@@ -650,7 +679,7 @@ def _source_row(
     row = y * (in_w * 3)
     if INTERP == 0:  # BILINEAR
         if WORDS:
-            p00, p01, p02, p10, p11, p12 = _pixel_pair(words, img_off + row + col0, wide, last_word, FIRST)
+            p00, p01, p02, p10, p11, p12 = _pixel_pair(words, img_off + row, col0, wide, last_word, FIRST, WORDS)
             h0 = _row_blend(p00, p10, w0, w1, TAPS)
             h1 = _row_blend(p01, p11, w0, w1, TAPS)
             h2 = _row_blend(p02, p12, w0, w1, TAPS)
