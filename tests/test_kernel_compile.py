@@ -93,13 +93,19 @@ print(json.dumps(counts))
 """
 
 
-def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
+def compiled_counts(script: str) -> dict:
+    """The JSON a compile script prints, run in a process of its own without the interpreter (Triton reads
+    ``TRITON_INTERPRET`` at import, and tests/conftest.py sets it for this one)."""
     pytest.importorskip("triton.backends.nvidia")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-c", COMPILE], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
+    counts = compiled_counts(COMPILE)
     none, pixel, zero = counts["0"], counts["1"], counts["2"]
     nearest, nearest_exact, antialias, pillow, pillow_v = counts["modes"]
     antialias_loop, pillow_v_loop = counts["loops"]
@@ -177,11 +183,6 @@ def test_rle_kernels_compile_for_sm90() -> None:
     """The RLE's kernels build for sm_90 (the interpreter runs them in CI; tests/test_rle.py): the run-start
     kernel reads the tile and the row above it and stores the flags; the character kernel stores each of a
     value's seven possible groups."""
-    pytest.importorskip("triton.backends.nvidia")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-c", RLE_COMPILE], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    counts = compiled_counts(RLE_COMPILE)
     assert counts["run_starts"]["ld.global"] >= 2 and counts["run_starts"]["st.global"] >= 1
     assert counts["chars"]["st.global"] >= 7 and counts["chars"]["ld.global"] >= 3
