@@ -8,8 +8,8 @@
 #
 # Steps (default limit in seconds):
 # - kernel (180); separable (120: kernel_cuda.py's antialias and Pillow rows only); rle (40); geometry (240: the
-#   held-out exactness sweep); host (120); cudatests (120: the tests that need CUDA); rlecuda (60: the RLE's
-#   tests with its kernels compiled)
+#   held-out exactness sweep); host (120); cudatests (120: the tests that need CUDA); compiled (90: the RLE's
+#   tests and the ragged launch's CUDA test with the kernels compiled)
 # - rfdetr (240); rfdetr5000 (560); graphs5000 (560: the same with the adapter's cuda_graphs); fast5000 (560:
 #   graphs5000 evaluated by faster_coco_eval); stream (360: rfdetr fp32 as shipped (a first run for the process's
 #   start), then without the local executor's arena, with its encode_stream, each twice, alternating); graphs
@@ -81,8 +81,9 @@ for arg in "$@"; do
             python -c "import pstats, sys; s = pstats.Stats(sys.argv[1]); s.sort_stats(\"tottime\").print_stats(40)
 s.sort_stats(\"cumtime\").print_stats(60)" "$OUT/rfdetr.prof" > "$OUT/profile-top.txt"
             exit $status' ;;
-        rlecuda) step rlecuda "${limit:-60}" env TRITON_INTERPRET=0 python -m pytest -q -p no:cacheprovider \
-            tests/test_rle.py ;;  # the compiled RLE kernels (tests/conftest.py sets TRITON_INTERPRET=1 otherwise)
+        compiled) step compiled "${limit:-90}" env TRITON_INTERPRET=0 python -m pytest -q -p no:cacheprovider tests/test_rle.py \
+            tests/test_ragged.py::test_on_cuda_ragged_launches_give_torch_s_values_through_the_jit_and_direct
+            ;;  # tests/conftest.py sets TRITON_INTERPRET=1 otherwise
         cudatests) step cudatests "${limit:-120}" python -m pytest -q -p no:cacheprovider \
             "tests/test_arena.py::test_on_cuda_the_arena_is_page_locked_and_its_uploads_give_the_same_outputs" \
             tests/test_rfdetr.py::test_cuda_graphs_replay_the_forward_for_full_and_padded_batches \

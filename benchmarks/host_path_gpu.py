@@ -238,6 +238,7 @@ def new_shapes(device: torch.device, repeats: int) -> list[dict[str, Any]]:
         copies.append(measure(lambda stacked=stacked: stacked.to(device, non_blocking=True, copy=True)))
     for row in rows:
         row["pinned_copy_us"] = statistics.median(copies)
+        row["new_shapes_ratio"] = row["new_shapes_us"] / row["pinned_copy_us"]
     return rows
 
 
@@ -258,8 +259,8 @@ def summary(case_row: dict[str, Any], v: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(device: torch.device, repeats: int) -> dict[str, Any]:
-    cases = CASES if device.type == "cuda" else TINY
+def run(device: torch.device, repeats: int, only_new_shapes: bool = False) -> dict[str, Any]:
+    cases = [] if only_new_shapes else CASES if device.type == "cuda" else TINY
     rows = [case(device, *c, repeats) for c in cases]
     checks = [v for r in rows for v in r["variants"]]
     return {
@@ -278,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="JSON file to write")
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu (tiny shapes, interpreter)")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per figure (median)")
+    parser.add_argument(
+        "--only-new-shapes", action="store_true", help="only the batches of 8 sizes (to compare two packages)"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if device.type != "cuda":
         os.environ.setdefault("TRITON_INTERPRET", "1")
-    result = run(device, args.repeats)
+    result = run(device, args.repeats, args.only_new_shapes)
     text = json.dumps(result, indent=2) + "\n"
     print(text, end="")
     if args.out:

@@ -29,18 +29,20 @@ ints = {"in_h", "in_w", "out_h", "out_w", "top", "left", "content_h", "content_w
 
 def signature(weights):
     return {
-        n: "*u8" if n == "src_ptr" else "*fp32" if n == "dst_ptr" else "i32" if n in ints
+        n: "*u8" if n == "src_ptr" else "*fp32" if n == "dst_ptr" else "*i64" if n == "images_ptr"
+        else "i32" if n in ints
         else weights if n.startswith("tab_") else "*i32" if n.startswith("idx_")
         else "constexpr" if n.isupper() else "fp32"
         for n in names
     }
 
 
-def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False, scale_fma=False, clamp=True):
+def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False, scale_fma=False, clamp=True,
+        ragged=False):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
              "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": unroll[0], "I_TAPS": unroll[1], "ROWS": 2,
-             "BLOCK": 128, "WORDS": words, "SCALE_FMA": scale_fma, "CLAMP": clamp}
+             "BLOCK": 128, "WORDS": words, "SCALE_FMA": scale_fma, "CLAMP": clamp, "RAGGED": ragged}
     weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
     source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
     options = {"num_warps": 2, "enable_fp_fusion": False}
@@ -88,6 +90,11 @@ counts["pillow_clamp"] = [
     {op: ptx(k.SEPARABLE_FIXED, k.PAD_NONE, 0, False, (2, 3), fn=k.rows_kernel, words=True, clamp=c).count(op)
      for op in CLAMPS}
     for c in (True, False)
+]
+# a ragged launch (each image's values from its table row), bilinear read as words, on both kernels
+counts["ragged"] = [
+    {op: ptx(k.BILINEAR, k.PAD_PIXEL, 1, words=True, fn=f, ragged=r).count(op) for op in OPS}
+    for f in (fn, k.rows_kernel) for r in (False, True)
 ]
 print(json.dumps(counts))
 """
@@ -153,6 +160,10 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     divided, corrected = counts["pillow_scale_fma"]
     assert divided["div.rn.f32"] > 0 and corrected["div.rn.f32"] == corrected["div.full.f32"] == 0
     assert corrected["fma.rn.f32"] == divided["fma.rn.f32"] + 2 * 3 * 2
+    # RAGGED: the same arithmetic and stores; only the table's loads (once per program) added
+    for plain, ragged in zip(counts["ragged"][::2], counts["ragged"][1::2], strict=True):
+        assert ragged["ld.global"] > plain["ld.global"], counts["ragged"]
+        assert all(ragged[op] == plain[op] for op in plain if op not in ("ld.global", "selp")), counts["ragged"]
 
 
 RLE_COMPILE = """

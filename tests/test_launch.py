@@ -164,3 +164,16 @@ def test_an_unrecordable_launch_stays_on_the_jit() -> None:
         plan([1], [2])  # the JIT passes copies: the caller's objects are not found among the arguments
     assert plan.fast is None and not plan.direct
     assert jit.jit_calls == 5 and len(jit.launches) == 5  # 1, 2 for the recording, then 3 through the JIT
+
+
+def test_a_ragged_launch_s_table_is_a_per_call_tensor_like_the_source_and_output() -> None:
+    """A tensor passed after the output (a ragged launch's table) goes after the plan's own arguments, and the
+    direct calls put each call's own address there."""
+    jit = FakeJIT(PropertyKernel)
+    plan = _launch(jit)
+    calls = [(torch.zeros(1), torch.ones(1), torch.arange(3)) for _ in range(4)]
+    for tensors in calls:
+        plan(*tensors)
+    assert jit.jit_calls == 3 and plan.fast is not None and plan.fast.at == (9, 10, 14)
+    for (src, dst, table), call in zip(calls[2:], jit.launches[3:], strict=True):
+        assert call[9:] == (src.data_ptr(), dst.data_ptr(), 1, 2.5, TABLE.data_ptr(), table.data_ptr(), 128, 1)

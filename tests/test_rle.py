@@ -120,7 +120,7 @@ def test_strings_on_cuda_equal_the_hosts() -> None:
 @pytest.mark.skipif(
     not torch.cuda.is_available() or interpreted(),
     reason="needs CUDA and compiled kernels: tests/conftest.py sets TRITON_INTERPRET=1 unless it is set "
-    "(benchmarks/gpu_session.sh's rlecuda step runs this with TRITON_INTERPRET=0)",
+    "(benchmarks/gpu_session.sh's compiled step runs this with TRITON_INTERPRET=0)",
 )
 def test_the_compiled_kernels_on_cuda_equal_the_torch_path() -> None:
     """The dump's path on a GPU: the compiled run-start and character kernels (the interpreter's are checked at

@@ -208,6 +208,26 @@ def joined(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
     return array
 
 
+def spanned(arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, bool, list[int]] | None:
+    """Arrays of any shapes lying in one arena slab with nothing between them (a ragged batch the dump stage
+    reserved back to back), as one run of the slab's tensor, widened to 8-byte boundaries inside the slab, with
+    whether it is page-locked and each array's byte offset in it; None otherwise (the caller copies them)."""
+    if not _SPANS or not arrays or any(not a.flags.c_contiguous or a.dtype != np.uint8 for a in arrays):
+        return None
+    starts = [a.ctypes.data for a in arrays]
+    lo = min(starts)
+    hi = max(start + a.nbytes for start, a in zip(starts, arrays, strict=True))
+    if hi - lo > sum(a.nbytes for a in arrays):  # gaps between them: other images' bytes would go up too
+        return None
+    found = _locate(lo, hi - lo)
+    if found is None:
+        return None
+    offset, tensor, pinned, _ = found
+    begin = offset - offset % 8
+    end = min(-(-(offset + hi - lo) // 8) * 8, tensor.numel())
+    return tensor[begin:end], pinned, [start - lo + offset - begin for start in starts]
+
+
 def physical_memory() -> int:
     """The host's memory in bytes: what the page-locked share and the images a run keeps are fractions of."""
     try:

@@ -70,6 +70,13 @@ class Preprocessor(ABC):
         holds the resized image, normalised; the rest holds :attr:`pad_value` normalised alike, or 0 where that
         is None."""
 
+    def run_ragged(self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]) -> torch.Tensor | None:
+        """Images of several shapes (``geometries[i]`` places ``images[i]``; one canvas) in one go, for a path
+        that can do better than one :meth:`run_batch` per shape group (a set of photos is nearly one shape per
+        image); the same values :meth:`run_batch` gives each. None: this path, or this batch, goes by shape
+        groups (the default)."""
+        return None
+
     def plan(self, images: Sequence[np.ndarray], size: Size | None = None) -> list[Geometry]:
         """Where each image lands: ``size`` (default ``config.size``) under ``config.resize``, one shared canvas."""
         size = tuple(size or self.config.size)  # type: ignore[assignment]
@@ -89,6 +96,9 @@ class Preprocessor(ABC):
         if len(groups) == 1:  # one stack in input order: run_batch's tensor is the answer, no copy into another
             batch = self.staging.stack(images, prefetch=self._prefetch)
             return self._checked(self.run_batch(batch, geometries[0]), len(images), canvas)
+        ragged = self.run_ragged(images, geometries)
+        if ragged is not None:
+            return self._checked(ragged, len(images), canvas)
         out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
         for indices in groups.values():
             batch = self.staging.stack([images[i] for i in indices], prefetch=self._prefetch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -117,16 +118,38 @@ class Staging:
         self._prefetched[slot] = (out.ctypes.data, out.shape, tensor)
         return out
 
-    def _copy(self, arrays: Sequence[np.ndarray], out: np.ndarray) -> None:
-        if self.threads <= 1 or out.nbytes < self.split_bytes:
-            np.stack(arrays, out=out)
+    def pack(self, arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
+        """Arrays of any shapes as one uint8 buffer on the device, and each one's byte offset in it: a ragged
+        launch's source. Arrays lying in one arena slab without gaps go up as that span of the slab (widened to
+        8-byte boundaries inside it), without a copy on the host; others are copied one after another into the
+        next buffer (its size rounded up to 8 bytes) and go up from there."""
+        spanned = arena.spanned(arrays) if self._buffers else None
+        if spanned is not None:
+            tensor, pinned, offsets = spanned
+            return tensor.to(self.device, non_blocking=pinned and self.pinned), offsets
+        offsets = np.cumsum([0, *(a.nbytes for a in arrays)]).tolist()
+        host = self.empty((-(-offsets[-1] // 8) * 8,), np.uint8)
+        flat = [a.reshape(-1).view(np.uint8) for a in arrays]
+        self._copy(flat, None, [host[lo:hi] for lo, hi in itertools.pairwise(offsets)])
+        return self.upload(host), offsets[:-1]
+
+    def _copy(self, arrays: Sequence[np.ndarray], out: np.ndarray | None, into: Sequence[np.ndarray] = ()) -> None:
+        """``arrays`` into ``out`` stacked, or each into its own of ``into`` (``out`` None): on the pool where it
+        is worth it."""
+        targets = into if out is None else out
+        if self.threads <= 1 or sum(a.nbytes for a in arrays) < self.split_bytes:
+            if out is not None:
+                np.stack(arrays, out=out)
+                return
+            for source, target in zip(arrays, targets, strict=True):
+                np.copyto(target, source)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="preprocgate-staging")
         # at least one piece per thread: bands of rows where there are fewer images than threads
         bands = -(-self.threads // len(arrays))
         pieces = [(i, rows) for i in range(len(arrays)) for rows in _bands(len(arrays[i]), bands)]
-        for _ in self._pool.map(lambda p: np.copyto(out[p[0], p[1]], arrays[p[0]][p[1]]), pieces):
+        for _ in self._pool.map(lambda p: np.copyto(targets[p[0]][p[1]], arrays[p[0]][p[1]]), pieces):
             pass
 
     def upload(self, array: np.ndarray) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
@@ -16,6 +18,7 @@ from preprocgate.spec import INTERPOLATIONS, InputSpec
 from preprocgate.triton_modules import import_kernels
 from preprocgate.variants import filters
 from preprocgate.variants.base import Preprocessor, Size
+from preprocgate.variants.staging import Staging
 
 Taps = Literal["generic", "channels_last", "unfused", "channels_last_unfused"]
 Arithmetic = Literal["auto", Taps]
@@ -154,6 +157,9 @@ class TritonFused(Preprocessor):
         self.kernel = load_kernel(device)
         self._tables: dict[tuple[object, ...], tuple[torch.Tensor, ...]] = {}
         self._launches: dict[tuple[object, ...], _Launch] = {}
+        # where a ragged launch's table is written before it goes to the device (page-locked on CUDA)
+        self._table_staging = Staging(device, threads=1)
+        self._no_images: torch.Tensor | None = None
 
     @property
     def description(self) -> str:
@@ -205,6 +211,65 @@ class TritonFused(Preprocessor):
         self.launch(src, dst, geometry)
         return dst
 
+    def run_ragged(self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]) -> torch.Tensor | None:
+        """Images of different sizes in one upload and, per choice of kernel and arithmetic, one launch
+        (``RAGGED``: each image's values from a table row), written straight into the batch's output.
+
+        A set of photos is mostly one size per image: as shape groups, a batch of 8 was 8 uploads, 8 plans and
+        8 launches through Triton's JIT, then 8 scatters into the output, 4–9× the time of copying its bytes
+        (benchmarks/RESULTS.md). Here the images go up as one buffer (the arena's span where the dump decoded
+        them back to back, else one staging copy), the plan is per choice (kernel, arithmetic, padding), not per
+        shape, and the launches write the output's rows themselves. The values are the per-shape launches' own:
+        the same kernel and arithmetic reading the same values from memory instead of arguments.
+
+        None for the separable modes (their per-image filter tables and tap counts stay per shape group) and
+        for images too large for the kernel's 32-bit offsets (the shape groups' launch says so)."""
+        if self.config.interpolation in ("bilinear_antialias", "pillow_bilinear"):
+            return None
+        if any(image.nbytes >= 1 << 31 for image in images) or math.prod(geometries[0].canvas) >= 1 << 31:
+            return None
+        src, offsets = self.staging.pack(images)
+        aligned = src.data_ptr() % 8 == 0 and src.numel() % 8 == 0
+        canvas = geometries[0].canvas
+        out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
+        groups: dict[tuple[object, ...], list[int]] = {}
+        for i, geometry in enumerate(geometries):
+            groups.setdefault(self._ragged_choice(geometry), []).append(i)
+        order = [i for members in groups.values() for i in members]
+        table = self._table_staging.empty((len(images), len(self.kernel.RAGGED_COLUMNS)), np.int64)
+        last_word = src.numel() // 8 - 1
+        f32 = np.float32
+        for row, i in enumerate(order):
+            g, image = geometries[i], images[i]
+            (in_h, in_w), (top, left), (content_h, content_w) = image.shape[:2], g.offset, g.content
+            scales = np.array([f32(in_h) / f32(content_h), f32(in_w) / f32(content_w)], dtype=f32).view(np.int32)
+            table[row] = (offsets[i], in_h, in_w, top, left, content_h, content_w, *scales, i, last_word)
+        rows = self._table_staging.upload(table)
+        start = 0
+        for choice, members in groups.items():
+            key = ("ragged", len(members), canvas, choice, aligned)
+            plan = self._launches.get(key)
+            if plan is None:
+                plan = self._launches[key] = self._configure(geometries[members[0]], len(members), aligned, True)
+            plan(src, out, rows[start : start + len(members)])
+            start += len(members)
+        return out
+
+    def _ragged_choice(self, geometry: Geometry) -> tuple[object, ...]:
+        """What decides a launch's kernel and constexprs besides the canvas, for bilinear and the nearest modes:
+        torch's arithmetic for the content size, padding or not, and whether rows_kernel runs."""
+        arith = torch_reference_arithmetic(self.device, geometry.content, self.arithmetic)
+        k = self.kernel
+        interp = getattr(k, _INTERP[self.config.interpolation])
+        reuse = uses_rows_kernel(
+            cuda=self.device.type == "cuda",
+            bilinear=interp == k.BILINEAR,
+            reusable=_reuses_rows(k, interp, arith, False, 1),
+            rows_kept=geometry.content[0] / geometry.source[0],
+            reuse_rows=self.reuse_rows,
+        )
+        return arith, geometry.is_stretch, reuse
+
     def launch(self, src: torch.Tensor, dst: torch.Tensor, geometry: Geometry | None = None) -> None:
         """Run the kernel on device tensors: uint8 N×H×W×3 contiguous → N×3×OH×OW contiguous, float32 or
         float16 (the float32 result rounded to nearest-even: equal to the torch chain's output ``.half()``).
@@ -228,6 +293,13 @@ class TritonFused(Preprocessor):
             raise RunError(f"geometry {geometry} does not fit source {(in_h, in_w)} and output {(out_h, out_w)}")
         if in_h * in_w * 3 >= 1 << 31 or out_h * out_w >= 1 << 31:
             raise RunError(f"{in_h}x{in_w} → {out_h}x{out_w}: the kernel's offsets within an image are 32-bit")
+        return self._configure(geometry, n, src.data_ptr() % 8 == 0 and src.numel() % 8 == 0, False)
+
+    def _configure(self, geometry: Geometry, n: int, aligned: bool, ragged: bool) -> _Launch:
+        """The launch of ``n`` images placed by ``geometry`` from a source buffer (``aligned``: it starts on an
+        8-byte boundary and its size is a multiple of 8). ``ragged``: the images' own values come from the table
+        each call passes after the output (:meth:`run_ragged`), and ``geometry``'s are placeholders."""
+        (in_h, in_w), (out_h, out_w) = geometry.source, geometry.canvas
         (top, left), (content_h, content_w) = geometry.offset, geometry.content
         # torch resizes to the content size, so its kernel (and arithmetic) is the one for that size
         arith = torch_reference_arithmetic(self.device, geometry.content, self.arithmetic)
@@ -277,6 +349,7 @@ class TritonFused(Preprocessor):
             idx_y,
             o_taps,
             i_taps,
+            *(() if ragged else (self._placeholder_table(),)),
         )
         constexprs = {
             "SWAP": self.swap_channels,
@@ -291,6 +364,7 @@ class TritonFused(Preprocessor):
             "V_FIRST": v_first,
             "O_TAPS": o_taps if unroll else 0,
             "I_TAPS": i_taps if unroll else 0,
+            "RAGGED": ragged,
         }
         reuse, rows, block, warps = launch_shape(
             cuda=self.device.type == "cuda",
@@ -311,7 +385,6 @@ class TritonFused(Preprocessor):
         constexprs["ROWS"], constexprs["BLOCK"] = rows, block
         # bytes read as aligned 64-bit words (``_window``): bilinear, and row-first separable passes of ≤ 3 taps
         separable_rows = interp in (k.SEPARABLE_FLOAT, k.SEPARABLE_FIXED) and not v_first and unroll and i_taps <= 3
-        aligned = src.data_ptr() % 8 == 0 and src.numel() % 8 == 0
         cuda_default = self.device.type == "cuda" and (self.config.interpolation in _WORDS_BY_DEFAULT or reuse)
         words = self.words if self.words is not None else cuda_default
         # 1: 64-bit words, 2: bilinear's pixel pairs from 32-bit ones (_window6); 0: a load per byte
@@ -323,6 +396,12 @@ class TritonFused(Preprocessor):
         )
         grid = (triton_cdiv(out_w, block), triton_cdiv(out_h, rows), n)
         return _Launch(kernel, grid, args, constexprs, options, self.device.type == "cuda")
+
+    def _placeholder_table(self) -> torch.Tensor:
+        """The table argument of a launch that is not ragged (the kernel never reads it)."""
+        if self._no_images is None:
+            self._no_images = torch.zeros(len(self.kernel.RAGGED_COLUMNS), dtype=torch.int64, device=self.device)
+        return self._no_images
 
 
 @lru_cache(maxsize=64)
@@ -362,8 +441,9 @@ def launch_shape(
     fewest big tiles. ``reusable``: rows_kernel can compute this launch (``_reuses_rows``). ``rows_kept``: the
     content's rows over the source's (above 1 for an upscale). ``rows`` asked with ``reuse_rows`` is a run's
     length: where the tiled kernel runs instead, it takes its own."""
-    default_reuse = cuda and (rows_kept >= _REUSE_ROWS_FROM or not bilinear)
-    reuse = reusable and (reuse_rows if reuse_rows is not None else default_reuse)
+    reuse = uses_rows_kernel(
+        cuda=cuda, bilinear=bilinear, reusable=reusable, rows_kept=rows_kept, reuse_rows=reuse_rows
+    )
     own_rows = None if reuse_rows and not reuse else rows
     if cuda:
         default = _CUDA_TILES[
@@ -373,6 +453,13 @@ def launch_shape(
     if reuse:  # the interpreter: one program per run of rows, all columns
         return reuse, own_rows or 16, block or 1 << (output[1] - 1).bit_length(), 1
     return reuse, *_interpreter_tile(*output, own_rows, block), 1
+
+
+def uses_rows_kernel(*, cuda: bool, bilinear: bool, reusable: bool, rows_kept: float, reuse_rows: bool | None) -> bool:
+    """Whether ``rows_kernel`` runs (see :func:`launch_shape`): the variant's ``reuse_rows`` where given, else on
+    CUDA for the separable modes, and for bilinear keeping at least ``_REUSE_ROWS_FROM`` of the rows."""
+    default_reuse = cuda and (rows_kept >= _REUSE_ROWS_FROM or not bilinear)
+    return reusable and (reuse_rows if reuse_rows is not None else default_reuse)
 
 
 def _reuses_rows(k: ModuleType, interp: int, arith: KernelArithmetic, v_first: bool, o_taps: int) -> bool:
@@ -429,28 +516,32 @@ class _Launch:
             return _raw_stream(device.index)
         return torch.cuda.current_stream(device).cuda_stream
 
-    def __call__(self, src: torch.Tensor, dst: torch.Tensor) -> None:
+    def __call__(self, src: torch.Tensor, dst: torch.Tensor, *more: torch.Tensor) -> None:
+        """Launch on ``src`` and ``dst``, and ``more`` tensors that change per call (a ragged launch's table),
+        passed after the plan's own arguments."""
         fast = self.fast
+        tensors = (src, dst, *more)
         if fast is not None and all(_idle(hook) for hook in fast.hooks):
             args = list(fast.args)
             args[3] = self.stream(src.device)
-            args[fast.at_src] = src.data_ptr()
-            args[fast.at_dst] = dst.data_ptr()
+            for at, tensor in zip(fast.at, tensors, strict=True):
+                args[at] = tensor.data_ptr()
             fast.function(*args)
             return
         self.calls += 1
         if self.direct and self.calls == 2:
-            self.fast = self._record(src, dst)
+            self.fast = self._record(tensors)
             self.direct = self.fast is not None
         else:
-            self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
+            self.jit[self.grid](src, dst, *self.args, *more, **self.constexprs, **self.options)
 
-    def _record(self, src: torch.Tensor, dst: torch.Tensor) -> _Direct | None:
+    def _record(self, tensors: tuple[torch.Tensor, ...]) -> _Direct | None:
         """Launch twice through the JIT, seeing what it passes to the compiled kernel's launcher (``run``: an
         attribute in older Triton, a property over ``_run`` in newer) and what that passes to its ``launch``, if
         any. A level is recorded only if both of its calls got the same arguments (launch metadata aside): a
         launcher that allocates per call (scratch space) hands its ``launch`` a new buffer each time."""
-        compiled = self.jit.warmup(src, dst, *self.args, **self.constexprs, **self.options, grid=self.grid)
+        src, dst, *more = tensors
+        compiled = self.jit.warmup(src, dst, *self.args, *more, **self.constexprs, **self.options, grid=self.grid)
         run = getattr(compiled, "run", None)
         slot = "_run" if isinstance(getattr(type(compiled), "run", None), property) else "run"
         recordable = run is not None and (slot == "run" or getattr(compiled, "_run", None) is run)
@@ -472,7 +563,7 @@ class _Launch:
             run.launch = spy_inner
         try:
             for _ in range(2):
-                self.jit[self.grid](src, dst, *self.args, **self.constexprs, **self.options)
+                self.jit[self.grid](src, dst, *self.args, *more, **self.constexprs, **self.options)
         finally:
             if recordable:
                 setattr(compiled, slot, run)
@@ -484,18 +575,18 @@ class _Launch:
         # the launch metadata (made per call) is only read by hooks, and hooks send calls through the JIT
         dropped = [(*call[:6], None, *call[7:]) for call in seen]
         hooks = tuple(seen[0][7:9])
-        outer = _Direct.of(run, dropped, src, dst, self, hooks)
+        outer = _Direct.of(run, dropped, tensors, self, hooks)
         if outer is None or len(seen_inner) != 2:
             return outer
         calls = [tuple(None if a is seen[k][6] else a for a in call) for k, call in enumerate(seen_inner)]
-        return _Direct.of(inner, calls, src, dst, self, hooks) or outer
+        return _Direct.of(inner, calls, tensors, self, hooks) or outer
 
 
 @dataclass(frozen=True)
 class _Direct:
-    """A recorded launch: ``function(*args)`` with the stream at index 3 and the tensors' addresses at
-    ``at_src``, ``at_dst`` replaced per call; ``hooks``: Triton's launch hook chains, which send calls back through
-    the JIT once a profiler fills them.
+    """A recorded launch: ``function(*args)`` with the stream at index 3 and the per-call tensors' addresses
+    (source, output, then any others) at the indices ``at`` replaced per call; ``hooks``: Triton's launch hook
+    chains, which send calls back through the JIT once a profiler fills them.
 
     Tensors go to the launcher as their addresses (``data_ptr()``; the plan's own tables once, when recorded: the
     plan holds them): Triton's launchers take an integer as the address itself, where for a tensor they call its
@@ -503,28 +594,27 @@ class _Direct:
 
     function: Any
     args: tuple
-    at_src: int
-    at_dst: int
+    at: tuple[int, ...]
     hooks: tuple
 
     @classmethod
-    def of(cls, function: Any, calls: list[tuple], src: Any, dst: Any, plan: _Launch, hooks: tuple) -> _Direct | None:
+    def of(cls, function: Any, calls: list[tuple], tensors: tuple, plan: _Launch, hooks: tuple) -> _Direct | None:
         """The recording of two identical ``calls``, or None where replaying them could be wrong: they differ
-        (something made per call), the grid is not first, the tensors are not found exactly once, or a buffer that
-        is not the plan's own is passed."""
+        (something made per call), the grid is not first, a per-call tensor is not found exactly once, or a
+        buffer that is not the plan's own is passed."""
         call = calls[0]
         if not all(_same(a, b) for a, b in zip(*calls, strict=False)) or len(set(map(len, calls))) != 1 or not call:
             return None
-        at_src = [i for i, a in enumerate(call) if a is src]
-        at_dst = [i for i, a in enumerate(call) if a is dst]
+        at = [[i for i, a in enumerate(call) if a is tensor] for tensor in tensors]
         own = [id(a) for a in plan.args if hasattr(a, "data_ptr")]
-        buffers = [i for i, a in enumerate(call) if hasattr(a, "data_ptr") and a is not src and a is not dst]
-        if len(at_src) != 1 or len(at_dst) != 1 or tuple(call[:3]) != plan.grid or len(call) < 4:
+        per_call = {id(t) for t in tensors}
+        buffers = [i for i, a in enumerate(call) if hasattr(a, "data_ptr") and id(a) not in per_call]
+        if any(len(found) != 1 for found in at) or tuple(call[:3]) != plan.grid or len(call) < 4:
             return None
         if any(id(call[i]) not in own for i in buffers):
             return None
         args = tuple(a.data_ptr() if i in buffers else a for i, a in enumerate(call))
-        return cls(function, args, at_src[0], at_dst[0], hooks)
+        return cls(function, args, tuple(found[0] for found in at), hooks)
 
 
 def _same(a: Any, b: Any) -> bool:

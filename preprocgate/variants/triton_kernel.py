@@ -44,6 +44,14 @@ UNROLLED_TAPS = 4  # a separable pass of at most this many taps is unrolled (its
 # in a letterbox's pad arithmetic only where the offsets were multiples of 16 (benchmarks/RESULTS.md). The output's
 # size stays specialised: it is fixed per gate, and its multiples of 16 keep the stores vectorised.
 PER_IMAGE_INTS = ("in_h", "in_w", "top", "left", "content_h", "content_w")
+# A ragged launch (``RAGGED``) draws images of different sizes in one grid: program (…, …, n) reads image n's
+# values from row n of an int64 table of these columns (the scales as their float32 bits), instead of the scalar
+# arguments; the output image it writes is the row's ``out``, and ``last_word`` is the source buffer's last 64-bit
+# word (the images lie anywhere in one buffer, at any byte offset). Built by ``TritonFused.run_ragged``.
+RAGGED_COLUMNS = (
+    "offset", "in_h", "in_w", "top", "left", "content_h", "content_w", "scale_h", "scale_w", "out", "last_word"
+)  # fmt: skip
+RAGGED_WIDTH = tl.constexpr(len(RAGGED_COLUMNS))
 
 
 @triton.jit
@@ -534,6 +542,29 @@ def _resample(
     return v0, v1, v2
 
 
+@triton.jit
+def _ragged_image(images, n):
+    """Row ``n`` of a ragged launch's table (``RAGGED_COLUMNS``): the image's values as the scalar arguments
+    would carry them (32-bit sizes and places, float32 scales), its byte offset, output index and the buffer's
+    last word (64-bit)."""
+    row = images + n * RAGGED_WIDTH
+    scale_h = tl.load(row + 7).to(tl.int32).to(tl.float32, bitcast=True)
+    scale_w = tl.load(row + 8).to(tl.int32).to(tl.float32, bitcast=True)
+    return (
+        tl.load(row),
+        tl.load(row + 1).to(tl.int32),
+        tl.load(row + 2).to(tl.int32),
+        tl.load(row + 3).to(tl.int32),
+        tl.load(row + 4).to(tl.int32),
+        tl.load(row + 5).to(tl.int32),
+        tl.load(row + 6).to(tl.int32),
+        scale_h,
+        scale_w,
+        tl.load(row + 9),
+        tl.load(row + 10),
+    )
+
+
 @triton.jit(do_not_specialize=PER_IMAGE_INTS)
 def preprocess_kernel(
     src_ptr,
@@ -568,6 +599,7 @@ def preprocess_kernel(
     idx_y,
     o_taps,
     i_taps,
+    images_ptr,
     SWAP: tl.constexpr,
     PAD: tl.constexpr,
     TAPS: tl.constexpr,
@@ -584,6 +616,7 @@ def preprocess_kernel(
     WORDS: tl.constexpr = False,
     SCALE_FMA: tl.constexpr = False,
     CLAMP: tl.constexpr = True,
+    RAGGED: tl.constexpr = False,
 ):
     """One program computes a tile of ``ROWS`` output rows × ``BLOCK`` output columns of one image (grid: column
     tiles, row tiles, images), so that everything that depends on the row alone (source rows, their weights)
@@ -605,8 +638,18 @@ def preprocess_kernel(
     size is a multiple of 8). ``SCALE_FMA``: the division by ``pixel_scale``
     through the correction of :func:`divide` (see :func:`_normalize`). ``CLAMP``: Pillow's passes clamp their sums
     to 0…255; False where the launch has proved the clamp a no-op for these tables
-    (``filters.pillow_clamp_free``)."""
+    (``filters.pillow_clamp_free``). ``RAGGED``: each image's sizes, place, scales, source offset and output
+    index come from row n of the table at ``images_ptr`` (``RAGGED_COLUMNS``), so that images of different sizes
+    sharing one canvas are one launch; the scalar arguments they replace are ignored."""
     n = tl.program_id(2).to(tl.int64)
+    out_n = n
+    if RAGGED:
+        img_off, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, out_n, last_word = _ragged_image(
+            images_ptr, n
+        )  # fmt: skip
+    else:
+        img_off = n * in_h * in_w * 3
+        last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
     oy = tl.program_id(1) * ROWS + tl.arange(0, ROWS)[:, None]
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
     plane = out_h * out_w
@@ -619,10 +662,8 @@ def preprocess_kernel(
         cy = oy - top
         cx = ox - left
         inside = (cy >= 0) & (cy < content_h) & (cx >= 0) & (cx < content_w)
-    img_off = n * in_h * in_w * 3
     base = src_ptr + img_off
     words = src_ptr.to(tl.pointer_type(tl.uint64))
-    last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
     if PAD == 0:  # PAD_NONE
         v0, v1, v2 = _resample(
             base, cy, cx, in_h, in_w, content_h, content_w, scale_h, scale_w, tab_x, tab_y, idx_x, idx_y, o_taps,
@@ -642,7 +683,7 @@ def preprocess_kernel(
                 I_TAPS, WORDS, CLAMP,
             )  # fmt: skip
     _store(
-        dst_ptr + n * 3 * plane + oy * out_w + ox, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale,
+        dst_ptr + out_n * 3 * plane + oy * out_w + ox, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale,
         pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b, PAD,
         RECIP_SCALE, DIV_FMA, SCALE_FMA,
     )  # fmt: skip
@@ -749,11 +790,11 @@ def _vertical(
 def rows_kernel(
     src_ptr, dst_ptr, in_h, in_w, out_h, out_w, top, left, content_h, content_w, scale_h, scale_w, pixel_scale,
     inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
-    inv_std_b, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps,
+    inv_std_b, tab_x, tab_y, idx_x, idx_y, o_taps, i_taps, images_ptr,
     SWAP: tl.constexpr, PAD: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, RECIP_SCALE: tl.constexpr,
     DIV_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr, O_TAPS: tl.constexpr,
     I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr, WORDS: tl.constexpr = False,
-    SCALE_FMA: tl.constexpr = False, CLAMP: tl.constexpr = True,
+    SCALE_FMA: tl.constexpr = False, CLAMP: tl.constexpr = True, RAGGED: tl.constexpr = False,
 ):  # fmt: skip
     """:func:`preprocess_kernel` (same arguments) for the resizes that run a horizontal pass per source row, then
     a vertical pass over at most two of them: bilinear in the tap orders ``TAPS`` 0 and 2, and the separable
@@ -765,6 +806,14 @@ def rows_kernel(
     done once per program, not once per row. Every operation and operand is the tiled kernel's, so the values are
     too."""
     n = tl.program_id(2).to(tl.int64)
+    out_n = n
+    if RAGGED:
+        img_off, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, out_n, last_word = _ragged_image(
+            images_ptr, n
+        )  # fmt: skip
+    else:
+        img_off = n * in_h * in_w * 3
+        last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     columns = ox < out_w
     if PAD == 0:  # PAD_NONE
@@ -795,17 +844,15 @@ def rows_kernel(
     col0 = x0.to(tl.int64) * 3
     col1 = x1.to(tl.int64) * 3
     wide = x1 > x0
-    img_off = n * in_h * in_w * 3
     base = src_ptr + img_off
     words = src_ptr.to(tl.pointer_type(tl.uint64))
-    last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
     first: tl.constexpr = 2 if SWAP else 0
     fixed: tl.constexpr = (FIXED_CLAMPED if CLAMP else FIXED_UNCLAMPED) if INTERP == 4 else 0
     b0 = base + (2 if SWAP else 0)
     b1 = base + 1
     b2 = base + (0 if SWAP else 2)
     plane = out_h * out_w
-    out = dst_ptr + n * 3 * plane + ox
+    out = dst_ptr + out_n * 3 * plane + ox
     # the two source rows last interpolated (none yet: -1) and their horizontal passes, per channel
     ya = tl.program_id(0) * 0 - 1
     yb = ya
