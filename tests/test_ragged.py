@@ -153,3 +153,34 @@ def test_on_cuda_ragged_launches_give_torch_s_values_through_the_jit_and_direct(
             got, expected = fused(images), reference(images)
             assert torch.equal(got.view(torch.int32), expected.view(torch.int32)), (interpolation, resize, call)
         assert _ragged_launches(fused) and not [key for key in fused._launches if key[0] != "ragged"]
+
+
+@pytest.mark.parametrize("name", ["cv2", "torch", "pillow"])
+@pytest.mark.parametrize("resize", ["stretch", "letterbox", {"mode": "letterbox", "pad": "mean"}])
+def test_the_host_and_torch_paths_take_a_ragged_batch_in_one_go_with_the_same_values(
+    name: str, resize: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interpolation = "pillow_bilinear" if name == "pillow" else "bilinear"
+    config = InputSpec(size=(24, 32), resize=resize, interpolation=interpolation, source_order="BGR")
+    variant = build_variant(VARIANTS.get(name), config, CPU, {})
+    images = _images(seed=4)
+    one_by_one = torch.cat([variant([image]) for image in images])
+    batches: list[int] = []
+    run_batch = variant.run_batch
+    monkeypatch.setattr(variant, "run_batch", lambda batch, g: batches.append(len(batch)) or run_batch(batch, g))
+    for held in (images, _in_arena(images)):
+        assert torch.equal(variant(held), one_by_one)
+    assert batches == []  # never by shape groups
+
+
+def test_a_plug_in_that_changes_run_batch_alone_is_called_by_shape_groups() -> None:
+    """A subclass of a built-in path that changes ``run_batch`` (here: tests/helpers/variants.py's channel swap)
+    keeps its change on a batch of several sizes: the inherited ``run_ragged`` would leave it out."""
+    from tests.helpers.variants import CvSwapped
+
+    config = InputSpec(size=(24, 32), source_order="BGR")
+    swapped = CvSwapped(config, CPU)
+    images = _images(seed=4)
+    flipped = torch.cat([swapped([image]) for image in images])
+    assert torch.equal(swapped(images), flipped)
+    assert not torch.equal(flipped, build_variant(VARIANTS.get("cv2"), config, CPU, {})(images))

@@ -45,6 +45,9 @@ class Preprocessor(ABC):
         self.staging = Staging(device)
         owner = next(c for c in type(self).__mro__ if "uploads" in vars(c))
         self._prefetch = self.uploads and type(self).run_batch is vars(owner).get("run_batch")
+        # a subclass that changes run_batch but not run_ragged (a plug-in's own twist on a built-in path) is
+        # called by shape groups: the inherited run_ragged would leave its change out
+        self._ragged = issubclass(_owner(type(self), "run_ragged"), _owner(type(self), "run_batch"))
 
     @property
     def description(self) -> str:
@@ -74,7 +77,8 @@ class Preprocessor(ABC):
         """Images of several shapes (``geometries[i]`` places ``images[i]``; one canvas) in one go, for a path
         that can do better than one :meth:`run_batch` per shape group (a set of photos is nearly one shape per
         image); the same values :meth:`run_batch` gives each. None: this path, or this batch, goes by shape
-        groups (the default)."""
+        groups (the default). Not called for a subclass that overrides :meth:`run_batch` without overriding
+        this too."""
         return None
 
     def plan(self, images: Sequence[np.ndarray], size: Size | None = None) -> list[Geometry]:
@@ -96,7 +100,7 @@ class Preprocessor(ABC):
         if len(groups) == 1:  # one stack in input order: run_batch's tensor is the answer, no copy into another
             batch = self.staging.stack(images, prefetch=self._prefetch)
             return self._checked(self.run_batch(batch, geometries[0]), len(images), canvas)
-        ragged = self.run_ragged(images, geometries)
+        ragged = self.run_ragged(images, geometries) if self._ragged else None
         if ragged is not None:
             return self._checked(ragged, len(images), canvas)
         out = torch.empty((len(images), 3, *canvas), dtype=torch.float32, device=self.device)
@@ -132,6 +136,11 @@ class Preprocessor(ABC):
         code handing a tensor to the caller must."""
         if self.device.type == "cuda":
             torch.cuda.current_stream(self.device).synchronize()
+
+
+def _owner(cls: type, name: str) -> type:
+    """The class in ``cls``'s MRO that defines ``name``."""
+    return next(c for c in cls.__mro__ if name in vars(c))
 
 
 VariantFactory = Callable[..., Preprocessor]

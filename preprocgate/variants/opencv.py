@@ -8,6 +8,7 @@ cv2 path would run, which is the point of comparing it with the training-time re
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -67,15 +68,24 @@ class OpenCVResize(Preprocessor):
         return cv2.resize(image, size[::-1], interpolation=self.flag(image.shape[:2], size))
 
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
+        return self._each(batch, [geometry] * len(batch))
+
+    def run_ragged(self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]) -> torch.Tensor:
+        """Every image of the batch on the pool and in one upload, whatever their sizes: a batch of photos is
+        nearly one size an image, and by shape groups each was a call on one thread, an upload and a scatter of
+        its own. Same values."""
+        return self._each(images, geometries)
+
+    def _each(self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]) -> torch.Tensor:
         """Each image on a thread of a pool (cv2 and numpy release the GIL): the images of a batch are
         independent, and one thread left the dump stage's cv2 variant the slowest of three. Same values."""
-        out = self.result_staging.empty((len(batch), 3, *geometry.canvas), np.float32)
-        if len(batch) == 1:
-            self._one(batch[0], out[0], geometry)
+        out = self.result_staging.empty((len(images), 3, *geometries[0].canvas), np.float32)
+        if len(images) == 1:
+            self._one(images[0], out[0], geometries[0])
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="preprocgate-cv2")
-            for _ in self._pool.map(lambda i: self._one(batch[i], out[i], geometry), range(len(batch))):
+            for _ in self._pool.map(lambda i: self._one(images[i], out[i], geometries[i]), range(len(images))):
                 pass
         return self.result_staging.upload(out)
 

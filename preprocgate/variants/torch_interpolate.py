@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -41,9 +43,10 @@ class TorchInterpolate(Preprocessor):
         # pad: mean → the canvas is 0 after normalising, so the normalised content goes on zeros
         self.pad_t = torch.tensor(pad or (0, 0, 0), dtype=torch.float32, device=device).reshape(shape)
 
-    def to_float(self, batch: np.ndarray) -> torch.Tensor:
-        """uint8 N×H×W×3 in the source order → float32 contiguous N×3×H×W in the target order."""
-        x = self.upload(batch).permute(0, 3, 1, 2)
+    def to_float(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 N×H×W×3 in the source order (host, or already on the device) → float32 contiguous N×3×H×W in the
+        target order."""
+        x = (self.upload(batch) if isinstance(batch, np.ndarray) else batch).permute(0, 3, 1, 2)
         if self.swap_channels:
             x = x.flip(1)
         # contiguous NCHW, as ToTensor produces: torch picks its kernel (and arithmetic) by memory format.
@@ -66,6 +69,18 @@ class TorchInterpolate(Preprocessor):
 
     def run_batch(self, batch: np.ndarray, geometry: Geometry) -> torch.Tensor:
         return self.forward(self.to_float(batch), geometry)
+
+    def run_ragged(self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]) -> torch.Tensor:
+        """The batch's images of every size in one upload (:meth:`Staging.pack`), then the chain on each (torch
+        has no ragged interpolate), the results joined once: by shape groups each image was an upload and a
+        scatter into the output of its own. Same values: the same chain on the same tensors."""
+        src, offsets = self.staging.pack(images)
+        return torch.cat(
+            [
+                self.forward(self.to_float(src[at : at + image.nbytes].view(1, *image.shape)), geometry)
+                for image, at, geometry in zip(images, offsets, geometries, strict=True)
+            ]
+        )
 
     def forward(self, x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
         """The chain on a float32 N×3×H×W tensor in the target order, already on the device."""
