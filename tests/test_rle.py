@@ -122,16 +122,13 @@ def test_strings_on_cuda_equal_the_hosts() -> None:
     reason="needs CUDA and compiled kernels: tests/conftest.py sets TRITON_INTERPRET=1 unless it is set "
     "(benchmarks/gpu_session.sh's compiled step runs this with TRITON_INTERPRET=0)",
 )
-def test_the_compiled_kernels_on_cuda_equal_the_torch_path() -> None:
-    """The dump's path on a GPU: the compiled run-start and character kernels (the interpreter's are checked at
-    the end of this file) give the torch path's flags and strings, and pycocotools' strings."""
+def test_the_compiled_kernel_on_cuda_equals_the_torch_path() -> None:
+    """The dump's path on a GPU: the compiled run-start kernel (the interpreter's is checked at the end of this
+    file) gives the torch path's flags, and the strings are pycocotools'."""
     masks = edge_cases()
     batches = [torch.from_numpy(masks).cuda(), torch.from_numpy(masks[:3, :20, :31]).cuda()]
     starts = rle.run_starts(batches, kernel=True)
     assert all(torch.equal(a, b) for a, b in zip(starts, rle.run_starts(batches, kernel=False), strict=True))
-    runs = rle.run_lengths(*starts)
-    got, expected = (rle.compress(*runs, kernel=k) for k in (True, False))
-    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     assert rle.encode_many(batches) == [pycocotools_strings(m.cpu().numpy()) for m in batches]
 
 
@@ -153,13 +150,12 @@ def test_compression_of_large_counts_and_differences_equals_pycocotools() -> Non
 
 
 @pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
-def test_the_kernels_give_the_torch_paths_starts_and_strings() -> None:
-    """The Triton kernels (here in their interpreter; on CUDA the dump's path) flag the same run starts as the
-    torch path's transposed copy and shifted comparison, and write the same characters as its expansion: the edge
-    cases (a mask's first pixel set or not, runs crossing columns, one-pixel runs at the end), masks narrower and
-    wider than a tile and not a multiple of it, several images of different sizes, one without masks, and a
-    non-contiguous tensor (a crop of bigger masks); then counts needing every one of the seven groups, of either
-    sign, over more values than one program writes."""
+def test_the_kernel_gives_the_torch_paths_starts_and_strings() -> None:
+    """The Triton kernel (here in its interpreter; on CUDA the dump's path) flags the same run starts as the
+    torch path's transposed copy and shifted comparison, and the strings are pycocotools': the edge cases (a
+    mask's first pixel set or not, runs crossing columns, one-pixel runs at the end), masks narrower and wider
+    than a tile and not a multiple of it, several images of different sizes, one without masks, and a
+    non-contiguous tensor (a crop of bigger masks)."""
     generator = torch.Generator().manual_seed(3)
     crop = (torch.rand((4, 70, 90), generator=generator) > 0.5)[:, 3:68, 5:80]
     batches = [
@@ -174,16 +170,8 @@ def test_the_kernels_give_the_torch_paths_starts_and_strings() -> None:
     expected = rle.run_starts(batches, kernel=False)
     assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     assert got[0].dtype == torch.bool and int(got[0].sum()) > 1000
-    chars, lengths = rle.compress(*rle.run_lengths(*got), kernel=True)
-    torch_chars, torch_lengths = rle.compress(*rle.run_lengths(*expected), kernel=False)
-    assert torch.equal(chars, torch_chars) and torch.equal(lengths, torch_lengths)
+    chars, lengths = rle.compress(*rle.run_lengths(*got))
     text = bytes(chars.numpy()).decode("ascii")
     ends = np.cumsum(lengths.numpy())
     strings = [text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     assert strings == [s for m in batches for s in pycocotools_strings(m.numpy())]
-    rng = np.random.default_rng(12)
-    counts = torch.from_numpy(rng.integers(1, 2**31 - 1, 3000) >> rng.integers(0, 31, 3000))
-    per_mask = torch.tensor([1, 2, 3, 4, 990, 2000])
-    got, expected = (rle.compress(counts, per_mask, kernel=k) for k in (True, False))
-    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
-    assert int(got[1].sum()) > 3 * len(counts)  # many values took several groups

@@ -23,7 +23,6 @@ from preprocgate.triton_modules import import_kernels, interpreted
 # A value takes n groups when it fits a signed 5n-bit integer and not a 5(n-1)-bit one.
 _WIDTHS = [5 * n for n in range(1, 7)]
 _TILE = (64, 64)  # run_starts_kernel's tile: rows × columns of a mask per program
-_CHARS_BLOCK = 1024  # chars_kernel's values per program
 
 
 def flatten(batches: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -110,18 +109,16 @@ def run_lengths(change: torch.Tensor, sizes: torch.Tensor, lead: torch.Tensor) -
     return counts, runs + lead
 
 
-def compress(
-    counts: torch.Tensor, per_mask: torch.Tensor, kernel: bool | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``rleToString`` of every mask at once: the concatenated ASCII bytes and the length of each mask's string.
 
     Each count is replaced by its difference from the count two before it (from the fourth count of a mask on:
     pycocotools' ``i > 2``), then written in signed 5-bit groups, each + 48. How many groups each value takes
     is worked out first (the smallest signed width that holds it), so that every character is computed once,
     at its place in the output: no value × group scratch, no selection of the written groups, and one host
-    synchronisation (the number of characters). ``kernel`` (default on CUDA, :func:`_use_kernel`): the
-    characters written by one Triton kernel, each value's at once (``chars_kernel``), instead of the torch path's
-    expansion of every value to its characters (a repeat and four gathers over all the characters).
+    synchronisation (the number of characters). A Triton kernel writing each value's characters at once was
+    tried (session of 2026-12-06): exact in the interpreter, it wrote wrong characters compiled for an H100 with
+    Triton 3.6 (tests/test_rle.py's CUDA tests), and was removed.
     """
     device = counts.device
     # 32-bit: a count is below 2³¹ and so is a difference of two; half the memory traffic of int64 on the
@@ -145,11 +142,6 @@ def compress(
     total = int(ends[-1])
     chars_end = ends[mask_end - 1]
     lengths = torch.diff(chars_end, prepend=chars_end.new_zeros(1))
-    if _use_kernel(device, kernel):
-        chars = torch.empty(total, dtype=torch.uint8, device=device)
-        grid = (-(-len(x) // _CHARS_BLOCK),)
-        load_kernel(device).chars_kernel[grid](x, groups, ends, chars, len(x), BLOCK=_CHARS_BLOCK)
-        return chars, lengths
     value = torch.repeat_interleave(torch.arange(len(x), device=device, dtype=torch.int32), groups, output_size=total)
     group = torch.arange(total, device=device, dtype=torch.int32) - (ends - groups).to(torch.int32)[value]
     more = (group < groups[value] - 1).to(torch.int32)  # bit 0x20: another group follows

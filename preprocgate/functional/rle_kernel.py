@@ -1,5 +1,5 @@
-"""The GPU RLE's Triton kernels: where each column-major run starts (read from the row-major masks and written in
-column-major order, without a transposed copy of the masks first), and the compressed strings' characters.
+"""The GPU RLE's Triton kernel: where each column-major run starts (read from the row-major masks and written in
+column-major order, without a transposed copy of the masks first).
 
 Import this module only through :func:`preprocgate.functional.rle.load_kernel`, which sets
 ``TRITON_INTERPRET=1`` first on machines without a GPU (Triton reads it when the kernel is decorated).
@@ -28,21 +28,3 @@ def run_starts_kernel(mask_ptr, out_ptr, h, w, BY: tl.constexpr, BX: tl.constexp
     before = tl.load(mask + before_y * w + before_x, mask=inside & (before_x >= 0), other=0)
     starts = (pixel != before) | (top & (x == 0))
     tl.store(out_ptr + k * h * w + x * h + y, starts.to(tl.uint8), mask=inside)
-
-
-@triton.jit
-def chars_kernel(x_ptr, groups_ptr, ends_ptr, chars_ptr, n, BLOCK: tl.constexpr):
-    """``rleToString``'s characters of ``n`` values (int32, already second differences where pycocotools takes
-    them), each at its place: value ``i`` takes ``groups[i]`` characters ending at ``ends[i]`` (their running
-    sum), each a signed 5-bit group, least significant first, + 48, with bit 0x20 set where another follows.
-    One program writes BLOCK values' characters, where the torch path expands every value to its characters
-    first (a repeat of each value's index, then gathers of its value and group count per character)."""
-    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    inside = i < n
-    x = tl.load(x_ptr + i, mask=inside, other=0)
-    groups = tl.load(groups_ptr + i, mask=inside, other=0)
-    start = tl.load(ends_ptr + i, mask=inside, other=0) - groups
-    for g in tl.static_range(7):  # seven groups hold any value below 2³¹ in magnitude
-        more = (groups - 1 > g).to(tl.int32)
-        char = (((x >> (5 * g)) & 0x1F) | (more << 5)) + 48  # >> on int32: arithmetic, as C's
-        tl.store(chars_ptr + start + g, char.to(tl.uint8), mask=inside & (groups > g))
