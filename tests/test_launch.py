@@ -177,3 +177,15 @@ def test_a_ragged_launch_s_table_is_a_per_call_tensor_like_the_source_and_output
     assert jit.jit_calls == 3 and plan.fast is not None and plan.fast.at == (9, 10, 14)
     for (src, dst, table), call in zip(calls[2:], jit.launches[3:], strict=True):
         assert call[9:] == (src.data_ptr(), dst.data_ptr(), 1, 2.5, TABLE.data_ptr(), table.data_ptr(), 128, 1)
+
+
+def test_a_call_s_image_count_is_the_grid_s_third_extent_through_the_jit_and_direct() -> None:
+    """A ragged launch covers as many images as the batch has of its choice: one plan, the count per call."""
+    jit = FakeJIT(PropertyKernel)
+    plan = _launch(jit)
+    for images in (3, 5, 2, 7):
+        plan(torch.zeros(1), torch.ones(1), images=images)
+    assert plan.fast is not None and jit.jit_calls == 3
+    assert [call[:3] for call in jit.launches] == [(4, 5, 3), (4, 5, 5), (4, 5, 5), (4, 5, 2), (4, 5, 7)]
+    plan(torch.zeros(1), torch.ones(1))
+    assert jit.launches[-1][:3] == (4, 5, 6)  # the plan's own

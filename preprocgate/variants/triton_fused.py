@@ -247,11 +247,11 @@ class TritonFused(Preprocessor):
         rows = self._table_staging.upload(table)
         start = 0
         for choice, members in groups.items():
-            key = ("ragged", len(members), canvas, choice, aligned)
+            key = ("ragged", canvas, choice, aligned)  # one plan whatever the batch's count of this choice
             plan = self._launches.get(key)
             if plan is None:
-                plan = self._launches[key] = self._configure(geometries[members[0]], len(members), aligned, True)
-            plan(src, out, rows[start : start + len(members)])
+                plan = self._launches[key] = self._configure(geometries[members[0]], 1, aligned, True)
+            plan(src, out, rows[start : start + len(members)], images=len(members))
             start += len(members)
         return out
 
@@ -516,32 +516,35 @@ class _Launch:
             return _raw_stream(device.index)
         return torch.cuda.current_stream(device).cuda_stream
 
-    def __call__(self, src: torch.Tensor, dst: torch.Tensor, *more: torch.Tensor) -> None:
+    def __call__(self, src: torch.Tensor, dst: torch.Tensor, *more: torch.Tensor, images: int | None = None) -> None:
         """Launch on ``src`` and ``dst``, and ``more`` tensors that change per call (a ragged launch's table),
-        passed after the plan's own arguments."""
+        passed after the plan's own arguments. ``images``: the grid's third extent for this call (a ragged launch
+        covers as many images as the batch has of its choice), else the plan's."""
         fast = self.fast
         tensors = (src, dst, *more)
         if fast is not None and all(_idle(hook) for hook in fast.hooks):
             args = list(fast.args)
+            args[2] = self.grid[2] if images is None else images
             args[3] = self.stream(src.device)
             for at, tensor in zip(fast.at, tensors, strict=True):
                 args[at] = tensor.data_ptr()
             fast.function(*args)
             return
         self.calls += 1
+        grid = self.grid if images is None else (*self.grid[:2], images)
         if self.direct and self.calls == 2:
-            self.fast = self._record(tensors)
+            self.fast = self._record(tensors, grid)
             self.direct = self.fast is not None
         else:
-            self.jit[self.grid](src, dst, *self.args, *more, **self.constexprs, **self.options)
+            self.jit[grid](src, dst, *self.args, *more, **self.constexprs, **self.options)
 
-    def _record(self, tensors: tuple[torch.Tensor, ...]) -> _Direct | None:
+    def _record(self, tensors: tuple[torch.Tensor, ...], grid: tuple[int, int, int]) -> _Direct | None:
         """Launch twice through the JIT, seeing what it passes to the compiled kernel's launcher (``run``: an
         attribute in older Triton, a property over ``_run`` in newer) and what that passes to its ``launch``, if
         any. A level is recorded only if both of its calls got the same arguments (launch metadata aside): a
         launcher that allocates per call (scratch space) hands its ``launch`` a new buffer each time."""
         src, dst, *more = tensors
-        compiled = self.jit.warmup(src, dst, *self.args, *more, **self.constexprs, **self.options, grid=self.grid)
+        compiled = self.jit.warmup(src, dst, *self.args, *more, **self.constexprs, **self.options, grid=grid)
         run = getattr(compiled, "run", None)
         slot = "_run" if isinstance(getattr(type(compiled), "run", None), property) else "run"
         recordable = run is not None and (slot == "run" or getattr(compiled, "_run", None) is run)
@@ -563,7 +566,7 @@ class _Launch:
             run.launch = spy_inner
         try:
             for _ in range(2):
-                self.jit[self.grid](src, dst, *self.args, *more, **self.constexprs, **self.options)
+                self.jit[grid](src, dst, *self.args, *more, **self.constexprs, **self.options)
         finally:
             if recordable:
                 setattr(compiled, slot, run)
@@ -575,11 +578,11 @@ class _Launch:
         # the launch metadata (made per call) is only read by hooks, and hooks send calls through the JIT
         dropped = [(*call[:6], None, *call[7:]) for call in seen]
         hooks = tuple(seen[0][7:9])
-        outer = _Direct.of(run, dropped, tensors, self, hooks)
+        outer = _Direct.of(run, dropped, tensors, self, grid, hooks)
         if outer is None or len(seen_inner) != 2:
             return outer
         calls = [tuple(None if a is seen[k][6] else a for a in call) for k, call in enumerate(seen_inner)]
-        return _Direct.of(inner, calls, tensors, self, hooks) or outer
+        return _Direct.of(inner, calls, tensors, self, grid, hooks) or outer
 
 
 @dataclass(frozen=True)
@@ -598,7 +601,9 @@ class _Direct:
     hooks: tuple
 
     @classmethod
-    def of(cls, function: Any, calls: list[tuple], tensors: tuple, plan: _Launch, hooks: tuple) -> _Direct | None:
+    def of(
+        cls, function: Any, calls: list[tuple], tensors: tuple, plan: _Launch, grid: tuple, hooks: tuple
+    ) -> _Direct | None:
         """The recording of two identical ``calls``, or None where replaying them could be wrong: they differ
         (something made per call), the grid is not first, a per-call tensor is not found exactly once, or a
         buffer that is not the plan's own is passed."""
@@ -609,7 +614,7 @@ class _Direct:
         own = [id(a) for a in plan.args if hasattr(a, "data_ptr")]
         per_call = {id(t) for t in tensors}
         buffers = [i for i, a in enumerate(call) if hasattr(a, "data_ptr") and id(a) not in per_call]
-        if any(len(found) != 1 for found in at) or tuple(call[:3]) != plan.grid or len(call) < 4:
+        if any(len(found) != 1 for found in at) or tuple(call[:3]) != grid or len(call) < 4:
             return None
         if any(id(call[i]) not in own for i in buffers):
             return None
