@@ -104,14 +104,16 @@ QUICK_MODES = {
 }
 QUICK_SOURCES: list[Size] = [(1, 1), (37, 53), (53, 37), (5, 90)]
 LAUNCHES: list[dict[str, Any]] = [
-    {},  # the variant's defaults (launch_shape; 64-bit words for bilinear), reciprocal-and-FMA division on CUDA
+    {},  # the variant's defaults (launch_shape; bilinear's pixel pairs from 32-bit words), reciprocal-and-FMA division
     {"words": False},  # one load per source byte
     {"rows": 2, "block": 128, "num_warps": 2},
     {"block": 512, "num_warps": 4},
     {"block": 1024, "num_warps": 8},
     {"division": "div_rn"},
-    {"words": True},  # 64-bit source reads: exact where the source allows them, the byte path elsewhere
+    {"words": True},  # word reads: exact where the source allows them, the byte path elsewhere
     {"rows": 8, "reuse_rows": True, "words": True},
+    {"words": True, "word_bits": 64},  # bilinear's pixel pairs from two 64-bit words, both kernels
+    {"rows": 8, "reuse_rows": True, "words": True, "word_bits": 64},
 ]
 QUICK_LAUNCHES: list[dict[str, Any]] = [{}, {"block": 1024, "division": "reciprocal_fma"}]
 TIMED = [(64, (480, 640), (512, 512)), (32, (1080, 1920), (640, 640))]

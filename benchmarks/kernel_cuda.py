@@ -66,9 +66,9 @@ def tile(
     """A launch configuration: output rows × columns (block) per program, warps, whether the program runs its
     rows one after another keeping each source row's horizontal pass (``reuse_rows``), and whether it reads the
     source as words (``words``); both always named, as the variant's defaults pick them by shape and mode.
-    ``word_bits`` 32 (named only then): bilinear's pixel pairs from 32-bit words."""
+    ``word_bits`` (named with ``words``): bilinear's pixel pairs from two 64-bit words or three 32-bit ones."""
     out = {"rows": rows, "block": block, "num_warps": warps, "reuse_rows": reuse_rows, "words": words}
-    return {**out, "word_bits": word_bits} if word_bits != 64 else out
+    return {**out, "word_bits": word_bits} if words else out
 
 
 TILES = [

@@ -295,9 +295,10 @@ def test_the_pillow_gate_validates_and_pairs_the_kernel_with_pillow() -> None:
     assert (pair.candidate, pair.reference, pair.thresholds.max_ulp) == ("triton", "pil", 0)
 
 
-def test_cuda_launch_defaults_follow_the_h200_sweep() -> None:
-    """On CUDA, bilinear rows that are not downscaled or mildly (to 5/8 of the source's rows) take rows_kernel
-    (8 × 128, one warp: faster there on the H200), stronger downscales the tiled kernel (1 × 128); the separable
+def test_cuda_launch_defaults_follow_the_sweeps() -> None:
+    """On CUDA, bilinear rows that are not downscaled or barely (to 9/10 of the source's rows) take rows_kernel
+    (8 × 128, one warp: faster there), other downscales the tiled kernel (1 × 128; with 32-bit words faster from
+    480 → 384 rows down on the H100); the separable
     modes take rows_kernel wherever it computes them (faster on the H100), else like nearest 1 × 256 on two
     warps; a variant's own params win, and rows asked for a run of reused rows do not leak into the tiled kernel.
     The interpreter never reuses rows unless asked."""
@@ -309,7 +310,8 @@ def test_cuda_launch_defaults_follow_the_h200_sweep() -> None:
         return launch_shape(**{**base, **params, **kw})
 
     assert shape() == (True, 8, 128, 1)
-    assert shape(rows_kept=312 / 480) == shape(rows_kept=384 / 480) == (True, 8, 128, 1)
+    assert shape(rows_kept=1.0) == shape(rows_kept=0.9) == (True, 8, 128, 1)
+    assert shape(rows_kept=312 / 480) == shape(rows_kept=384 / 480) == (False, 1, 128, 1)
     assert shape(rows_kept=640 / 1080) == shape(rows_kept=640 / 3000) == (False, 1, 128, 1)
     assert shape(bilinear=False, reusable=False) == (False, 1, 256, 2)  # nearest
     assert shape(bilinear=False, separable=True, reusable=False) == (False, 1, 128, 1)  # a letterbox's separable

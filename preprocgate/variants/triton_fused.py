@@ -40,9 +40,11 @@ _CUDA_TILES = {"bilinear": (1, 128, 1), "reuse_rows": (8, 128, 1), "separable": 
 # rows are read as 32-bit words without a clamp (H100: its tiled letterbox 140.9 → 112.3 µs; before that, with
 # 64-bit words, 19% slower)
 _WORDS_BY_DEFAULT = ("bilinear", "bilinear_antialias", "pillow_bilinear")
-# bilinear on CUDA takes rows_kernel down to this ratio of output to source rows (H200, words: 480 → 384 and
-# 480 → 312 rows faster with it, 1080 → 640 and 3000 → 640 slower; benchmarks/RESULTS.md)
-_REUSE_ROWS_FROM = 0.625
+# bilinear on CUDA takes rows_kernel down to this ratio of output to source rows. With 64-bit words it won down
+# to 480 → 312 rows on the H200; with bilinear's pixel pairs read as 32-bit words (word_bits 32, the default) the
+# tiled kernel is 9% faster and wins at 480 → 384 and 480 → 312 rows on the H100 (95.7 against 102.5 µs, 101.2
+# against 112.0), rows_kernel still at 480 → 512 and 224 → 224 (benchmarks/RESULTS.md, 2026-12-06 late afternoon)
+_REUSE_ROWS_FROM = 0.9
 _raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
 _FUSING_CPU_CAPABILITIES = {"AVX2", "AVX512"}
 
@@ -120,23 +122,24 @@ class TritonFused(Preprocessor):
         division: Division = "auto",
         reuse_rows: bool | None = None,
         words: bool | None = None,
-        word_bits: int = 64,
+        word_bits: int = 32,
     ) -> None:
         """``block`` × ``rows``: output columns × rows per program (powers of two; default: tuned per device);
         ``num_warps``: warps per program on CUDA. ``reuse_rows``: a program runs ``rows`` output rows one after
         another, keeping each source row's horizontal pass for the next row (``rows_kernel``), where the resize is a
         horizontal pass then a vertical one over at most two rows: bilinear in CUDA's tap order (and the CPU's
         generic and unfused ones), and the separable modes horizontal-first with one or two vertical taps;
-        otherwise it is ignored. None (default): on CUDA for bilinear whose output keeps at least 5/8 of the
+        otherwise it is ignored. None (default): on CUDA for bilinear whose output keeps at least 9/10 of the
         source's rows and for the separable modes wherever rows_kernel computes them, where it measured faster;
         never in the interpreter. ``words``: bilinear, and the separable modes' row passes of up to 3 taps, read the
         source as aligned 64-bit words (3-tap rows: 32-bit ones) and pick the bytes out (a third of the load
         instructions: ``benchmarks/kernel_sass.py``), where the source tensor starts on an 8-byte boundary and its
         size is a multiple of 8. None (default): on CUDA for bilinear, bilinear_antialias and pillow_bilinear
         (faster on the H100 and the H200 in rows_kernel; tiled, measured faster for the separable modes);
-        never in the interpreter (benchmarks/RESULTS.md). ``word_bits``: 64 (default), or 32: bilinear's pixel pairs
-        read as three 32-bit words too (one funnel shift per value, 32-bit offsets: the form that shortened
-        Pillow's code by a quarter), a choice for the H200's sweep to settle (benchmarks/kernel_cuda.py)."""
+        never in the interpreter (benchmarks/RESULTS.md). ``word_bits``: 32 (default): bilinear's pixel pairs read as
+        three 32-bit words too (one funnel shift per value, 32-bit offsets: the form that shortened Pillow's code
+        by a quarter; on the H100 the tiled kernel 9% faster, rows_kernel the same or faster but at 480 → 312
+        rows, +1%), or 64: two 64-bit words (benchmarks/kernel_cuda.py)."""
         super().__init__(config, device)
         if arithmetic not in ("auto", *_TAPS):
             raise ValueError(f"arithmetic must be one of auto, {', '.join(_TAPS)}")
