@@ -130,17 +130,13 @@ class Staging:
         offsets = np.cumsum([0, *(a.nbytes for a in arrays)]).tolist()
         host = self.empty((-(-offsets[-1] // 8) * 8,), np.uint8)
         flat = [a.reshape(-1).view(np.uint8) for a in arrays]
-        self._copy(flat, None, [host[lo:hi] for lo, hi in itertools.pairwise(offsets)])
+        self._copy(flat, [host[lo:hi] for lo, hi in itertools.pairwise(offsets)])
         return self.upload(host), offsets[:-1]
 
-    def _copy(self, arrays: Sequence[np.ndarray], out: np.ndarray | None, into: Sequence[np.ndarray] = ()) -> None:
-        """``arrays`` into ``out`` stacked, or each into its own of ``into`` (``out`` None): on the pool where it
-        is worth it."""
-        targets = into if out is None else out
+    def _copy(self, arrays: Sequence[np.ndarray], targets: Sequence[np.ndarray] | np.ndarray) -> None:
+        """Each of ``arrays`` into its place among ``targets`` (a stacked array's rows, or any arrays), on the
+        pool where it is worth it."""
         if self.threads <= 1 or sum(a.nbytes for a in arrays) < self.split_bytes:
-            if out is not None:
-                np.stack(arrays, out=out)
-                return
             for source, target in zip(arrays, targets, strict=True):
                 np.copyto(target, source)
             return
