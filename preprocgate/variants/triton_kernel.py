@@ -543,26 +543,29 @@ def _resample(
 
 
 @triton.jit
-def _ragged_image(images, n):
-    """Row ``n`` of a ragged launch's table (``RAGGED_COLUMNS``): the image's values as the scalar arguments
-    would carry them (32-bit sizes and places, float32 scales), its byte offset, output index and the buffer's
-    last word (64-bit)."""
-    row = images + n * RAGGED_WIDTH
-    scale_h = tl.load(row + 7).to(tl.int32).to(tl.float32, bitcast=True)
-    scale_w = tl.load(row + 8).to(tl.int32).to(tl.float32, bitcast=True)
-    return (
-        tl.load(row),
-        tl.load(row + 1).to(tl.int32),
-        tl.load(row + 2).to(tl.int32),
-        tl.load(row + 3).to(tl.int32),
-        tl.load(row + 4).to(tl.int32),
-        tl.load(row + 5).to(tl.int32),
-        tl.load(row + 6).to(tl.int32),
-        scale_h,
-        scale_w,
-        tl.load(row + 9),
-        tl.load(row + 10),
-    )
+def _image(images, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, RAGGED: tl.constexpr):
+    """Image ``program_id(2)``'s values: its byte offset in the source, its sizes, place and scales (32-bit, float32
+    scales), its output index and the source's last 64-bit word. ``RAGGED``: from its row of the table at
+    ``images`` (``RAGGED_COLUMNS``); else the scalar arguments, the images stacked in order."""
+    n = tl.program_id(2).to(tl.int64)
+    if RAGGED:
+        row = images + n * RAGGED_WIDTH
+        img_off = tl.load(row)
+        in_h = tl.load(row + 1).to(tl.int32)
+        in_w = tl.load(row + 2).to(tl.int32)
+        top = tl.load(row + 3).to(tl.int32)
+        left = tl.load(row + 4).to(tl.int32)
+        content_h = tl.load(row + 5).to(tl.int32)
+        content_w = tl.load(row + 6).to(tl.int32)
+        scale_h = tl.load(row + 7).to(tl.int32).to(tl.float32, bitcast=True)
+        scale_w = tl.load(row + 8).to(tl.int32).to(tl.float32, bitcast=True)
+        out_n = tl.load(row + 9)
+        last_word = tl.load(row + 10)
+    else:
+        img_off = n * in_h * in_w * 3
+        out_n = n
+        last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
+    return img_off, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, out_n, last_word
 
 
 @triton.jit(do_not_specialize=PER_IMAGE_INTS)
@@ -641,15 +644,9 @@ def preprocess_kernel(
     (``filters.pillow_clamp_free``). ``RAGGED``: each image's sizes, place, scales, source offset and output
     index come from row n of the table at ``images_ptr`` (``RAGGED_COLUMNS``), so that images of different sizes
     sharing one canvas are one launch; the scalar arguments they replace are ignored."""
-    n = tl.program_id(2).to(tl.int64)
-    out_n = n
-    if RAGGED:
-        img_off, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, out_n, last_word = _ragged_image(
-            images_ptr, n
-        )  # fmt: skip
-    else:
-        img_off = n * in_h * in_w * 3
-        last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
+    img_off, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, out_n, last_word = _image(
+        images_ptr, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, RAGGED
+    )  # fmt: skip
     oy = tl.program_id(1) * ROWS + tl.arange(0, ROWS)[:, None]
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)[None, :]
     plane = out_h * out_w
@@ -805,15 +802,9 @@ def rows_kernel(
     row is loaded and interpolated about once instead of twice. The columns' indices, weights and table reads are
     done once per program, not once per row. Every operation and operand is the tiled kernel's, so the values are
     too."""
-    n = tl.program_id(2).to(tl.int64)
-    out_n = n
-    if RAGGED:
-        img_off, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, out_n, last_word = _ragged_image(
-            images_ptr, n
-        )  # fmt: skip
-    else:
-        img_off = n * in_h * in_w * 3
-        last_word = (tl.num_programs(2).to(tl.int64) * in_h * in_w * 3 >> 3) - 1
+    img_off, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, out_n, last_word = _image(
+        images_ptr, in_h, in_w, top, left, content_h, content_w, scale_h, scale_w, RAGGED
+    )  # fmt: skip
     ox = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     columns = ox < out_w
     if PAD == 0:  # PAD_NONE
