@@ -43,7 +43,7 @@ class Preprocessor(ABC):
         self.std = np.asarray(config.std, dtype=np.float32)
         # where :meth:`__call__` stacks each batch and :meth:`upload` copies it from (page-locked on CUDA)
         self.staging = Staging(device)
-        owner = next(c for c in type(self).__mro__ if "uploads" in vars(c))
+        owner = _owner(type(self), "uploads")
         self._prefetch = self.uploads and type(self).run_batch is vars(owner).get("run_batch")
         # a subclass that changes run_batch but not run_ragged (a plug-in's own twist on a built-in path) is
         # called by shape groups: the inherited run_ragged would leave its change out
