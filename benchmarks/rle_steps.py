@@ -50,8 +50,14 @@ def main(argv: list[str] | None = None) -> int:
             "run_starts (torch path)": lambda b=batches: rle.run_starts(b, kernel=False),
             "run_starts (the default: the kernel on CUDA)": lambda b=batches: rle.run_starts(b),
             "run_lengths": lambda s=starts: rle.run_lengths(*s),
-            "compress": lambda c=counts, p=per_mask: rle.compress(c, p),
-            "escape": lambda c=chars, n=lengths: rle.escape(c, n),
+            "compress (torch path)": lambda c=counts, p=per_mask: rle.compress(c, p),
+            "escape (torch path)": lambda c=chars, n=lengths: rle.escape(c, n),
+            "strings, escaped (torch path: compress, escape, one buffer)": lambda c=counts, p=per_mask: rle.strings(
+                c, p, escaped=True, kernel=False
+            ),
+            "strings, escaped (the default: the kernels on CUDA)": lambda c=counts, p=per_mask: rle.strings(
+                c, p, escaped=True
+            ),
             "encode_many (all, to host strings)": lambda b=batches: rle.encode_many(b),
             "encode_many_json (all, strings and their JSON text)": lambda b=batches: rle.encode_many_json(b),
         }

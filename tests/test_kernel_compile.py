@@ -176,6 +176,11 @@ from preprocgate.functional import rle_kernel as k
 kernels = {
     "run_starts": (k.run_starts_kernel, {"mask_ptr": "*u8", "out_ptr": "*u8", "h": "i32", "w": "i32"},
                    {"BY": 64, "BX": 64}),
+    "values": (k.values_kernel, {"counts_ptr": "*i64", "raw_ptr": "*u8", "values_ptr": "*i32", "widths_ptr": "*i32",
+                                 "escaped_widths_ptr": "*i32", "n": "i64"}, {"BLOCK": 1024}),
+    "chars": (k.chars_kernel, {"values_ptr": "*i32", "widths_ptr": "*i32", "ends_ptr": "*i64",
+                               "escaped_widths_ptr": "*i32", "escaped_ends_ptr": "*i64", "out_ptr": "*u8",
+                               "escaped_at": "i64", "n": "i64"}, {"ESCAPE": True, "BLOCK": 1024}),
 }
 counts = {}
 for name, (fn, types, const) in kernels.items():
@@ -188,8 +193,11 @@ print(json.dumps(counts))
 """
 
 
-def test_rle_kernel_compiles_for_sm90() -> None:
-    """The RLE's run-start kernel builds for sm_90 (the interpreter runs it in CI; tests/test_rle.py): it reads the
-    tile and the row above it and stores the flags."""
+def test_rle_kernels_compile_for_sm90() -> None:
+    """The RLE's kernels build for sm_90 (the interpreter runs them in CI; tests/test_rle.py): the run-start kernel
+    reads the tile and the row above it and stores the flags; the value kernel reads a count and the one two
+    before and stores three columns; the character kernel stores each of seven groups bare, escaped and doubled."""
     counts = compiled_counts(RLE_COMPILE)
     assert counts["run_starts"]["ld.global"] >= 2 and counts["run_starts"]["st.global"] >= 1
+    assert counts["values"]["ld.global"] >= 3 and counts["values"]["st.global"] >= 3
+    assert counts["chars"]["st.global"] > 0 and counts["chars"]["st.global"] % 21 == 0  # 21 a thread's value

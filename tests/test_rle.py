@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -130,6 +131,16 @@ def test_the_compiled_kernel_on_cuda_equals_the_torch_path() -> None:
     starts = rle.run_starts(batches, kernel=True)
     assert all(torch.equal(a, b) for a, b in zip(starts, rle.run_starts(batches, kernel=False), strict=True))
     assert rle.encode_many(batches) == [pycocotools_strings(m.cpu().numpy()) for m in batches]
+    assert rle.kernel_agrees(torch.device("cuda"))  # the compiled character kernels pass their own check
+    generator = torch.Generator(device="cuda").manual_seed(5)
+    logits = torch.randn((100, 1, 60, 80), generator=generator, device="cuda")
+    blobs = torch.nn.functional.interpolate(logits, size=(480, 640), mode="bilinear")[:, 0] > 0  # ~2 M runs
+    counts, per_mask = rle.run_lengths(*rle.run_starts([blobs, *batches]))
+    for escaped in (False, True):
+        got = rle.strings(counts, per_mask, escaped=escaped, kernel=True)
+        expected = rle.strings(counts, per_mask, escaped=escaped, kernel=False)
+        assert got.plain == expected.plain and torch.equal(got.data, expected.data)
+        assert torch.equal(got.lengths, expected.lengths)
 
 
 def test_compression_of_large_counts_and_differences_equals_pycocotools() -> None:
@@ -175,3 +186,64 @@ def test_the_kernel_gives_the_torch_paths_starts_and_strings() -> None:
     ends = np.cumsum(lengths.numpy())
     strings = [text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     assert strings == [s for m in batches for s in pycocotools_strings(m.numpy())]
+
+
+def kernel_and_torch_strings(counts: torch.Tensor, per_mask: torch.Tensor, escaped: bool) -> list[rle.Strings]:
+    return [rle.strings(counts, per_mask, escaped=escaped, kernel=k) for k in (True, False)]
+
+
+@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
+def test_the_value_and_character_kernels_write_the_torch_paths_bytes() -> None:
+    """The GPU's way to the strings (here in Triton's interpreter): the same bytes, bare and escaped, and lengths as
+    the torch path's ``compress`` and ``escape``, which are pycocotools' (above), on the edge cases, masks sparse
+    enough for backslashes, and counts whose second differences take every number of groups of either sign."""
+    rng = np.random.default_rng(13)
+    batches = [torch.from_numpy(edge_cases()), torch.from_numpy(rng.random((4, 60, 80)) < 0.02)]
+    big = [[2**31 - 1], [0, 2**31 - 1], [2**31 - 1, 5, 3, 2**31 - 20], [3, 2**31 - 10, 7, 5, 2**31 - 40]]
+    big += [rng.integers(0, 2**26, n).tolist() for n in (3, 7, 40)]
+    cases = [rle.run_lengths(*rle.run_starts(batches))]
+    cases.append((torch.tensor([c for m in big for c in m]), torch.tensor([len(m) for m in big])))
+    assert b"\\\\" in rle.strings(*cases[0], escaped=True, kernel=True).data.numpy().tobytes()  # one was doubled
+    for counts, per_mask in cases:
+        for escaped in (False, True):
+            got, expected = kernel_and_torch_strings(counts, per_mask, escaped)
+            assert got.plain == expected.plain and torch.equal(got.data, expected.data)
+            assert torch.equal(got.lengths, expected.lengths)
+            if escaped:
+                assert torch.equal(got.escaped_lengths, expected.escaped_lengths)
+    assert rle.kernel_agrees(torch.device("cpu"))
+
+
+class _CorruptedCharacters:
+    """The character kernel as launched, with one byte of its output changed after it: a compiler's slip."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+
+    def __getitem__(self, grid: tuple[int, ...]) -> Callable[..., None]:
+        def launch(*args: object, **kwargs: object) -> None:
+            self.real[grid](*args, **kwargs)
+            args[5][-1] += 1  # out_ptr: the last character
+
+        return launch
+
+
+@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
+def test_kernels_that_disagree_with_the_torch_path_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kernel_agrees`` finds a character kernel that writes one wrong byte, says so once, and the strings then
+    come from the torch path: a compiler's slip costs speed, never a wrong string."""
+    real = rle.load_kernel(torch.device("cpu"))
+    fake = type(real)("corrupted")
+    fake.run_starts_kernel, fake.values_kernel = real.run_starts_kernel, real.values_kernel
+    fake.chars_kernel = _CorruptedCharacters(real.chars_kernel)
+    monkeypatch.setattr(rle, "load_kernel", lambda device: fake)
+    monkeypatch.setattr(rle, "_use_kernel", lambda device, kernel: kernel is not False)  # as on CUDA
+    rle.kernel_agrees.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="torch path is used"):
+            assert not rle.kernel_agrees(torch.device("cpu"))
+        masks = edge_cases()
+        assert rle.encode(torch.from_numpy(masks)) == pycocotools_strings(masks)  # kernel=None: checked, not used
+        assert rle.encode_many_json([torch.from_numpy(masks)])[0][0] == pycocotools_strings(masks)
+    finally:
+        rle.kernel_agrees.cache_clear()

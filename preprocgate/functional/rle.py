@@ -9,9 +9,12 @@ to the host, a few bytes per run, and leaves the host no per-mask work. The arit
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -110,25 +113,21 @@ def run_lengths(change: torch.Tensor, sizes: torch.Tensor, lead: torch.Tensor) -
 
 
 def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``rleToString`` of every mask at once: the concatenated ASCII bytes and the length of each mask's string.
+    """``rleToString`` of every mask at once, in torch: the concatenated ASCII bytes and each mask's string length.
 
     Each count is replaced by its difference from the count two before it (from the fourth count of a mask on:
     pycocotools' ``i > 2``), then written in signed 5-bit groups, each + 48. How many groups each value takes
     is worked out first (the smallest signed width that holds it), so that every character is computed once,
     at its place in the output: no value × group scratch, no selection of the written groups, and one host
-    synchronisation (the number of characters). A Triton kernel writing each value's characters at once was
-    tried (session of 2026-12-06): exact in the interpreter, it wrote wrong characters compiled for an H100 with
-    Triton 3.6 (tests/test_rle.py's CUDA tests), and was removed.
+    synchronisation (the number of characters). The path off CUDA; :func:`strings` takes a GPU's values through
+    two Triton kernels instead.
     """
     device = counts.device
     # 32-bit: a count is below 2³¹ and so is a difference of two; half the memory traffic of int64 on the
     # millions of runs of a noisy batch
     x = counts.to(torch.int32)
     mask_end = torch.cumsum(per_mask, 0)  # one past each mask's last count
-    first = mask_end - per_mask  # each mask's first count
-    later = torch.ones_like(x, dtype=torch.bool)
-    for k in range(3):  # a mask's first three counts are written as they are (a mask has at least one)
-        later[torch.where(per_mask > k, first + k, first)] = False
+    later = _raw(len(x), per_mask, mask_end) == 0
     before = torch.zeros_like(x)
     before[2:] = x[:-2]
     x = torch.where(later, x - before, x)
@@ -140,13 +139,27 @@ def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor
         groups += magnitude >= 1 << (width - 1)
     ends = torch.cumsum(groups, 0)
     total = int(ends[-1])
-    chars_end = ends[mask_end - 1]
-    lengths = torch.diff(chars_end, prepend=chars_end.new_zeros(1))
     value = torch.repeat_interleave(torch.arange(len(x), device=device, dtype=torch.int32), groups, output_size=total)
     group = torch.arange(total, device=device, dtype=torch.int32) - (ends - groups).to(torch.int32)[value]
     more = (group < groups[value] - 1).to(torch.int32)  # bit 0x20: another group follows
     chars = ((((x[value] >> (5 * group)) & 0x1F) | (more << 5)) + 48).to(torch.uint8)  # >>: C's, arithmetic
-    return chars, lengths
+    return chars, _lengths(ends, mask_end)
+
+
+def _raw(n: int, per_mask: torch.Tensor, mask_end: torch.Tensor) -> torch.Tensor:
+    """uint8 flags of the ``n`` counts written as they are, not as second differences: each mask's first three
+    (a mask has at least one count)."""
+    first = mask_end - per_mask
+    raw = torch.zeros(n, dtype=torch.uint8, device=per_mask.device)
+    for k in range(3):
+        raw[torch.where(per_mask > k, first + k, first)] = 1
+    return raw
+
+
+def _lengths(ends: torch.Tensor, mask_end: torch.Tensor) -> torch.Tensor:
+    """Each mask's number of characters, from the running sum of its values' widths."""
+    chars_end = ends[mask_end - 1]
+    return torch.diff(chars_end, prepend=chars_end.new_zeros(1))
 
 
 def escape(chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,6 +177,85 @@ def escape(chars: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, to
     out[at + extra] = chars  # a backslash's second place; any other character is written again where it is
     through = before[torch.cumsum(lengths, 0) - 1]  # backslashes up to each string's end
     return out, lengths + torch.diff(through, prepend=through.new_zeros(1))
+
+
+class Strings(NamedTuple):
+    """Every mask's string laid end to end (``plain`` bytes), then, where asked, each as JSON writes it between its
+    quotes: one tensor, so that one transfer brings both to the host."""
+
+    data: torch.Tensor
+    plain: int
+    lengths: torch.Tensor
+    escaped_lengths: torch.Tensor | None
+
+
+_BLOCK = 1024  # values per program of the value and character kernels
+
+
+def strings(counts: torch.Tensor, per_mask: torch.Tensor, *, escaped: bool, kernel: bool | None = None) -> Strings:
+    """:func:`compress` (and, with ``escaped``, :func:`escape`) of :func:`run_lengths`'s counts.
+
+    ``kernel`` (default: on CUDA where :func:`kernel_agrees`): two Triton kernels, the values and their widths,
+    then every character at its place, bare and escaped, written straight into one buffer; between them the
+    widths' running sums and one host synchronisation (the totals). The torch path makes about thirty passes over
+    the values and characters and a concatenation (benchmarks/rle_steps.py). Same bytes either way."""
+    device = counts.device
+    if not (_use_kernel(device, kernel) and (kernel or kernel_agrees(device))):
+        chars, lengths = compress(counts, per_mask)
+        if not escaped:
+            return Strings(chars, len(chars), lengths, None)
+        text, text_lengths = escape(chars, lengths)
+        return Strings(torch.cat([chars, text]), len(chars), lengths, text_lengths)
+    k = load_kernel(device)
+    n = len(counts)
+    mask_end = torch.cumsum(per_mask, 0)
+    values = torch.empty(n, dtype=torch.int32, device=device)
+    widths, escaped_widths = torch.empty((2, n), dtype=torch.int32, device=device)
+    grid = (-(-n // _BLOCK),)
+    k.values_kernel[grid](counts, _raw(n, per_mask, mask_end), values, widths, escaped_widths, n, BLOCK=_BLOCK)
+    ends = torch.cumsum(widths, 0)
+    escaped_ends = torch.cumsum(escaped_widths, 0) if escaped else ends
+    plain, text = torch.stack([ends[-1], escaped_ends[-1]]).tolist() if escaped else (int(ends[-1]), 0)
+    data = torch.empty(plain + text, dtype=torch.uint8, device=device)
+    k.chars_kernel[grid](
+        values, widths, ends, escaped_widths, escaped_ends, data, plain, n, ESCAPE=escaped, BLOCK=_BLOCK
+    )
+    text_lengths = _lengths(escaped_ends, mask_end) if escaped else None
+    return Strings(data, plain, _lengths(ends, mask_end), text_lengths)
+
+
+@functools.cache
+def kernel_agrees(device: torch.device) -> bool:
+    """Whether the compiled value and character kernels write the torch path's bytes on ``device``, checked once
+    a process on counts whose values take every number of groups of either sign and whose characters include
+    backslashes. Why: a first character kernel was exact in Triton's interpreter and wrong compiled by one Triton
+    release (benchmarks/RESULTS.md, 2026-12-06); a compiler's slip must cost speed, never a wrong string. A
+    disagreement is said once as a warning and the torch path is taken."""
+    generator = torch.Generator().manual_seed(0)
+    per_mask = torch.tensor([1, 2, 3, 4, 5, 40, 200, 1000])
+    magnitude = 2 ** torch.randint(0, 31, (int(per_mask.sum()),), generator=generator)
+    counts = (torch.rand(magnitude.shape, generator=generator) * magnitude).long()
+    counts[[0, 9, 11]] = 2**31 - 1  # alone in its mask; later a difference of 2³¹ − 1, and of −(2³¹ − 1)
+    counts, per_mask = counts.to(device), per_mask.to(device)
+    for escaped in (False, True):
+        got = strings(counts, per_mask, escaped=escaped, kernel=True)
+        expected = strings(counts, per_mask, escaped=escaped, kernel=False)
+        same = got.plain == expected.plain and torch.equal(got.data, expected.data)
+        if not (same and torch.equal(got.lengths, expected.lengths)):
+            warnings.warn(
+                f"the GPU RLE's Triton kernels write other strings than its torch path on {device} "
+                f"(triton {_triton_version()}); the torch path is used",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return False
+    return True
+
+
+def _triton_version() -> str:
+    import triton
+
+    return triton.__version__
 
 
 def _to_host(chars: torch.Tensor) -> memoryview:
@@ -191,9 +283,9 @@ def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
     and a ``bytes`` copy of the whole came before (megabytes a batch for a random-weight model's masks)."""
     if sum(len(m) for m in batches) == 0:
         return [[] for _ in batches]
-    chars, lengths = compress(*run_lengths(*run_starts(batches)))
-    data = _to_host(chars)
-    return _per_image([str(data[a:b], "ascii") for a, b in _spans(lengths)], batches)
+    out = strings(*run_lengths(*run_starts(batches)), escaped=False)
+    data = _to_host(out.data)
+    return _per_image([str(data[a:b], "ascii") for a, b in _spans(out.lengths)], batches)
 
 
 def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], list[bytes]]]:
@@ -201,12 +293,11 @@ def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], l
     between the quotes): what the dump's writer puts in a part file as it is."""
     if sum(len(m) for m in batches) == 0:
         return [([], []) for _ in batches]
-    chars, lengths = compress(*run_lengths(*run_starts(batches)))
-    escaped, escaped_lengths = escape(chars, lengths)
-    data = _to_host(torch.cat([chars, escaped]))  # one transfer
-    strings = [str(data[a:b], "ascii") for a, b in _spans(lengths)]
-    texts = [data[a:b].tobytes() for a, b in _spans(escaped_lengths, len(chars))]
-    return list(zip(_per_image(strings, batches), _per_image(texts, batches), strict=True))
+    out = strings(*run_lengths(*run_starts(batches)), escaped=True)
+    data = _to_host(out.data)  # one transfer
+    bare = [str(data[a:b], "ascii") for a, b in _spans(out.lengths)]
+    texts = [data[a:b].tobytes() for a, b in _spans(out.escaped_lengths, out.plain)]
+    return list(zip(_per_image(bare, batches), _per_image(texts, batches), strict=True))
 
 
 def encode(masks: torch.Tensor) -> list[str]:
