@@ -174,7 +174,7 @@ from triton.compiler import ASTSource
 from preprocgate.functional import rle_kernel as k
 
 kernels = {
-    "run_starts": (k.run_starts_kernel, {"mask_ptr": "*u8", "out_ptr": "*u8", "h": "i32", "w": "i32"},
+    "run_starts": (k.run_starts_kernel, {"mask_ptr": "*u8", "out_ptr": "*i16", "h": "i32", "w": "i32"},
                    {"BY": 64, "BX": 64}),
     "values": (k.values_kernel, {"counts_ptr": "*i64", "raw_ptr": "*u8", "values_ptr": "*i32", "widths_ptr": "*i32",
                                  "escaped_widths_ptr": "*i32", "n": "i64"}, {"BLOCK": 1024}),

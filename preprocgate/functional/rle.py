@@ -54,62 +54,59 @@ def _use_kernel(device: torch.device, kernel: bool | None) -> bool:
     return kernel
 
 
-def run_starts(
-    batches: Sequence[torch.Tensor], kernel: bool | None = None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Where the column-major runs of bool K×H×W masks (one tensor per image) start, the masks laid end to end:
-    the flags (a mask's first pixel, or a pixel unlike the one before it), each mask's pixel count, and whether
-    its first pixel is set. ``kernel``: one Triton kernel per image reads the masks where they are and writes the
-    flags in column-major order (0.065 ms an image of 100 masks at 480×640 on an H100), where the torch path
-    first copies the masks transposed (1-byte elements written 480 bytes apart) and then compares the copy with
-    itself shifted (0.28 ms; benchmarks/RESULTS.md). Default: on CUDA (:func:`_use_kernel`)."""
+def run_starts(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the column-major runs of bool K×H×W masks (one tensor per image) start, the masks laid end to end,
+    and each mask's pixel count. Two flags a pixel, side by side (uint8, pixel p's at 2p and 2p + 1): whether it
+    is its mask's first, and whether it differs from the pixel before it (a 0 imagined before each mask's first).
+    A run of zeros starts at every mask's first pixel and one of ones wherever the pixels turn, so a mask whose
+    first pixel is set starts two runs there, the first empty: COCO's counts are then the steps between
+    consecutive flags (:func:`run_lengths`), with no empty runs to insert.
+
+    ``kernel``: one Triton kernel per image reads the masks where they are and writes both flags of a pixel as
+    one 16-bit word in column-major order (0.065 ms an image of 100 masks at 480×640 on an H100 with one flag),
+    where the torch path first copies the masks transposed (1-byte elements written 480 bytes apart) and then
+    compares the copy with itself shifted (0.28 ms; benchmarks/RESULTS.md). Default: on CUDA
+    (:func:`_use_kernel`)."""
     device = batches[0].device
     sizes = torch.cat([torch.full((len(m),), m.shape[1] * m.shape[2], dtype=torch.int64) for m in batches])
     sizes = sizes.to(device)
+    total = int(sum(m.numel() for m in batches))
     if not _use_kernel(device, kernel):
         flat = flatten(batches)
         offsets = torch.cumsum(sizes, 0) - sizes
-        change = torch.empty_like(flat)
-        torch.ne(flat[1:], flat[:-1], out=change[1:])
-        change[offsets] = True  # every mask's first pixel starts a run (offsets[0] is 0)
-        return change, sizes, flat[offsets]
+        flags = torch.zeros((total, 2), dtype=torch.uint8, device=device)
+        flags[offsets, 0] = 1
+        torch.ne(flat[1:], flat[:-1], out=flags[1:, 1].view(torch.bool))
+        flags[offsets, 1] = flat[offsets].view(torch.uint8)  # after the 0 imagined before the mask
+        return flags.view(-1), sizes
     k = load_kernel(device)
-    change = torch.empty(int(sum(m.numel() for m in batches)), dtype=torch.uint8, device=device)
+    flags = torch.empty(total, dtype=torch.int16, device=device)
     at = 0
     for m in batches:
         n, h, w = m.shape
         if n:
             grid = (-(-h // _TILE[0]), -(-w // _TILE[1]), n)
             pixels = m.contiguous().view(torch.uint8)
-            k.run_starts_kernel[grid](pixels, change[at : at + m.numel()], h, w, BY=_TILE[0], BX=_TILE[1])
+            k.run_starts_kernel[grid](pixels, flags[at : at + m.numel()], h, w, BY=_TILE[0], BX=_TILE[1])
         at += m.numel()
-    lead = torch.cat([m[:, 0, 0] for m in batches])
-    return change.view(torch.bool), sizes, lead
+    return flags.view(torch.uint8), sizes
 
 
-def run_lengths(change: torch.Tensor, sizes: torch.Tensor, lead: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """COCO's uncompressed counts of the masks whose run starts :func:`run_starts` found (``sizes`` pixels each,
-    none empty; ``lead``: whether each one's first pixel is set), concatenated, and how many belong to each mask.
+def run_lengths(flags: torch.Tensor, sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """COCO's uncompressed counts of the masks whose run starts :func:`run_starts` flagged (``sizes`` pixels each,
+    none empty), concatenated, and how many belong to each mask.
 
     Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
-    The counts are the steps from one start to the next (the last to the end of the pixels), and a mask whose
-    first pixel is set gets its empty run of zeros in front. Work over the runs and the masks only: each mask's
-    first run is found by a binary search of the run starts (its first pixel always starts one), not by counting
-    runs per mask. Two host synchronisations (the number of starts, then of counts).
+    Each flag starts a run at pixel ``flag index // 2``; the counts are the steps from one to the next (the last
+    to the end of the pixels). A mask's first run is its first-pixel flag, found by a binary search of the flags'
+    indices, not by counting runs per mask. One host synchronisation (the number of flags).
     """
-    device = change.device
+    device = flags.device
     offsets = torch.cumsum(sizes, 0) - sizes
-    starts = change.nonzero().squeeze(1)
-    end = torch.tensor([len(change)], device=device)
-    steps = torch.diff(starts, append=end)
-    first_run = torch.searchsorted(starts, offsets)
-    runs = torch.diff(first_run, append=torch.tensor([len(starts)], device=device))
-    lead = lead.long()  # 1: the mask's first pixel is set, an empty run of zeros goes in front
-    inserted = torch.cumsum(lead, 0)  # empty runs in front of this mask's runs, its own included
-    counts = torch.zeros(len(starts) + int(inserted[-1]), dtype=torch.int64, device=device)
-    shift = torch.repeat_interleave(inserted, runs, output_size=len(starts))
-    counts[torch.arange(len(starts), device=device) + shift] = steps
-    return counts, runs + lead
+    flagged = flags.nonzero().squeeze(1)
+    counts = torch.diff(flagged >> 1, append=torch.tensor([len(flags) // 2], device=device))
+    first_run = torch.searchsorted(flagged, offsets * 2)
+    return counts, torch.diff(first_run, append=torch.tensor([len(flagged)], device=device))
 
 
 def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
