@@ -1,7 +1,9 @@
-"""Each step of the GPU RLE (``preprocgate/functional/rle.py``) on batches of two kinds of masks: ``noise``,
+"""Each step of the GPU RLE (``preprocgate/functional/rle.py``) on batches of three kinds of masks: ``noise``,
 the worst case (about half the pixels start a run), and ``blobs``, what a segmentation head gives (random
 80×60 logits upsampled bilinearly to 640×480 and thresholded at 0: blobs about 16 pixels across, about 2 million
-runs an image of 100 masks). Prints JSON.
+runs an image of 100 masks), and ``smooth``, the same from 16×12 logits (about 0.3 million runs an image, near
+what RF-DETR seg-nano's random-weight masks give: about 4 MB of strings a batch of 8). Prints JSON; run it with
+an older package first on ``PYTHONPATH`` to time that one's steps (those it has).
 
     PYTHONPATH=. python benchmarks/rle_steps.py [--device cuda] [--images 8] [--masks 100] [--repeats 5]
 
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = {
         "noise": lambda: torch.rand((args.masks, 480, 640), generator=generator, device=device) > 0.5,
         "blobs": lambda: blobs(args.masks, generator, device),
+        "smooth": lambda: blobs(args.masks, generator, device, (12, 16)),
     }
     out: dict = {
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
@@ -52,15 +55,16 @@ def main(argv: list[str] | None = None) -> int:
             "run_lengths": lambda s=starts: rle.run_lengths(*s),
             "compress (torch path)": lambda c=counts, p=per_mask: rle.compress(c, p),
             "escape (torch path)": lambda c=chars, n=lengths: rle.escape(c, n),
-            "strings, escaped (torch path: compress, escape, one buffer)": lambda c=counts, p=per_mask: rle.strings(
-                c, p, escaped=True, kernel=False
-            ),
-            "strings, escaped (the default: the kernels on CUDA)": lambda c=counts, p=per_mask: rle.strings(
-                c, p, escaped=True
-            ),
             "encode_many (all, to host strings)": lambda b=batches: rle.encode_many(b),
             "encode_many_json (all, strings and their JSON text)": lambda b=batches: rle.encode_many_json(b),
         }
+        if hasattr(rle, "strings"):  # absent from packages before it (--old)
+            steps["strings, escaped (torch path: compress, escape, one buffer)"] = lambda c=counts, p=per_mask: (
+                rle.strings(c, p, escaped=True, kernel=False)
+            )
+            steps["strings, escaped (the default: the kernels on CUDA)"] = lambda c=counts, p=per_mask: rle.strings(
+                c, p, escaped=True
+            )
         seconds = {name: timed(fn, device, 1, args.repeats) for name, fn in steps.items()}
         out[kind] = {
             "runs_per_image": len(counts) // args.images,
@@ -70,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def blobs(masks: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    logits = torch.randn((masks, 1, 60, 80), generator=generator, device=device)
+def blobs(
+    masks: int, generator: torch.Generator, device: torch.device, grid: tuple[int, int] = (60, 80)
+) -> torch.Tensor:
+    logits = torch.randn((masks, 1, *grid), generator=generator, device=device)
     return torch.nn.functional.interpolate(logits, size=(480, 640), mode="bilinear")[:, 0] > 0
 
 
