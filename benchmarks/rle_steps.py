@@ -45,14 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     for kind, make in kinds.items():
         batches = [make() for _ in range(args.images)]
-        starts = rle.run_starts(batches)
-        counts, per_mask = rle.run_lengths(*starts)
+        counts, per_mask = runs(batches)
         chars, lengths = rle.compress(counts, per_mask)
         steps = {
             "flatten (the torch path's transposed copy)": lambda b=batches: rle.flatten(b),
-            "run_starts (torch path)": lambda b=batches: rle.run_starts(b, kernel=False),
-            "run_starts (the default: the kernel on CUDA)": lambda b=batches: rle.run_starts(b),
-            "run_lengths": lambda s=starts: rle.run_lengths(*s),
+            "counts from the masks (torch path)": lambda b=batches: runs(b, kernel=False),
+            "counts from the masks (the default: the kernels on CUDA)": lambda b=batches: runs(b),
             "compress (torch path)": lambda c=counts, p=per_mask: rle.compress(c, p),
             "escape (torch path)": lambda c=chars, n=lengths: rle.escape(c, n),
             "encode_many (all, to host strings)": lambda b=batches: rle.encode_many(b),
@@ -72,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         }
     print(json.dumps(out, indent=1))
     return 0
+
+
+def runs(batches: list[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``run_lengths`` of the masks, also in packages whose ``run_lengths`` took ``run_starts``' flags (--old)."""
+    if hasattr(rle, "run_starts"):
+        return rle.run_lengths(*rle.run_starts(batches, kernel=kernel))
+    return rle.run_lengths(batches, kernel=kernel)
 
 
 def blobs(

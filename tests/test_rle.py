@@ -39,7 +39,7 @@ def edge_cases() -> np.ndarray:
 
 
 def test_run_lengths_are_cocos_uncompressed_counts() -> None:
-    counts, per_mask = rle.run_lengths(*rle.run_starts([torch.from_numpy(edge_cases())]))
+    counts, per_mask = rle.run_lengths([torch.from_numpy(edge_cases())])
     split = np.split(counts.numpy(), np.cumsum(per_mask.numpy())[:-1])
     assert split[0].tolist() == [37 * 53]
     assert split[1].tolist() == [0, 37 * 53]
@@ -124,18 +124,20 @@ def test_strings_on_cuda_equal_the_hosts() -> None:
     "(benchmarks/gpu_session.sh's compiled step runs this with TRITON_INTERPRET=0)",
 )
 def test_the_compiled_kernel_on_cuda_equals_the_torch_path() -> None:
-    """The dump's path on a GPU: the compiled run-start kernel (the interpreter's is checked at the end of this
-    file) gives the torch path's flags, and the strings are pycocotools'."""
+    """The dump's path on a GPU: the compiled kernels (the interpreter's are checked at the end of this file) give
+    the torch path's counts and bytes, and the strings are pycocotools'."""
     masks = edge_cases()
     batches = [torch.from_numpy(masks).cuda(), torch.from_numpy(masks[:3, :20, :31]).cuda()]
-    starts = rle.run_starts(batches, kernel=True)
-    assert all(torch.equal(a, b) for a, b in zip(starts, rle.run_starts(batches, kernel=False), strict=True))
+    runs = rle.run_lengths(batches, kernel=True)
+    assert all(torch.equal(a, b) for a, b in zip(runs, rle.run_lengths(batches, kernel=False), strict=True))
     assert rle.encode_many(batches) == [pycocotools_strings(m.cpu().numpy()) for m in batches]
     assert rle.kernel_agrees(torch.device("cuda"))  # the compiled character kernels pass their own check
     generator = torch.Generator(device="cuda").manual_seed(5)
     logits = torch.randn((100, 1, 60, 80), generator=generator, device="cuda")
     blobs = torch.nn.functional.interpolate(logits, size=(480, 640), mode="bilinear")[:, 0] > 0  # ~2 M runs
-    counts, per_mask = rle.run_lengths(*rle.run_starts([blobs, *batches]))
+    counts, per_mask = rle.run_lengths([blobs, *batches])
+    expected_runs = rle.run_lengths([blobs, *batches], kernel=False)
+    assert torch.equal(counts, expected_runs[0]) and torch.equal(per_mask, expected_runs[1])
     for escaped in (False, True):
         got = rle.strings(counts, per_mask, escaped=escaped, kernel=True)
         expected = rle.strings(counts, per_mask, escaped=escaped, kernel=False)
@@ -161,9 +163,9 @@ def test_compression_of_large_counts_and_differences_equals_pycocotools() -> Non
 
 
 @pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
-def test_the_kernel_gives_the_torch_paths_starts_and_strings() -> None:
-    """The Triton kernel (here in its interpreter; on CUDA the dump's path) flags the same run starts as the
-    torch path's transposed copy and shifted comparison, and the strings are pycocotools': the edge cases (a
+def test_the_kernels_give_the_torch_paths_counts_and_strings() -> None:
+    """The run-start kernels (here in Triton's interpreter; on CUDA the dump's path) give the same counts as the
+    torch path's transposed copy, flags and compaction, and the strings are pycocotools': the edge cases (a
     mask's first pixel set or not, runs crossing columns, one-pixel runs at the end), masks narrower and wider
     than a tile and not a multiple of it, several images of different sizes, one without masks, and a
     non-contiguous tensor (a crop of bigger masks)."""
@@ -177,11 +179,11 @@ def test_the_kernel_gives_the_torch_paths_starts_and_strings() -> None:
         crop,
     ]
     assert not crop.is_contiguous()
-    got = rle.run_starts(batches, kernel=True)
-    expected = rle.run_starts(batches, kernel=False)
+    got = rle.run_lengths(batches, kernel=True)
+    expected = rle.run_lengths(batches, kernel=False)
     assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
-    assert got[0].dtype == torch.uint8 and int(got[0].sum()) > 1000
-    chars, lengths = rle.compress(*rle.run_lengths(*got))
+    assert len(got[0]) > 1000 and int(got[0].sum()) == sum(m.numel() for m in batches)
+    chars, lengths = rle.compress(*got)
     text = bytes(chars.numpy()).decode("ascii")
     ends = np.cumsum(lengths.numpy())
     strings = [text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
@@ -201,7 +203,7 @@ def test_the_value_and_character_kernels_write_the_torch_paths_bytes() -> None:
     batches = [torch.from_numpy(edge_cases()), torch.from_numpy(rng.random((4, 60, 80)) < 0.02)]
     big = [[2**31 - 1], [0, 2**31 - 1], [2**31 - 1, 5, 3, 2**31 - 20], [3, 2**31 - 10, 7, 5, 2**31 - 40]]
     big += [rng.integers(0, 2**26, n).tolist() for n in (3, 7, 40)]
-    cases = [rle.run_lengths(*rle.run_starts(batches))]
+    cases = [rle.run_lengths(batches)]
     cases.append((torch.tensor([c for m in big for c in m]), torch.tensor([len(m) for m in big])))
     assert b"\\\\" in rle.strings(*cases[0], escaped=True, kernel=True).data.numpy().tobytes()  # one was doubled
     for counts, per_mask in cases:
@@ -234,7 +236,7 @@ def test_kernels_that_disagree_with_the_torch_path_are_not_used(monkeypatch: pyt
     come from the torch path: a compiler's slip costs speed, never a wrong string."""
     real = rle.load_kernel(torch.device("cpu"))
     fake = type(real)("corrupted")
-    fake.run_starts_kernel, fake.values_kernel = real.run_starts_kernel, real.values_kernel
+    fake.__dict__.update(vars(real))
     fake.chars_kernel = _CorruptedCharacters(real.chars_kernel)
     monkeypatch.setattr(rle, "load_kernel", lambda device: fake)
     monkeypatch.setattr(rle, "_use_kernel", lambda device, kernel: kernel is not False)  # as on CUDA

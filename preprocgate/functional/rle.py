@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from types import ModuleType
 from typing import NamedTuple
 
@@ -25,7 +25,7 @@ from preprocgate.triton_modules import import_kernels, interpreted
 # another follows. Counts are below 2³¹ and their second differences within ±2³¹: seven groups always suffice.
 # A value takes n groups when it fits a signed 5n-bit integer and not a 5(n-1)-bit one.
 _WIDTHS = [5 * n for n in range(1, 7)]
-_TILE = (64, 64)  # run_starts_kernel's tile: rows × columns of a mask per program
+_TILE = (64, 64)  # the run-start kernels' tile: rows × columns of a mask per program
 
 
 def flatten(batches: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -54,59 +54,65 @@ def _use_kernel(device: torch.device, kernel: bool | None) -> bool:
     return kernel
 
 
-def run_starts(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where the column-major runs of bool K×H×W masks (one tensor per image) start, the masks laid end to end,
-    and each mask's pixel count. Two flags a pixel, side by side (uint8, pixel p's at 2p and 2p + 1): whether it
-    is its mask's first, and whether it differs from the pixel before it (a 0 imagined before each mask's first).
-    A run of zeros starts at every mask's first pixel and one of ones wherever the pixels turn, so a mask whose
-    first pixel is set starts two runs there, the first empty: COCO's counts are then the steps between
-    consecutive flags (:func:`run_lengths`), with no empty runs to insert.
+def run_lengths(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """COCO's uncompressed counts of bool K×H×W masks (one tensor per image, sizes may differ), all masks'
+    concatenated, and how many belong to each mask.
 
-    ``kernel``: one Triton kernel per image reads the masks where they are and writes both flags of a pixel as
-    one 16-bit word in column-major order (0.065 ms an image of 100 masks at 480×640 on an H100 with one flag),
-    where the torch path first copies the masks transposed (1-byte elements written 480 bytes apart) and then
-    compares the copy with itself shifted (0.28 ms; benchmarks/RESULTS.md). Default: on CUDA
-    (:func:`_use_kernel`)."""
+    Column-major runs, alternating zeros and ones, zeros first. A run of zeros starts at every mask's first
+    pixel and a run wherever a pixel differs from the one before it (a 0 imagined before each mask's first), so a
+    mask whose first pixel is set starts two runs there, the first empty; the counts are the steps from one run
+    start to the next (the last to the end of the pixels). ``kernel`` (default: on CUDA, :func:`_use_kernel`):
+    per image, one Triton kernel counts the run starts in each column of each 64 × 64 tile of the row-major
+    masks and a second writes them, compacted, where the running sum of those counts puts them: the pixels are
+    read twice and nothing pixel-sized is written. The torch path copies the masks transposed (1-byte elements
+    written 480 bytes apart), flags the starts (two flags a pixel) and compacts the flags. One host
+    synchronisation either way (the number of runs)."""
+    device = batches[0].device
+    if not _use_kernel(device, kernel):
+        return _run_lengths_torch(batches)
+    k = load_kernel(device)
+    shapes = [(n, h, w, -(-h // _TILE[0])) for n, h, w in (m.shape for m in batches)]
+    tiles = torch.empty(sum(n * w * ty for n, _, w, ty in shapes), dtype=torch.int32, device=device)
+    pixels = [m.contiguous().view(torch.uint8) for m in batches]
+    at = 0
+    for m, (n, h, w, ty) in zip(pixels, shapes, strict=True):
+        if n:
+            grid = (ty, -(-w // _TILE[1]), n)
+            k.run_counts_kernel[grid](m, tiles[at : at + n * w * ty], h, w, ty, BY=_TILE[0], BX=_TILE[1])
+        at += n * w * ty
+    ends = torch.cumsum(tiles, 0)
+    offsets = ends - tiles
+    positions = torch.empty(int(ends[-1]), dtype=torch.int64, device=device)
+    at = base = 0
+    firsts = []  # each mask's first run: its first tile column's offset
+    for m, (n, h, w, ty) in zip(pixels, shapes, strict=True):
+        if n:
+            grid = (ty, -(-w // _TILE[1]), n)
+            part = offsets[at : at + n * w * ty]
+            k.run_positions_kernel[grid](m, part, positions, base, h, w, ty, BY=_TILE[0], BX=_TILE[1])
+            firsts.append(part[:: w * ty])
+        at += n * w * ty
+        base += n * h * w
+    counts = torch.diff(positions, append=positions.new_full((1,), base))
+    first = torch.cat(firsts)
+    return counts, torch.diff(first, append=first.new_full((1,), len(positions)))
+
+
+def _run_lengths_torch(batches: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`run_lengths` by torch operations: the two run-start flags of each pixel side by side (its mask's
+    first, a turn), compacted; a pixel's flags at 2p and 2p + 1, so the indices halved are the starts in order."""
     device = batches[0].device
     sizes = torch.cat([torch.full((len(m),), m.shape[1] * m.shape[2], dtype=torch.int64) for m in batches])
-    sizes = sizes.to(device)
-    total = int(sum(m.numel() for m in batches))
-    if not _use_kernel(device, kernel):
-        flat = flatten(batches)
-        offsets = torch.cumsum(sizes, 0) - sizes
-        flags = torch.zeros((total, 2), dtype=torch.uint8, device=device)
-        flags[offsets, 0] = 1
-        torch.ne(flat[1:], flat[:-1], out=flags[1:, 1].view(torch.bool))
-        flags[offsets, 1] = flat[offsets].view(torch.uint8)  # after the 0 imagined before the mask
-        return flags.view(-1), sizes
-    k = load_kernel(device)
-    flags = torch.empty(total, dtype=torch.int16, device=device)
-    at = 0
-    for m in batches:
-        n, h, w = m.shape
-        if n:
-            grid = (-(-h // _TILE[0]), -(-w // _TILE[1]), n)
-            pixels = m.contiguous().view(torch.uint8)
-            k.run_starts_kernel[grid](pixels, flags[at : at + m.numel()], h, w, BY=_TILE[0], BX=_TILE[1])
-        at += m.numel()
-    return flags.view(torch.uint8), sizes
-
-
-def run_lengths(flags: torch.Tensor, sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """COCO's uncompressed counts of the masks whose run starts :func:`run_starts` flagged (``sizes`` pixels each,
-    none empty), concatenated, and how many belong to each mask.
-
-    Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
-    Each flag starts a run at pixel ``flag index // 2``; the counts are the steps from one to the next (the last
-    to the end of the pixels). A mask's first run is its first-pixel flag, found by a binary search of the flags'
-    indices, not by counting runs per mask. One host synchronisation (the number of flags).
-    """
-    device = flags.device
-    offsets = torch.cumsum(sizes, 0) - sizes
-    flagged = flags.nonzero().squeeze(1)
-    counts = torch.diff(flagged >> 1, append=torch.tensor([len(flags) // 2], device=device))
-    first_run = torch.searchsorted(flagged, offsets * 2)
-    return counts, torch.diff(first_run, append=torch.tensor([len(flagged)], device=device))
+    offsets = (torch.cumsum(sizes, 0) - sizes).to(device)
+    flat = flatten(batches)
+    flags = torch.zeros((len(flat), 2), dtype=torch.uint8, device=device)
+    flags[offsets, 0] = 1
+    torch.ne(flat[1:], flat[:-1], out=flags[1:, 1].view(torch.bool))
+    flags[offsets, 1] = flat[offsets].view(torch.uint8)  # after the 0 imagined before the mask
+    flagged = flags.view(-1).nonzero().squeeze(1)
+    counts = torch.diff(flagged >> 1, append=flagged.new_full((1,), len(flat)))
+    first = torch.searchsorted(flagged, offsets * 2)
+    return counts, torch.diff(first, append=first.new_full((1,), len(flagged)))
 
 
 def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,9 +270,9 @@ def _to_host(chars: torch.Tensor) -> memoryview:
     return memoryview(host.numpy())
 
 
-def _spans(lengths: torch.Tensor, start: int = 0) -> list[tuple[int, int]]:
+def _spans(lengths: list[int], start: int = 0) -> list[tuple[int, int]]:
     """(begin, end) of each string, the strings laid end to end from ``start``."""
-    return list(pairwise([start, *(torch.cumsum(lengths, 0) + start).tolist()]))
+    return list(pairwise(accumulate(lengths, initial=start)))
 
 
 def _per_image(items: list, batches: Sequence[torch.Tensor]) -> list[list]:
@@ -280,9 +286,9 @@ def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
     and a ``bytes`` copy of the whole came before (megabytes a batch for a random-weight model's masks)."""
     if sum(len(m) for m in batches) == 0:
         return [[] for _ in batches]
-    out = strings(*run_lengths(*run_starts(batches)), escaped=False)
+    out = strings(*run_lengths(batches), escaped=False)
     data = _to_host(out.data)
-    return _per_image([str(data[a:b], "ascii") for a, b in _spans(out.lengths)], batches)
+    return _per_image([str(data[a:b], "ascii") for a, b in _spans(out.lengths.tolist())], batches)
 
 
 def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], list[bytes]]]:
@@ -290,10 +296,11 @@ def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], l
     between the quotes): what the dump's writer puts in a part file as it is."""
     if sum(len(m) for m in batches) == 0:
         return [([], []) for _ in batches]
-    out = strings(*run_lengths(*run_starts(batches)), escaped=True)
+    out = strings(*run_lengths(batches), escaped=True)
     data = _to_host(out.data)  # one transfer
-    bare = [str(data[a:b], "ascii") for a, b in _spans(out.lengths)]
-    texts = [data[a:b].tobytes() for a, b in _spans(out.escaped_lengths, out.plain)]
+    lengths = torch.cat([out.lengths, out.escaped_lengths]).tolist()  # one transfer of both
+    bare = [str(data[a:b], "ascii") for a, b in _spans(lengths[: len(out.lengths)])]
+    texts = [data[a:b].tobytes() for a, b in _spans(lengths[len(out.lengths) :], out.plain)]
     return list(zip(_per_image(bare, batches), _per_image(texts, batches), strict=True))
 
 
