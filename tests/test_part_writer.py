@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import threading
 import weakref
 from collections import deque
 from pathlib import Path
@@ -17,7 +18,15 @@ import pytest
 from preprocgate.cache import DumpCache
 from preprocgate.functional.coco import Detections, EncodedMasks, to_results
 from preprocgate.keys import DumpDigest, dump_digest
-from preprocgate.stages.dump import DumpJob, PartWriter, escaped_counts, heap_frozen, take_written
+from preprocgate.stages import dump
+from preprocgate.stages.dump import (
+    DumpJob,
+    MasksOnStream,
+    PartWriter,
+    escaped_counts,
+    heap_frozen,
+    take_written,
+)
 from preprocgate.timing import StageTimes
 
 
@@ -44,6 +53,41 @@ def test_parts_are_written_in_order_and_digested_as_the_whole_dump(tmp_path: Pat
     assert len(files) == 12
     assert json.loads(files[3].read_text())["results"] == {str(k): done[k] for k in (6, 7)}
     assert any("\\" in r["segmentation"]["counts"] for records in done.values() for r in records)
+
+
+class _MasksSeen(MasksOnStream):
+    """A batch whose masks are "on a GPU": encoding them says so and records which thread did it."""
+
+    threads: list[str] = []  # noqa: RUF012 - shared by the instances on purpose
+    started = threading.Event()
+
+    def portable(self) -> list[Detections]:
+        self.threads.append(threading.current_thread().name)
+        self.started.set()
+        return self.detections
+
+
+def test_masks_on_a_gpu_are_encoded_on_their_own_thread_beside_the_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RLE of a batch's GPU masks (mostly waits for the GPU) runs on a thread of its own, so that it does not
+    wait for the encoding thread's records of the batch before: here part 1's records are made only once part 2's
+    masks are being encoded (on one thread for both, that would never happen)."""
+    _MasksSeen.threads, _MasksSeen.started = [], threading.Event()
+    records = dump.to_results_json
+
+    def held(image_id: int, d: Detections) -> tuple[list[dict], bytes]:
+        if image_id == 1:
+            assert _MasksSeen.started.wait(10), "part 2's masks were not encoded beside part 1's records"
+        return records(image_id, d)
+
+    monkeypatch.setattr(dump, "to_results_json", held)
+    with PartWriter(DumpCache(tmp_path), "k" * 64) as writer:
+        first = writer.submit("all-000000", [1], [detections(1)])
+        second = writer.submit("all-000001", [2], _MasksSeen([detections(2)], None, None))
+        assert first.result(timeout=20)[0][1] == to_results(1, detections(1))
+        part, seconds = second.result(timeout=20)
+    assert _MasksSeen.threads == ["preprocgate-rle_0"] and part[2] == to_results(2, detections(2)) and seconds > 0
 
 
 def test_an_encoding_error_reaches_the_caller_and_writes_nothing(tmp_path: Path) -> None:

@@ -540,14 +540,19 @@ class PartWriter:
     batch; the digest's sha256 of each part runs on a third thread beside its file's writing and sync. Encoding
     (COCO records, their JSON text) holds the GIL; writing (joining the texts, the file and its sync) and hashing
     do not, so all three overlap: on RF-DETR-like masks (megabytes of RLE an image) the hash and the write with
-    its sync take about as long each (benchmarks/dump_overhead.py). The digest is fed one part after another in
-    submission order. Used as a context manager, it keeps the dump's records out of the garbage collector's
-    way while it runs (:func:`heap_frozen`): after each part is written, what is alive is frozen."""
+    its sync take about as long each (benchmarks/dump_overhead.py). Masks still on a GPU (:class:`MasksOnStream`)
+    are run-length encoded on a fourth thread first: that step mostly waits for the GPU (the batch's
+    postprocessing, then the RLE's kernels), and on the encoding thread those waits held back the previous
+    batch's records (RF-DETR on an H100: the encoding thread, 15.7 ms a batch, half of it the RLE, set the
+    dump's pace; benchmarks/RESULTS.md). The digest is fed one part after another in submission order. Used as
+    a context manager, it keeps the dump's records out of the garbage collector's way while it runs
+    (:func:`heap_frozen`): after each part is written, what is alive is frozen."""
 
     def __init__(self, cache: DumpCache, key: str, digest: DumpDigest | None = None) -> None:
         self.cache, self.key, self.digest = cache, key, digest
         self._heap = ExitStack()
         self.freeze = False  # :func:`heap_frozen`'s, once entered
+        self._masks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-rle")
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-encode")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-write")
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preprocgate-digest")
@@ -556,7 +561,8 @@ class PartWriter:
         self, name: str, chunk: list[int], detections: list[Detections] | MasksOnStream
     ) -> Future[tuple[dict[int, list[dict]], float]]:
         """The part's records and the seconds its threads spent on it, once it is written."""
-        return self._writer.submit(self._write, name, self._encoder.submit(_encode_part, chunk, detections))
+        masks = self._masks.submit(_portable, detections)
+        return self._writer.submit(self._write, name, self._encoder.submit(_encode_part, chunk, masks))
 
     def submit_records(
         self, name: str, part: dict[int, list[dict]], escaped: dict[int, Sequence[bytes]]
@@ -580,6 +586,7 @@ class PartWriter:
         return part, seconds
 
     def close(self) -> None:
+        self._masks.shutdown()
         self._encoder.shutdown()
         self._writer.shutdown()
         self._hasher.shutdown()
@@ -593,16 +600,23 @@ class PartWriter:
         self.close()
 
 
-def _encode_part(
-    chunk: list[int], detections: list[Detections] | MasksOnStream
-) -> tuple[dict[int, list[dict]], dict[int, bytes], float]:
+def _portable(detections: list[Detections] | MasksOnStream) -> tuple[list[Detections], float]:
+    """The batch's detections with their GPU masks run-length encoded, and the seconds that took."""
     begin = time.perf_counter()
     if isinstance(detections, MasksOnStream):
         detections = detections.portable()
+    return detections, time.perf_counter() - begin
+
+
+def _encode_part(
+    chunk: list[int], portable: Future[tuple[list[Detections], float]]
+) -> tuple[dict[int, list[dict]], dict[int, bytes], float]:
+    detections, seconds = portable.result()
+    begin = time.perf_counter()
     part, texts = {}, {}
     for i, d in zip(chunk, detections, strict=True):
         part[i], texts[i] = to_results_json(i, d)
-    return part, texts, time.perf_counter() - begin
+    return part, texts, seconds + time.perf_counter() - begin
 
 
 def _records_texts(
