@@ -15,6 +15,7 @@ and per image; on CUDA each step is synchronised before its clock stops.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 
 import torch
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def runs(batches: list[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``run_lengths`` of the masks, also in packages whose ``run_lengths`` took ``run_starts``' flags (--old)."""
-    if hasattr(rle, "run_starts"):
+    if "change" in inspect.signature(rle.run_lengths).parameters:
         return rle.run_lengths(*rle.run_starts(batches, kernel=kernel))
     return rle.run_lengths(batches, kernel=kernel)
 

@@ -174,11 +174,8 @@ from triton.compiler import ASTSource
 from preprocgate.functional import rle_kernel as k
 
 kernels = {
-    "counts": (k.run_counts_kernel, {"mask_ptr": "*u8", "counts_ptr": "*i32", "h": "i32", "w": "i32",
-                                     "tiles_y": "i32"}, {"BY": 64, "BX": 64}),
-    "positions": (k.run_positions_kernel, {"mask_ptr": "*u8", "offsets_ptr": "*i64", "out_ptr": "*i64",
-                                           "pixel_base": "i64", "h": "i32", "w": "i32", "tiles_y": "i32"},
-                  {"BY": 64, "BX": 64}),
+    "run_starts": (k.run_starts_kernel, {"mask_ptr": "*u8", "out_ptr": "*u8", "h": "i32", "w": "i32"},
+                   {"BY": 64, "BX": 64}),
     "values": (k.values_kernel, {"counts_ptr": "*i64", "raw_ptr": "*u8", "values_ptr": "*i32", "widths_ptr": "*i32",
                                  "escaped_widths_ptr": "*i32", "n": "i64"}, {"BLOCK": 1024}),
     "chars": (k.chars_kernel, {"values_ptr": "*i32", "widths_ptr": "*i32", "ends_ptr": "*i64",
@@ -197,12 +194,10 @@ print(json.dumps(counts))
 
 
 def test_rle_kernels_compile_for_sm90() -> None:
-    """The RLE's kernels build for sm_90 (the interpreter runs them in CI; tests/test_rle.py): the run-start kernels
-    read the tile and the row above it and store each tile column's count, or its starts (twice: a set first
-    pixel's empty run); the value kernel reads a count and the one two before and stores three columns; the
-    character kernel stores each of seven groups bare, escaped and doubled."""
+    """The RLE's kernels build for sm_90 (the interpreter runs them in CI; tests/test_rle.py): the run-start kernel
+    reads the tile and the row above it and stores the flags; the value kernel reads a count and the one two
+    before and stores three columns; the character kernel stores each of seven groups bare, escaped and doubled."""
     counts = compiled_counts(RLE_COMPILE)
-    assert counts["counts"]["ld.global"] >= 2 and counts["counts"]["st.global"] >= 1
-    assert counts["positions"]["ld.global"] >= 3 and counts["positions"]["st.global"] % 2 == 0
+    assert counts["run_starts"]["ld.global"] >= 2 and counts["run_starts"]["st.global"] >= 1
     assert counts["values"]["ld.global"] >= 3 and counts["values"]["st.global"] >= 3
     assert counts["chars"]["st.global"] > 0 and counts["chars"]["st.global"] % 21 == 0  # 21 a thread's value

@@ -25,7 +25,7 @@ from preprocgate.triton_modules import import_kernels, interpreted
 # another follows. Counts are below 2³¹ and their second differences within ±2³¹: seven groups always suffice.
 # A value takes n groups when it fits a signed 5n-bit integer and not a 5(n-1)-bit one.
 _WIDTHS = [5 * n for n in range(1, 7)]
-_TILE = (64, 64)  # the run-start kernels' tile: rows × columns of a mask per program
+_TILE = (64, 64)  # run_starts_kernel's tile: rows × columns of a mask per program
 
 
 def flatten(batches: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -58,61 +58,60 @@ def run_lengths(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> 
     """COCO's uncompressed counts of bool K×H×W masks (one tensor per image, sizes may differ), all masks'
     concatenated, and how many belong to each mask.
 
-    Column-major runs, alternating zeros and ones, zeros first. A run of zeros starts at every mask's first
-    pixel and a run wherever a pixel differs from the one before it (a 0 imagined before each mask's first), so a
-    mask whose first pixel is set starts two runs there, the first empty; the counts are the steps from one run
-    start to the next (the last to the end of the pixels). ``kernel`` (default: on CUDA, :func:`_use_kernel`):
-    per image, one Triton kernel counts the run starts in each column of each 64 × 64 tile of the row-major
-    masks and a second writes them, compacted, where the running sum of those counts puts them: the pixels are
-    read twice and nothing pixel-sized is written. The torch path copies the masks transposed (1-byte elements
-    written 480 bytes apart), flags the starts (two flags a pixel) and compacts the flags. One host
-    synchronisation either way (the number of runs)."""
+    Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
+    The counts are the steps from one run start (:func:`run_starts`) to the next (the last to the end of the
+    pixels), and a mask whose first pixel is set gets its empty run of zeros in front. Work over the runs and the
+    masks only: each mask's first run is found by a binary search of the run starts (its first pixel always
+    starts one), not by counting runs per mask. Two host synchronisations (the number of starts, then of
+    counts); the masks' sizes reach the device without one (a page-locked copy).
+
+    Two other ways were timed on an H100 and dropped (benchmarks/RESULTS.md, 2026-12-06): both flags of a pixel
+    (its mask's first, a turn) side by side, so that the counts are the steps between flags with no runs to
+    insert, and a count of each tile column's starts followed by a kernel writing them compacted (no flags). Both
+    were faster on noise and slower on smooth masks, what segmentation heads give: the first compacts twice the
+    bytes, the second reads the pixels twice and scans each tile column."""
+    device = batches[0].device
+    sizes = [m.shape[1] * m.shape[2] for m in batches for _ in range(len(m))]
+    sizes = torch.tensor(sizes, dtype=torch.int64, pin_memory=device.type == "cuda").to(device, non_blocking=True)
+    offsets = torch.cumsum(sizes, 0) - sizes
+    change = run_starts(batches, offsets, kernel)
+    starts = change.nonzero().squeeze(1)
+    steps = torch.diff(starts, append=starts.new_full((1,), len(change)))
+    first_run = torch.searchsorted(starts, offsets)
+    runs = torch.diff(first_run, append=first_run.new_full((1,), len(starts)))
+    lead = torch.cat([m[:, 0, 0] for m in batches]).long()  # 1: the first pixel is set, an empty run goes first
+    inserted = torch.cumsum(lead, 0)  # empty runs in front of this mask's runs, its own included
+    counts = torch.zeros(len(starts) + int(inserted[-1]), dtype=torch.int64, device=device)
+    shift = torch.repeat_interleave(inserted, runs, output_size=len(starts))
+    counts[torch.arange(len(starts), device=device) + shift] = steps
+    return counts, runs + lead
+
+
+def run_starts(batches: Sequence[torch.Tensor], offsets: torch.Tensor, kernel: bool | None = None) -> torch.Tensor:
+    """Where the column-major runs of bool K×H×W masks (one tensor per image) start, the masks laid end to end
+    (each mask's first pixel at ``offsets``): a flag a pixel, set at a mask's first pixel or a pixel unlike the one
+    before it. ``kernel``: one Triton kernel per image reads the masks where they are and writes the flags in
+    column-major order (0.06 ms an image of 100 masks at 480×640 on an H100), where the torch path first copies
+    the masks transposed (1-byte elements written 480 bytes apart) and then compares the copy with itself shifted
+    (0.27 ms; benchmarks/RESULTS.md). Default: on CUDA (:func:`_use_kernel`)."""
     device = batches[0].device
     if not _use_kernel(device, kernel):
-        return _run_lengths_torch(batches)
+        flat = flatten(batches)
+        change = torch.empty_like(flat)
+        torch.ne(flat[1:], flat[:-1], out=change[1:])
+        change[offsets] = True  # every mask's first pixel starts a run (offsets[0] is 0)
+        return change
     k = load_kernel(device)
-    shapes = [(n, h, w, -(-h // _TILE[0])) for n, h, w in (m.shape for m in batches)]
-    tiles = torch.empty(sum(n * w * ty for n, _, w, ty in shapes), dtype=torch.int32, device=device)
-    pixels = [m.contiguous().view(torch.uint8) for m in batches]
+    change = torch.empty(int(sum(m.numel() for m in batches)), dtype=torch.uint8, device=device)
     at = 0
-    for m, (n, h, w, ty) in zip(pixels, shapes, strict=True):
+    for m in batches:
+        n, h, w = m.shape
         if n:
-            grid = (ty, -(-w // _TILE[1]), n)
-            k.run_counts_kernel[grid](m, tiles[at : at + n * w * ty], h, w, ty, BY=_TILE[0], BX=_TILE[1])
-        at += n * w * ty
-    ends = torch.cumsum(tiles, 0)
-    offsets = ends - tiles
-    positions = torch.empty(int(ends[-1]), dtype=torch.int64, device=device)
-    at = base = 0
-    firsts = []  # each mask's first run: its first tile column's offset
-    for m, (n, h, w, ty) in zip(pixels, shapes, strict=True):
-        if n:
-            grid = (ty, -(-w // _TILE[1]), n)
-            part = offsets[at : at + n * w * ty]
-            k.run_positions_kernel[grid](m, part, positions, base, h, w, ty, BY=_TILE[0], BX=_TILE[1])
-            firsts.append(part[:: w * ty])
-        at += n * w * ty
-        base += n * h * w
-    counts = torch.diff(positions, append=positions.new_full((1,), base))
-    first = torch.cat(firsts)
-    return counts, torch.diff(first, append=first.new_full((1,), len(positions)))
-
-
-def _run_lengths_torch(batches: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`run_lengths` by torch operations: the two run-start flags of each pixel side by side (its mask's
-    first, a turn), compacted; a pixel's flags at 2p and 2p + 1, so the indices halved are the starts in order."""
-    device = batches[0].device
-    sizes = torch.cat([torch.full((len(m),), m.shape[1] * m.shape[2], dtype=torch.int64) for m in batches])
-    offsets = (torch.cumsum(sizes, 0) - sizes).to(device)
-    flat = flatten(batches)
-    flags = torch.zeros((len(flat), 2), dtype=torch.uint8, device=device)
-    flags[offsets, 0] = 1
-    torch.ne(flat[1:], flat[:-1], out=flags[1:, 1].view(torch.bool))
-    flags[offsets, 1] = flat[offsets].view(torch.uint8)  # after the 0 imagined before the mask
-    flagged = flags.view(-1).nonzero().squeeze(1)
-    counts = torch.diff(flagged >> 1, append=flagged.new_full((1,), len(flat)))
-    first = torch.searchsorted(flagged, offsets * 2)
-    return counts, torch.diff(first, append=first.new_full((1,), len(flagged)))
+            grid = (-(-h // _TILE[0]), -(-w // _TILE[1]), n)
+            pixels = m.contiguous().view(torch.uint8)
+            k.run_starts_kernel[grid](pixels, change[at : at + m.numel()], h, w, BY=_TILE[0], BX=_TILE[1])
+        at += m.numel()
+    return change.view(torch.bool)
 
 
 def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

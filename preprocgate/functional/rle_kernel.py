@@ -1,6 +1,5 @@
-"""The GPU RLE's Triton kernels: where each column-major run starts (read from the row-major masks, counted per
-tile column, then written compacted in column-major order: no transposed copy of the masks, no pixel-sized flags
-to compact afterwards), and the compressed strings' values and
+"""The GPU RLE's Triton kernels: where each column-major run starts (read from the row-major masks and written in
+column-major order, without a transposed copy of the masks first), and the compressed strings' values and
 characters (each value's at once, bare and as JSON writes them, where the torch path makes a dozen passes over
 every value and character).
 
@@ -13,46 +12,24 @@ import triton.language as tl
 
 
 @triton.jit
-def _starts(mask, h, w, BY: tl.constexpr, BX: tl.constexpr):
-    """This program's BY × BX tile of a mask (uint8 0/1, ``h`` × ``w``, row-major): how many runs start at each
-    pixel, its row and column indices. A run of zeros starts at the mask's first pixel, and one wherever a pixel
-    differs from the one before it in column-major order (the one above, or at the top of a column the last of the
-    column to its left; a 0 imagined before the first pixel): 2 at a first pixel that is set (its run of zeros is
-    empty). The tile one row above is read mostly from cache."""
+def run_starts_kernel(mask_ptr, out_ptr, h, w, BY: tl.constexpr, BX: tl.constexpr):
+    """Mask ``program_id(2)`` (uint8 0/1, ``h`` × ``w``, row-major) → its pixels' flags in column-major order:
+    1 where a run starts (the mask's first pixel, or a pixel unlike the one before it in column-major order: the
+    one above, or at the top of a column the last of the column to its left). A program reads a BY × BX tile
+    and the tile one row above it (mostly from cache); the compiler moves the flags through shared memory so that
+    both the reads along rows and the writes along columns are coalesced."""
+    k = tl.program_id(2).to(tl.int64)
     y = tl.program_id(0) * BY + tl.arange(0, BY)[:, None]
     x = tl.program_id(1) * BX + tl.arange(0, BX)[None, :]
     inside = (y < h) & (x < w)
+    mask = mask_ptr + k * h * w
     pixel = tl.load(mask + y * w + x, mask=inside, other=0)
     top = y == 0
     before_y = tl.where(top, h - 1, y - 1)
     before_x = tl.where(top, x - 1, x)
     before = tl.load(mask + before_y * w + before_x, mask=inside & (before_x >= 0), other=0)
-    return (top & (x == 0)).to(tl.int32) + (pixel != before).to(tl.int32), y, x
-
-
-@triton.jit
-def run_counts_kernel(mask_ptr, counts_ptr, h, w, tiles_y, BY: tl.constexpr, BX: tl.constexpr):
-    """How many runs start in each column of each tile of mask ``program_id(2)``: ``counts[k, x, tile row]``,
-    whose running sum in that order is where each column's runs go in column-major order."""
-    k = tl.program_id(2).to(tl.int64)
-    starts, _, _ = _starts(mask_ptr + k * h * w, h, w, BY, BX)
-    column = tl.program_id(1) * BX + tl.arange(0, BX)
-    tl.store(counts_ptr + (k * w + column) * tiles_y + tl.program_id(0), tl.sum(starts, axis=0), mask=column < w)
-
-
-@triton.jit
-def run_positions_kernel(mask_ptr, offsets_ptr, out_ptr, pixel_base, h, w, tiles_y, BY: tl.constexpr, BX: tl.constexpr):
-    """Where each run of mask ``program_id(2)`` starts (its column-major pixel index, the masks laid end to end from
-    ``pixel_base``), written from ``offsets[k, x, tile row]`` (:func:`run_counts_kernel`'s running sum, less each
-    count) on: the compacted run starts without a pixel-sized flag array or a stream compaction of it."""
-    k = tl.program_id(2).to(tl.int64)
-    starts, y, x = _starts(mask_ptr + k * h * w, h, w, BY, BX)
-    column = tl.program_id(1) * BX + tl.arange(0, BX)
-    offset = tl.load(offsets_ptr + (k * w + column) * tiles_y + tl.program_id(0), mask=column < w, other=0)
-    at = offset[None, :] + (tl.cumsum(starts, axis=0) - starts)
-    position = pixel_base + k * h * w + x * h + y
-    tl.store(out_ptr + at, position, mask=starts > 0)
-    tl.store(out_ptr + at + 1, position, mask=starts > 1)  # a set first pixel: its empty run of zeros, then ones
+    starts = (pixel != before) | (top & (x == 0))
+    tl.store(out_ptr + k * h * w + x * h + y, starts.to(tl.uint8), mask=inside)
 
 
 @triton.jit
