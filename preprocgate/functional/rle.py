@@ -243,7 +243,10 @@ def kernel_agrees(device: torch.device) -> bool:
         got = strings(counts, per_mask, escaped=escaped, kernel=True)
         expected = strings(counts, per_mask, escaped=escaped, kernel=False)
         same = got.plain == expected.plain and torch.equal(got.data, expected.data)
-        if not (same and torch.equal(got.lengths, expected.lengths)):
+        same = same and torch.equal(got.lengths, expected.lengths)
+        if escaped:
+            same = same and torch.equal(got.escaped_lengths, expected.escaped_lengths)
+        if not same:
             warnings.warn(
                 f"the GPU RLE's Triton kernels write other strings than its torch path on {device} "
                 f"(triton {_triton_version()}); the torch path is used",
