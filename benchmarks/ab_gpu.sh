@@ -25,3 +25,4 @@ print(sys.argv[2], d['device'], [(x['variant'], x['images_per_s'], x['digest'][:
 " "$OUT/$v$r.json" "$v$r"
     done
 done
+bash benchmarks/pack_out.sh

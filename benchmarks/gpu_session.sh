@@ -92,3 +92,4 @@ s.sort_stats(\"cumtime\").print_stats(60)" "$OUT/rfdetr.prof" > "$OUT/profile-to
         *) echo "unknown step $name" >&2 ;;
     esac
 done
+bash benchmarks/pack_out.sh
