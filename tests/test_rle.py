@@ -190,10 +190,6 @@ def test_the_kernels_give_the_torch_paths_counts_and_strings() -> None:
     assert strings == [s for m in batches for s in pycocotools_strings(m.numpy())]
 
 
-def kernel_and_torch_strings(counts: torch.Tensor, per_mask: torch.Tensor, escaped: bool) -> list[rle.Strings]:
-    return [rle.strings(counts, per_mask, escaped=escaped, kernel=k) for k in (True, False)]
-
-
 @pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
 def test_the_value_and_character_kernels_write_the_torch_paths_bytes() -> None:
     """The GPU's way to the strings (here in Triton's interpreter): the same bytes, bare and escaped, and lengths as
@@ -208,7 +204,7 @@ def test_the_value_and_character_kernels_write_the_torch_paths_bytes() -> None:
     assert b"\\\\" in rle.strings(*cases[0], escaped=True, kernel=True).data.numpy().tobytes()  # one was doubled
     for counts, per_mask in cases:
         for escaped in (False, True):
-            got, expected = kernel_and_torch_strings(counts, per_mask, escaped)
+            got, expected = (rle.strings(counts, per_mask, escaped=escaped, kernel=k) for k in (True, False))
             assert got.plain == expected.plain and torch.equal(got.data, expected.data)
             assert torch.equal(got.lengths, expected.lengths)
             if escaped:

@@ -286,24 +286,27 @@ def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
     device), computed there with one transfer to the host: a DMA into page-locked memory (torch's cached
     pinned blocks) from a GPU, and each string decoded straight from it, where a pageable copy, its staging
     and a ``bytes`` copy of the whole came before (megabytes a batch for a random-weight model's masks)."""
-    if sum(len(m) for m in batches) == 0:
-        return [[] for _ in batches]
-    out = strings(*run_lengths(batches), escaped=False)
-    data = _to_host(out.data)
-    return _per_image([str(data[a:b], "ascii") for a, b in _spans(out.lengths.tolist())], batches)
+    return _per_image(_host_strings(batches, escaped=False)[0], batches)
 
 
 def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], list[bytes]]]:
     """Per image, :func:`encode_many`'s strings and each as :func:`escape` writes it for JSON (its bytes
     between the quotes): what the dump's writer puts in a part file as it is."""
+    bare, texts = _host_strings(batches, escaped=True)
+    return list(zip(_per_image(bare, batches), _per_image(texts, batches), strict=True))
+
+
+def _host_strings(batches: Sequence[torch.Tensor], *, escaped: bool) -> tuple[list[str], list[bytes]]:
+    """Every mask's string on the host, and with ``escaped`` each as JSON writes it (else none): the buffer in
+    one transfer, the lengths in another."""
     if sum(len(m) for m in batches) == 0:
-        return [([], []) for _ in batches]
-    out = strings(*run_lengths(batches), escaped=True)
-    data = _to_host(out.data)  # one transfer
-    lengths = torch.cat([out.lengths, out.escaped_lengths]).tolist()  # one transfer of both
+        return [], []
+    out = strings(*run_lengths(batches), escaped=escaped)
+    data = _to_host(out.data)
+    lengths = (torch.cat([out.lengths, out.escaped_lengths]) if escaped else out.lengths).tolist()
     bare = [str(data[a:b], "ascii") for a, b in _spans(lengths[: len(out.lengths)])]
     texts = [data[a:b].tobytes() for a, b in _spans(lengths[len(out.lengths) :], out.plain)]
-    return list(zip(_per_image(bare, batches), _per_image(texts, batches), strict=True))
+    return bare, texts
 
 
 def encode(masks: torch.Tensor) -> list[str]:
