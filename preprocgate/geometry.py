@@ -132,7 +132,14 @@ def plan_batch(sources: Sequence[Size], size: Size, resize: object | None = None
     Variants draw their output with it and the dump stage hands the same list to the model adapter, so both
     sides agree on every offset and factor.
     """
-    geometries = [plan(tuple(source), size, resize) for source in sources]  # type: ignore[arg-type]
+    planned: dict[tuple[int, ...], Geometry] = {}  # a batch is mostly a few shapes: plan each once
+    geometries = []
+    for source in sources:
+        key = tuple(source)
+        found = planned.get(key)
+        if found is None:
+            found = planned[key] = plan(key, size, resize)  # type: ignore[arg-type]
+        geometries.append(found)
     if not geometries:
         return []
     canvas = batch_canvas(geometries)
