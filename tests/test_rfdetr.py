@@ -143,6 +143,33 @@ def test_torch_backend_equals_the_packages_own_forward_and_postprocess(
         assert torch.equal(det.masks, ref["masks"][:, 0])
 
 
+def test_without_a_threshold_the_batch_s_selection_goes_to_the_host_ahead_of_the_masks(
+    checkpoint: Path, images: list[np.ndarray], batch: torch.Tensor
+) -> None:
+    """With every selected row kept (no score threshold, how the gate dumps for evaluation), the adapter reads the
+    batch's scores, labels and boxes from the copies started before the masks' resize (on a GPU the wait is then
+    for the network, not the masks), and the masks' resize takes the sizes from the host: still exactly rfdetr's
+    own postprocess, whose every row comes back."""
+    adapter = RFDETRAdapter(CPU, file=checkpoint)
+    sizes = [im.shape[:2] for im in images]
+    with torch.inference_mode():
+        boxes, logits, masks = (o.float() for o in adapter.runner(batch))
+        raw = {"pred_boxes": boxes, "pred_logits": logits, "pred_masks": masks}
+        expected = rfdetr.models.PostProcess(num_select=adapter.num_select)(raw, torch.tensor(sizes))
+    got = adapter(batch, stretched(images))
+    assert adapter.postprocess.selection is not None  # the columns came from the early copies
+    for det, ref, (h, w) in zip(got, expected, sizes, strict=True):
+        assert len(det) == adapter.num_select
+        np.testing.assert_array_equal(det.boxes, ref["boxes"].numpy())
+        np.testing.assert_array_equal(det.scores, ref["scores"].numpy())
+        np.testing.assert_array_equal(det.labels, ref["labels"].numpy())
+        assert det.labels.dtype == np.int64 and det.masks.shape == (len(det), h, w)
+        assert torch.equal(det.masks, ref["masks"][:, 0])
+    thresholded = RFDETRAdapter(CPU, file=checkpoint, score_threshold=0.05)
+    thresholded(batch, stretched(images))
+    assert thresholded.postprocess.selection is None  # per-image filtering: the columns come from the results
+
+
 def test_letterboxed_detections_are_the_postprocess_filtered_then_mapped_back(
     torch_adapter: RFDETRAdapter, images: list[np.ndarray]
 ) -> None:

@@ -27,6 +27,7 @@ so they *are* COCO category ids. A fine-tuned checkpoint numbers its classes in 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pickle
 import tempfile
@@ -262,8 +263,6 @@ class RFDETRAdapter(ModelAdapter):
         if onnx_path is not None and not onnx_path.is_file():
             raise RunError(f"params.onnx_file: {onnx_path} not found")
         _import_rfdetr()
-        from rfdetr.models import PostProcess
-
         self.checkpoint, self.backend, self.model_class = Path(file), backend, model_class
         self.rfdetr_version = version("rfdetr")
         model = build_model(model_class, load_checkpoint(self.checkpoint))
@@ -271,7 +270,7 @@ class RFDETRAdapter(ModelAdapter):
         self.block = config.patch_size * config.num_windows  # the network takes sides divisible by this
         self.resolution = (config.resolution, config.resolution)  # the exports are traced at this size
         self.num_select = num_select or config.num_select
-        self.postprocess = PostProcess(num_select=self.num_select)
+        self.postprocess = _postprocess_class()(num_select=self.num_select)
         self.score_threshold = score_threshold
         self.label_map = {int(k): int(v) for k, v in (label_map or {}).items()}
         self.runner: TorchBackend | OnnxRuntimeBackend | TensorRTBackend
@@ -329,10 +328,12 @@ class RFDETRAdapter(ModelAdapter):
                 raw["pred_masks"] = masks[0]
             # PostProcess scales to a target size: the source for a stretch (its own mapping, exactly), else the
             # canvas, from which the geometry maps boxes and masks back to the source
-            targets = [g.source if g.is_stretch else g.canvas for g in geometries]
-            sizes = torch.tensor([list(t) for t in targets], device=boxes.device)
+            targets = torch.tensor([list(g.source if g.is_stretch else g.canvas) for g in geometries])
+            self.postprocess.host_sizes, self.postprocess.selection = targets, None
+            sizes = _upload(targets, boxes.device)
             results = self.postprocess(raw, sizes, score_threshold=self.score_threshold)
-            columns = _host_columns(results)
+            selection = self.postprocess.selection
+            columns = selection.columns() if selection is not None else _host_columns(results)
             return [self._detections(r, g, c) for r, g, c in zip(results, geometries, columns, strict=True)]
 
     def _detections(self, result: dict[str, torch.Tensor], geometry: Geometry, host: HostColumns) -> Detections:
@@ -357,6 +358,79 @@ class RFDETRAdapter(ModelAdapter):
 
 
 HostColumns = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _upload(host: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small host tensor on ``device`` without waiting: from page-locked memory the copy is queued behind the
+    device's work; from ordinary memory it would wait for all of it (on the dump's inferring thread, the whole
+    forward)."""
+    if device.type != "cuda":
+        return host.to(device)
+    return host.pin_memory().to(device, non_blocking=True)
+
+
+class _Selection:
+    """The batch's selected scores, labels and boxes (B×K, B×K, B×K×4) on their way to the host: copies queued
+    into page-locked memory right behind the selection, ahead of the masks' resize."""
+
+    def __init__(self, scores: torch.Tensor, labels: torch.Tensor, boxes: torch.Tensor) -> None:
+        self.done: torch.cuda.Event | None = None
+        tensors = (scores.float(), labels, boxes.float())
+        if scores.device.type != "cuda":
+            self.host = tuple(t.cpu() for t in tensors)
+            return
+        self.host = tuple(
+            torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True) for t in tensors
+        )
+        self.done = torch.cuda.Event()
+        self.done.record(torch.cuda.current_stream(scores.device))
+
+    def columns(self) -> list[HostColumns]:
+        """Each image's columns, as :func:`_host_columns` gives them, once the copies have landed: the wait is
+        for the network and the selection, not for the masks' resize queued after them."""
+        if self.done is not None:
+            self.done.synchronize()
+        scores, labels, boxes = (t.numpy() for t in self.host)
+        return [(boxes[i], scores[i], labels[i].astype(np.int64)) for i in range(len(scores))]
+
+
+@functools.cache
+def _postprocess_class() -> type:
+    """rfdetr's ``PostProcess`` (imported on first use, as rfdetr is) without two of its waits for the GPU, its
+    values unchanged (tests/test_rfdetr.py compares the two).
+
+    - The masks' resize reads the target sizes from ``host_sizes``: rfdetr reads them back from the device
+      (``target_sizes.tolist()``), a copy queued behind the whole forward.
+    - Where no score threshold filters each image's rows (the filter's ``nonzero`` waits anyway), the batch's
+      selection starts for the host (``selection``, a :class:`_Selection`) before the masks are resized: the
+      caller then waits for the network, not for the resize of every mask to its photo's size, which the dump
+      leaves on the GPU for its encoder (RF-DETR seg: 100 masks an image).
+
+    The overridden step is private to rfdetr: where a version lacks it, neither change applies and the values
+    are still rfdetr's."""
+    from rfdetr.models import PostProcess
+
+    class BatchPostProcess(PostProcess):
+        host_sizes: torch.Tensor | None = None
+        selection: _Selection | None = None
+
+        def _postprocess_masks(  # type: ignore[override]
+            self,
+            out_masks: torch.Tensor,
+            scores: torch.Tensor,
+            labels: torch.Tensor,
+            boxes: torch.Tensor,
+            topk_boxes: torch.Tensor,
+            target_sizes: torch.Tensor,
+            *args: Any,
+            **kwargs: Any,
+        ) -> list[dict[str, torch.Tensor]]:
+            if kwargs.get("score_threshold") is None:
+                self.selection = _Selection(scores, labels, boxes)
+            sizes = target_sizes if self.host_sizes is None else self.host_sizes
+            return super()._postprocess_masks(out_masks, scores, labels, boxes, topk_boxes, sizes, *args, **kwargs)
+
+    return BatchPostProcess
 
 
 def _host_columns(results: Sequence[dict[str, torch.Tensor]]) -> list[HostColumns]:
