@@ -5,6 +5,7 @@ the strings the inferring thread's encoding gives; the option is a spec param, c
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +15,10 @@ from preprocgate.engine import build_executor
 from preprocgate.errors import RunError, UserError
 from preprocgate.functional.coco import Detections, portable, to_results
 from preprocgate.spec import ExecutorSpec, InputSpec
-from preprocgate.stages.dump import LocalExecutor, MasksOnStream
+from preprocgate.stages.dump import LocalExecutor, MasksOnStream, infer_batch
+from preprocgate.timing import StageTimes
 from preprocgate.variants import VARIANTS, build_variant
+from tests.helpers.models import BrightestBlock
 
 
 def test_the_spec_param_reaches_the_local_executor() -> None:
@@ -84,3 +87,23 @@ def test_a_variant_waits_for_its_own_stream_and_not_for_the_encoders() -> None:
     assert mine.query(), "the variant's own stream was not waited for"
     assert not encoding.query(), "the variant waited for another stream's work"
     side.synchronize()
+
+
+def test_a_batch_handed_to_another_thread_for_encoding_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``encode`` off (the masks go to the writer's stream) the inferring thread leaves the model's last
+    kernels running: no wait of its own after the variant or the model; with it on, one after each, so that the
+    stage times hold each step's device time. Same detections either way."""
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    variant = build_variant(VARIANTS.get("torch"), InputSpec(size=(16, 16)), torch.device("cpu"), {})
+    adapter = BrightestBlock(torch.device("cpu"), file=model)
+    waits: list[str] = []
+    monkeypatch.setattr(variant, "synchronize", lambda: waits.append("wait"))
+    images = [np.random.default_rng(k).integers(0, 256, (24, 32, 3), dtype=np.uint8) for k in range(3)]
+    handed = infer_batch(variant, adapter, variant.config, images, StageTimes(), encode=False)
+    assert waits == []
+    encoded = infer_batch(variant, adapter, variant.config, images, StageTimes(), encode=True)
+    assert waits == ["wait", "wait"]
+    assert [to_results(0, d) for d in handed] == [to_results(0, d) for d in encoded]

@@ -141,17 +141,26 @@ def infer_batch(
 ) -> list[Detections]:
     """One batch through preprocessing and the model, to host-only detections (:func:`portable`; ``encode``
     False: masks left where the model put them, for the caller to encode). The variant's and the adapter's
-    calls are the gate's work (:func:`preprocgate.timing.work`): each ends with the device synchronised, so that
-    its queued kernels are not counted as the engine's encoding after it."""
+    calls are the gate's work (:func:`preprocgate.timing.work`).
+
+    With ``encode``, each call ends with the thread's stream synchronised, so that its queued kernels are not
+    counted as the engine's encoding after it. Without it (the local executor's ``encode_stream``: another thread
+    encodes the masks) nothing waits here beyond what the adapter itself waits for (a detector's boxes and scores
+    on the host): the model's remaining kernels (RF-DETR: every mask resized to its photo's size) run on while
+    this thread preprocesses and queues the next batch, which waits for them only when it waits for its own.
+    The stages' split then counts a kernel where it is waited for: still inside the work, but ``preprocess`` and
+    ``infer+postprocess`` are the host's queuing and waiting, not each step's device time."""
     with torch.inference_mode():
         with times.measure("preprocess"), work():
             tensor = variant(list(batch))
-            variant.synchronize()
+            if encode:
+                variant.synchronize()
         with times.measure("infer+postprocess"):
             plan = geometry.plan_batch([im.shape[:2] for im in batch], input_spec.size, input_spec.resize)
             with work():
                 detections = adapter(tensor, plan)
-                variant.synchronize()  # the run's device, which the adapter shares
+                if encode:
+                    variant.synchronize()  # the run's device, which the adapter shares
             return portable(detections) if encode else detections
 
 
@@ -232,7 +241,9 @@ class LocalExecutor:
     one, and the encoder's host synchronisations no longer stop the inferring thread. Same strings. It only
     overlaps because the inferring thread waits for its own stream, not the device
     (:meth:`~preprocgate.variants.base.Preprocessor.synchronize`); with that, RF-DETR's GPU dumps ran 14–37%
-    faster with it on an H200 and an H100 (benchmarks/RESULTS.md). Elsewhere it changes nothing.
+    faster with it on an H200 and an H100 (benchmarks/RESULTS.md). With it on, the inferring thread does not
+    wait for the model's last kernels either (:func:`infer_batch`): the masks' resize runs while it queues the
+    next batch. Elsewhere it changes nothing.
 
     ``arena`` (default on; ``params: {arena: false}`` turns it off): images are decoded into an
     :class:`~preprocgate.variants.arena.ImageArena`, page-locked on CUDA, each batch's shape groups back to back,
