@@ -101,21 +101,14 @@ def back_to_back(fn: Callable[[], object], device: torch.device, calls: int, war
     """Microseconds per call of ``calls`` calls queued one after another with no wait between (events around
     the lot): the rate a dump, which queues the next batch while the device works, gets. A call's host work
     then overlaps the device work queued before it; the one-call median cannot show that."""
-    for _ in range(warmup):
-        fn()
-    if device.type != "cuda":
-        start = time.perf_counter()
+
+    def queued() -> None:  # each output dropped as the next call comes, as a dump drops its batches
         for _ in range(calls):
             fn()
-        return (time.perf_counter() - start) * 1e6 / calls
-    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda.synchronize(device)
-    begin.record()
-    for _ in range(calls):
+
+    for _ in range(warmup):
         fn()
-    end.record()
-    end.synchronize()
-    return begin.elapsed_time(end) * 1e3 / calls
+    return timer(device)(queued) / calls
 
 
 def median(fn: Callable[[], object], device: torch.device, repeats: int, warmup: int = 3) -> float:

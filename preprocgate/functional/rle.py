@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from preprocgate.functional.transfer import to_device
 from preprocgate.triton_modules import import_kernels, interpreted
 
 # ``rleToString`` writes each value in 5-bit groups, least significant first; a group with bit 0x20 set says that
@@ -71,8 +72,7 @@ def run_lengths(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> 
     were faster on noise and slower on smooth masks, what segmentation heads give: the first compacts twice the
     bytes, the second reads the pixels twice and scans each tile column."""
     device = batches[0].device
-    sizes = [m.shape[1] * m.shape[2] for m in batches for _ in range(len(m))]
-    sizes = torch.tensor(sizes, dtype=torch.int64, pin_memory=device.type == "cuda").to(device, non_blocking=True)
+    sizes = to_device(torch.tensor([m.shape[1] * m.shape[2] for m in batches for _ in range(len(m))]), device)
     offsets = torch.cumsum(sizes, 0) - sizes
     change = run_starts(batches, offsets, kernel)
     starts = change.nonzero().squeeze(1)

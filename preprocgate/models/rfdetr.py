@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from preprocgate.errors import MissingDependencyError, RunError, UserError
+from preprocgate.functional.transfer import to_device
 from preprocgate.geometry import Geometry
 from preprocgate.hashing import digest_json, file_sha256
 from preprocgate.models.base import Detections, ModelAdapter, rescale
@@ -330,7 +331,7 @@ class RFDETRAdapter(ModelAdapter):
             # canvas, from which the geometry maps boxes and masks back to the source
             targets = torch.tensor([list(g.source if g.is_stretch else g.canvas) for g in geometries])
             self.postprocess.host_sizes, self.postprocess.selection = targets, None
-            sizes = _upload(targets, boxes.device)
+            sizes = to_device(targets, boxes.device)  # not waiting for the forward
             results = self.postprocess(raw, sizes, score_threshold=self.score_threshold)
             selection = self.postprocess.selection
             columns = selection.columns() if selection is not None else _host_columns(results)
@@ -358,15 +359,6 @@ class RFDETRAdapter(ModelAdapter):
 
 
 HostColumns = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def _upload(host: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A small host tensor on ``device`` without waiting: from page-locked memory the copy is queued behind the
-    device's work; from ordinary memory it would wait for all of it (on the dump's inferring thread, the whole
-    forward)."""
-    if device.type != "cuda":
-        return host.to(device)
-    return host.pin_memory().to(device, non_blocking=True)
 
 
 class _Selection:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from preprocgate.errors import RunError, UserError
+from preprocgate.functional.transfer import to_device
 from preprocgate.geometry import Geometry, plan_batch
 from preprocgate.plugins import check_params
 from preprocgate.spec import InputSpec
@@ -107,10 +108,7 @@ class Preprocessor(ABC):
         for indices in groups.values():
             batch = self.staging.stack([images[i] for i in indices], prefetch=self._prefetch)
             result = self._checked(self.run_batch(batch, geometries[indices[0]]), len(indices), canvas)
-            index = torch.as_tensor(indices)
-            if self.device.type == "cuda":  # page-locked, the index goes up without waiting for the queued work
-                index = index.pin_memory()
-            out[index.to(self.device, non_blocking=True)] = result
+            out[to_device(torch.as_tensor(indices), self.device)] = result
         return out
 
     def upload(self, batch: np.ndarray) -> torch.Tensor:
