@@ -170,6 +170,28 @@ def test_without_a_threshold_the_batch_s_selection_goes_to_the_host_ahead_of_the
     assert thresholded.postprocess.selection is None  # per-image filtering: the columns come from the results
 
 
+@pytest.mark.parametrize("elements", [None, 7 * 50 * 40, 1])
+def test_each_photo_s_masks_resized_in_few_calls_are_rfdetr_s(monkeypatch: pytest.MonkeyPatch, elements: int) -> None:
+    """The batch's masks picked in one call and each photo's resized in as few calls as fit ``MASK_ELEMENTS`` (all
+    at once, 7 at a time, one at a time) are rfdetr's, 32 at a time; an image with no rows gets an empty stack."""
+    from preprocgate.models import rfdetr as adapter_module
+
+    if elements is not None:
+        monkeypatch.setattr(adapter_module, "MASK_ELEMENTS", elements)
+    generator = torch.Generator().manual_seed(3)
+    logits = torch.randn(3, 60, 13, 11, generator=generator)
+    picked = torch.randint(0, 60, (3, 45), generator=generator)
+    sizes = [[50, 40], [17, 91], [64, 64]]
+    expected = rfdetr.models.PostProcess._postprocess_masks(
+        logits, picked.float(), picked, torch.zeros(3, 45, 4), picked, torch.tensor(sizes)
+    )
+    got = adapter_module._resized_masks(logits, picked, sizes)
+    for masks, ref in zip(got, expected, strict=True):
+        assert masks.dtype == torch.bool and torch.equal(masks, ref["masks"])
+    (empty,) = adapter_module._resized_masks(logits[:1], picked[:1, :0], [[5, 6]])
+    assert empty.shape == (0, 1, 5, 6) and empty.dtype == torch.bool
+
+
 def test_letterboxed_detections_are_the_postprocess_filtered_then_mapped_back(
     torch_adapter: RFDETRAdapter, images: list[np.ndarray]
 ) -> None:

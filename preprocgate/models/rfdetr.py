@@ -386,17 +386,24 @@ class _Selection:
         return [(boxes[i], scores[i], labels[i].astype(np.int64)) for i in range(len(scores))]
 
 
+MASK_ELEMENTS = 1 << 26
+"""The most mask pixels resized in one call (256 MB of float32 logits at the output size): a photo's masks go in
+one call where they fit, rfdetr's 32 at a time otherwise cost four calls and a concatenation an image."""
+
+
 @functools.cache
 def _postprocess_class() -> type:
-    """rfdetr's ``PostProcess`` (imported on first use, as rfdetr is) without two of its waits for the GPU, its
-    values unchanged (tests/test_rfdetr.py compares the two).
+    """rfdetr's ``PostProcess`` (imported on first use, as rfdetr is) without its waits for the GPU and with fewer
+    calls from Python, its values unchanged (tests/test_rfdetr.py compares the two).
 
     - The masks' resize reads the target sizes from ``host_sizes``: rfdetr reads them back from the device
       (``target_sizes.tolist()``), a copy queued behind the whole forward.
     - Where no score threshold filters each image's rows (the filter's ``nonzero`` waits anyway), the batch's
       selection starts for the host (``selection``, a :class:`_Selection`) before the masks are resized: the
       caller then waits for the network, not for the resize of every mask to its photo's size, which the dump
-      leaves on the GPU for its encoder (RF-DETR seg: 100 masks an image).
+      leaves on the GPU for its encoder (RF-DETR seg: 100 masks an image). The batch's masks are then picked in
+      one call and each photo's resized in as few as fit :data:`MASK_ELEMENTS` (:func:`_resized_masks`): the
+      dump's inferring thread is bound by the calls it makes from Python, and rfdetr makes about 20 an image.
 
     The overridden step is private to rfdetr: where a version lacks it, neither change applies and the values
     are still rfdetr's."""
@@ -414,15 +421,43 @@ def _postprocess_class() -> type:
             boxes: torch.Tensor,
             topk_boxes: torch.Tensor,
             target_sizes: torch.Tensor,
-            *args: Any,
+            upsample_masks_to_image_size: bool = True,
             **kwargs: Any,
         ) -> list[dict[str, torch.Tensor]]:
-            if kwargs.get("score_threshold") is None:
-                self.selection = _Selection(scores, labels, boxes)
             sizes = target_sizes if self.host_sizes is None else self.host_sizes
-            return super()._postprocess_masks(out_masks, scores, labels, boxes, topk_boxes, sizes, *args, **kwargs)
+            if kwargs.get("score_threshold") is not None or not upsample_masks_to_image_size:
+                return super()._postprocess_masks(
+                    out_masks, scores, labels, boxes, topk_boxes, sizes, upsample_masks_to_image_size, **kwargs
+                )
+            self.selection = _Selection(scores, labels, boxes)
+            masks = _resized_masks(out_masks, topk_boxes, sizes.tolist())
+            return [
+                {"scores": s, "labels": c, "boxes": b, "masks": m}
+                for s, c, b, m in zip(scores, labels, boxes, masks, strict=True)
+            ]
 
     return BatchPostProcess
+
+
+def _resized_masks(logits: torch.Tensor, picked: torch.Tensor, sizes: list[list[int]]) -> list[torch.Tensor]:
+    """Each image's picked mask logits (``logits`` B×Q×h×w, ``picked`` B×K query indices) resized bilinearly to its
+    size and thresholded at 0, K×1×H×W bool: rfdetr's masks, whose every output pixel is computed alone, so the
+    number of masks in a call changes no value."""
+    batch, queries = logits.shape[:2]
+    rows = picked + torch.arange(batch, device=picked.device)[:, None] * queries
+    chosen = logits.flatten(0, 1).index_select(0, rows.flatten()).unflatten(0, picked.shape).unsqueeze(2)
+    out: list[torch.Tensor] = []
+    for masks, (h, w) in zip(chosen, sizes, strict=True):
+        step = max(1, MASK_ELEMENTS // max(1, h * w))
+        parts = [
+            torch.nn.functional.interpolate(masks[a : a + step], size=(h, w), mode="bilinear", align_corners=False) > 0
+            for a in range(0, len(masks), step)
+        ]
+        if len(parts) == 1:  # not concatenated: a copy of the image's masks
+            out.append(parts[0])
+        else:
+            out.append(torch.cat(parts) if parts else masks.new_empty((0, 1, h, w), dtype=torch.bool))
+    return out
 
 
 def _host_columns(results: Sequence[dict[str, torch.Tensor]]) -> list[HostColumns]:
