@@ -12,6 +12,7 @@ from pycocotools import mask as mask_utils
 
 from preprocgate.functional import rle
 from preprocgate.functional.coco import EncodedMasks, encode_masks
+from preprocgate.functional.masks import UpsampledMasks
 from preprocgate.triton_modules import interpreted
 
 
@@ -143,6 +144,65 @@ def test_the_compiled_kernel_on_cuda_equals_the_torch_path() -> None:
         expected = rle.strings(counts, per_mask, escaped=escaped, kernel=False)
         assert got.plain == expected.plain and torch.equal(got.data, expected.data)
         assert torch.equal(got.lengths, expected.lengths)
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available() or interpreted(),
+    reason="needs CUDA and compiled kernels (benchmarks/gpu_session.sh's compiled step)",
+)
+def test_on_cuda_masks_drawn_from_their_logits_as_the_rle_reads_them_are_torch_s() -> None:
+    """The dump's path for RF-DETR's masks on a GPU: the compiled kernel that draws each pixel from the logits as
+    it reads it gives the counts of the masks ``F.interpolate(...) > 0`` draws on the same GPU, for logits near 0
+    (where any other rounding flips pixels) at RF-DETR's 78×78, upscaled to photo sizes and downscaled."""
+    assert rle.upsampled_agrees(torch.device("cuda"))
+    generator = torch.Generator(device="cuda").manual_seed(2)
+    batches = [
+        UpsampledMasks(torch.randn((k, h, w), generator=generator, device="cuda") * scale, height, width)
+        for k, (h, w), (height, width), scale in [
+            (100, (78, 78), (480, 640), 1e-3), (30, (78, 78), (427, 640), 1.0), (7, (78, 78), (33, 70), 1e-4),
+            (5, (13, 11), (13, 11), 1.0), (0, (78, 78), (64, 64), 1.0),
+        ]
+    ]  # fmt: skip
+    drawn = [m.drawn() for m in batches]
+    got = rle.run_lengths(batches)
+    expected = rle.run_lengths(drawn, kernel=False)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert rle.encode_many(batches) == rle.encode_many(drawn)
+
+
+@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
+def test_the_kernel_draws_masks_from_their_logits_where_it_reads_them() -> None:
+    """In Triton's interpreter, on logits of a few bits and sizes whose ratios are powers of two (every sum and
+    product exact, so the CPU's ``F.interpolate`` and the CUDA arithmetic the kernel follows agree, zeros
+    included): masks upscaled, downscaled, stretched one way only, drawn at their own size (``logits > 0``), an
+    image without masks, and plain masks beside them give the counts and strings of the drawn masks."""
+    generator = torch.Generator().manual_seed(4)
+
+    def logits(k: int, h: int, w: int) -> torch.Tensor:
+        return torch.randint(-8, 9, (k, h, w), generator=generator).float() / 4
+
+    batches = [
+        UpsampledMasks(logits(3, 13, 11), 52, 44),
+        UpsampledMasks(logits(2, 40, 24), 10, 96),
+        UpsampledMasks(logits(2, 9, 16), 9, 64),
+        UpsampledMasks(logits(2, 7, 5), 7, 5),
+        UpsampledMasks(logits(0, 8, 8), 16, 16),
+        torch.rand((2, 20, 70), generator=generator) > 0.5,
+    ]
+    drawn = [m.drawn() if isinstance(m, UpsampledMasks) else m for m in batches]
+    resize = torch.nn.functional.interpolate
+    values = [resize(m.logits[:, None], (m.height, m.width), mode="bilinear") for m in batches[:3]]
+    assert any(bool((v == 0).any()) for v in values)  # pixels exactly at the threshold, not above it
+    got = rle.run_lengths(batches, kernel=True)
+    expected = rle.run_lengths(drawn, kernel=False)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert int(got[0].sum()) == sum(m.numel() for m in drawn)
+    chars, lengths = rle.compress(*got)
+    text = bytes(chars.numpy()).decode("ascii")
+    ends = np.cumsum(lengths.numpy())
+    strings = [text[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    assert strings == [s for m in drawn for s in pycocotools_strings(m.numpy())]
+    assert encode_masks(batches[0]) == encode_masks(drawn[0])  # on the host: drawn, then pycocotools
 
 
 def test_compression_of_large_counts_and_differences_equals_pycocotools() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from preprocgate.functional import rle
+from preprocgate.functional.masks import UpsampledMasks
 from preprocgate.hashing import results_json
 
 
@@ -31,7 +32,7 @@ class EncodedMasks:
     json: list[bytes] | None = None
 
     @classmethod
-    def of(cls, masks: torch.Tensor) -> EncodedMasks:
+    def of(cls, masks: torch.Tensor | UpsampledMasks) -> EncodedMasks:
         return cls(int(masks.shape[1]), int(masks.shape[2]), rle.encode(masks))
 
     def __len__(self) -> int:
@@ -44,29 +45,32 @@ class Detections:
 
     ``masks`` is bool K×H×W at original size, or None. It may stay a tensor on the model's device: encoding it
     to RLE there moves the compressed strings to the host instead of K×H×W bytes (the dump stage replaces it by
-    those, an :class:`EncodedMasks`).
+    those, an :class:`EncodedMasks`); or not be drawn yet (:class:`~preprocgate.functional.masks.UpsampledMasks`),
+    for the GPU RLE to draw as it reads.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
-    masks: np.ndarray | torch.Tensor | EncodedMasks | None = None
+    masks: np.ndarray | torch.Tensor | UpsampledMasks | EncodedMasks | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
 
 
-def encode_masks(masks: np.ndarray | torch.Tensor | EncodedMasks) -> list[dict]:
-    """Bool K×H×W masks (host array, tensor on any device, or already :class:`EncodedMasks`) → compressed RLEs
-    with ``counts`` as str (JSON-ready).
+def encode_masks(masks: np.ndarray | torch.Tensor | UpsampledMasks | EncodedMasks) -> list[dict]:
+    """Bool K×H×W masks (host array, tensor on any device, not yet drawn, or already :class:`EncodedMasks`) →
+    compressed RLEs with ``counts`` as str (JSON-ready).
 
     Every path gives pycocotools' own strings: on an accelerator :mod:`preprocgate.functional.rle` computes them
     there; on the host pycocotools' ``encode`` is the faster way.
     """
     if len(masks) == 0:
         return []
-    if isinstance(masks, torch.Tensor) and masks.device.type != "cpu":
+    if _on_accelerator(masks):
         masks = EncodedMasks.of(masks)
+    if isinstance(masks, UpsampledMasks):
+        masks = masks.drawn()
     if isinstance(masks, EncodedMasks):
         return [{"size": [masks.height, masks.width], "counts": c} for c in masks.counts]
     from pycocotools import mask as mask_utils
@@ -82,13 +86,17 @@ def portable(detections: Sequence[Detections]) -> list[Detections]:
     together: per image, the encoder's handful of host synchronisations cost more than the network (RF-DETR,
     100 masks an image, benchmarks/RESULTS.md)."""
     out = list(detections)
-    on_device = [i for i, d in enumerate(out) if isinstance(d.masks, torch.Tensor) and d.masks.device.type != "cpu"]
+    on_device = [i for i, d in enumerate(out) if _on_accelerator(d.masks)]
     if on_device:
         tensors = [out[i].masks for i in on_device]
         for i, masks, (counts, texts) in zip(on_device, tensors, rle.encode_many_json(tensors), strict=True):
             encoded = EncodedMasks(int(masks.shape[1]), int(masks.shape[2]), counts, texts)
             out[i] = dataclasses.replace(out[i], masks=encoded)
     return out
+
+
+def _on_accelerator(masks: object) -> bool:
+    return isinstance(masks, torch.Tensor | UpsampledMasks) and masks.device.type != "cpu"
 
 
 def to_results(image_id: int, det: Detections) -> list[dict]:

@@ -10,6 +10,7 @@ to the host, a few bytes per run, and leaves the host no per-mask work. The arit
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from collections.abc import Sequence
 from itertools import accumulate, pairwise
@@ -19,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from preprocgate.functional.masks import UpsampledMasks, scales
 from preprocgate.functional.transfer import to_device
 from preprocgate.triton_modules import import_kernels, interpreted
 
@@ -55,9 +57,13 @@ def _use_kernel(device: torch.device, kernel: bool | None) -> bool:
     return kernel
 
 
-def run_lengths(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """COCO's uncompressed counts of bool K×H×W masks (one tensor per image, sizes may differ), all masks'
-    concatenated, and how many belong to each mask.
+Masks = torch.Tensor | UpsampledMasks  # bool K×H×W, or logits drawn as the RLE reads them
+
+
+def run_lengths(batches: Sequence[Masks], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """COCO's uncompressed counts of bool K×H×W masks (one tensor per image, sizes may differ; or
+    :class:`~preprocgate.functional.masks.UpsampledMasks`), all masks' concatenated, and how many belong to each
+    mask.
 
     Column-major runs, alternating zeros and ones, zeros first (an empty first run when the first pixel is set).
     The counts are the steps from one run start (:func:`run_starts`) to the next (the last to the end of the
@@ -74,12 +80,11 @@ def run_lengths(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> 
     device = batches[0].device
     sizes = to_device(torch.tensor([m.shape[1] * m.shape[2] for m in batches for _ in range(len(m))]), device)
     offsets = torch.cumsum(sizes, 0) - sizes
-    change = run_starts(batches, offsets, kernel)
+    change, lead = run_starts(batches, offsets, kernel)
     starts = change.nonzero().squeeze(1)
     steps = torch.diff(starts, append=starts.new_full((1,), len(change)))
     first_run = torch.searchsorted(starts, offsets)
     runs = torch.diff(first_run, append=first_run.new_full((1,), len(starts)))
-    lead = torch.cat([m[:, 0, 0] for m in batches]).long()  # 1: the first pixel is set, an empty run goes first
     inserted = torch.cumsum(lead, 0)  # empty runs in front of this mask's runs, its own included
     counts = torch.zeros(len(starts) + int(inserted[-1]), dtype=torch.int64, device=device)
     shift = torch.repeat_interleave(inserted, runs, output_size=len(starts))
@@ -87,31 +92,60 @@ def run_lengths(batches: Sequence[torch.Tensor], kernel: bool | None = None) -> 
     return counts, runs + lead
 
 
-def run_starts(batches: Sequence[torch.Tensor], offsets: torch.Tensor, kernel: bool | None = None) -> torch.Tensor:
+def run_starts(
+    batches: Sequence[Masks], offsets: torch.Tensor, kernel: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Where the column-major runs of bool K×H×W masks (one tensor per image) start, the masks laid end to end
     (each mask's first pixel at ``offsets``): a flag a pixel, set at a mask's first pixel or a pixel unlike the one
-    before it. ``kernel``: one Triton kernel per image reads the masks where they are and writes the flags in
-    column-major order (0.06 ms an image of 100 masks at 480×640 on an H100), where the torch path first copies
-    the masks transposed (1-byte elements written 480 bytes apart) and then compares the copy with itself shifted
-    (0.27 ms; benchmarks/RESULTS.md). Default: on CUDA (:func:`_use_kernel`)."""
+    before it; and each mask's first pixel (int64 1 where set: an empty run of zeros goes first). ``kernel``: one
+    Triton kernel per image reads the masks where they are and writes the flags in column-major order (0.06 ms
+    an image of 100 masks at 480×640 on an H100), where the torch path first copies the masks transposed (1-byte
+    elements written 480 bytes apart) and then compares the copy with itself shifted (0.27 ms;
+    benchmarks/RESULTS.md). :class:`~preprocgate.functional.masks.UpsampledMasks` are drawn from their logits by
+    the kernel as it reads them (where :func:`upsampled_agrees`), else drawn first. Default: on CUDA
+    (:func:`_use_kernel`)."""
     device = batches[0].device
-    if not _use_kernel(device, kernel):
+    use = _use_kernel(device, kernel)
+    upsample = use and any(isinstance(m, UpsampledMasks) for m in batches) and (kernel or upsampled_agrees(device))
+    batches = [_drawn(m, upsample) for m in batches]
+    if not use:
         flat = flatten(batches)
         change = torch.empty_like(flat)
         torch.ne(flat[1:], flat[:-1], out=change[1:])
         change[offsets] = True  # every mask's first pixel starts a run (offsets[0] is 0)
-        return change
+        return change, flat[offsets].long()
     k = load_kernel(device)
-    change = torch.empty(int(sum(m.numel() for m in batches)), dtype=torch.uint8, device=device)
-    at = 0
+    change = torch.empty(sum(math.prod(m.shape) for m in batches), dtype=torch.uint8, device=device)
+    lead = torch.empty(sum(len(m) for m in batches), dtype=torch.uint8, device=device)
+    at = first = 0
     for m in batches:
         n, h, w = m.shape
         if n:
             grid = (-(-h // _TILE[0]), -(-w // _TILE[1]), n)
-            pixels = m.contiguous().view(torch.uint8)
-            k.run_starts_kernel[grid](pixels, change[at : at + m.numel()], h, w, BY=_TILE[0], BX=_TILE[1])
-        at += m.numel()
-    return change.view(torch.bool)
+            if isinstance(m, UpsampledMasks):
+                logits = m.logits.float().contiguous()
+                k.upsampled_run_starts_kernel[grid](
+                    logits, change[at : at + n * h * w], lead[first : first + n], *logits.shape[1:], h, w,
+                    *scales(m), BY=_TILE[0], BX=_TILE[1],
+                )  # fmt: skip
+            else:
+                pixels = m.contiguous().view(torch.uint8)
+                k.run_starts_kernel[grid](pixels, change[at : at + m.numel()], h, w, BY=_TILE[0], BX=_TILE[1])
+                lead[first : first + n] = pixels[:, 0, 0]
+        at += n * h * w
+        first += n
+    return change.view(torch.bool), lead.long()
+
+
+def _drawn(masks: Masks, upsample: bool) -> torch.Tensor | UpsampledMasks:
+    """``masks`` as :func:`run_starts` reads them: upsampled masks drawn unless the kernel draws them, or where
+    they are drawn at their own size (``logits > 0``: torch copies there, and an infinite logit beside a pixel
+    would make the kernel's blend NaN)."""
+    if not isinstance(masks, UpsampledMasks):
+        return masks
+    if masks.same_size:
+        return masks.logits > 0
+    return masks if upsample else masks.drawn()
 
 
 def compress(counts: torch.Tensor, per_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,6 +289,33 @@ def kernel_agrees(device: torch.device) -> bool:
             )
             return False
     return True
+
+
+@functools.cache
+def upsampled_agrees(device: torch.device) -> bool:
+    """Whether the compiled kernel that draws masks from their logits as it reads them gives the flags and first
+    pixels of the masks torch draws (``F.interpolate``, then the same run starts), checked once a process on
+    ``device`` over logits near 0 (where any other rounding flips a pixel) upscaled, downscaled and both. As with
+    :func:`kernel_agrees`: a compiler's slip, or torch drawing with other arithmetic, must cost speed, never a
+    wrong mask; a disagreement is said once as a warning and the masks are drawn first."""
+    generator = torch.Generator().manual_seed(0)
+    batches = [
+        UpsampledMasks((torch.randn(3, h, w, generator=generator) * 1e-3).to(device), height, width)
+        for (h, w), (height, width) in [((13, 11), (97, 64)), ((78, 78), (37, 300)), ((16, 20), (16, 21))]
+    ]
+    sizes = torch.tensor([math.prod(m.shape[1:]) for m in batches for _ in range(len(m))], device=device)
+    offsets = torch.cumsum(sizes, 0) - sizes
+    got = run_starts(batches, offsets, kernel=True)
+    expected = run_starts([m.drawn() for m in batches], offsets, kernel=True)
+    if all(torch.equal(a, b) for a, b in zip(got, expected, strict=True)):
+        return True
+    warnings.warn(
+        f"the GPU RLE's kernel draws other masks from their logits than torch on {device} "
+        f"(triton {_triton_version()}, torch {torch.__version__}); the masks are drawn first",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False
 
 
 def _triton_version() -> str:

@@ -33,6 +33,52 @@ def run_starts_kernel(mask_ptr, out_ptr, h, w, BY: tl.constexpr, BX: tl.constexp
 
 
 @triton.jit
+def _upsampled(logits, y, x, in_h, in_w, scale_h, scale_w):
+    """Whether torch's CUDA ``upsample_bilinear2d`` (``align_corners=False``) of one mask's float32 logits is
+    above 0 at output pixel (y, x), its arithmetic as nvcc compiles it: the source index one FMA, clamped at 0 and
+    truncated, each row's blend one FMA after a product, the rows' likewise (the order
+    variants/triton_kernel.py's ``_source_index`` and ``_blend`` reproduce with INDEX_FMA and TAPS 0). Indices are
+    clamped into the logits for pixels past the output's edge (never stored); inside it the clamp changes
+    nothing (the source index stays below in − ½)."""
+    sy = tl.maximum(tl.fma(scale_h, y.to(tl.float32) + 0.5, -0.5), 0.0)
+    sx = tl.maximum(tl.fma(scale_w, x.to(tl.float32) + 0.5, -0.5), 0.0)
+    y0 = tl.minimum(sy.to(tl.int32), in_h - 1)
+    x0 = tl.minimum(sx.to(tl.int32), in_w - 1)
+    y1 = tl.where(y0 < in_h - 1, y0 + 1, y0)
+    x1 = tl.where(x0 < in_w - 1, x0 + 1, x0)
+    h1 = sy - y0.to(tl.float32)
+    w1 = sx - x0.to(tl.float32)
+    h0 = 1.0 - h1
+    w0 = 1.0 - w1
+    top = tl.fma(w0, tl.load(logits + y0 * in_w + x0), w1 * tl.load(logits + y0 * in_w + x1))
+    bottom = tl.fma(w0, tl.load(logits + y1 * in_w + x0), w1 * tl.load(logits + y1 * in_w + x1))
+    return tl.fma(h0, top, h1 * bottom) > 0.0
+
+
+@triton.jit
+def upsampled_run_starts_kernel(
+    logits_ptr, out_ptr, lead_ptr, in_h, in_w, h, w, scale_h, scale_w, BY: tl.constexpr, BX: tl.constexpr
+):
+    """:func:`run_starts_kernel` of mask ``program_id(2)`` drawn from its logits (K × ``in_h`` × ``in_w``) at
+    ``h`` × ``w`` as it reads each pixel (:func:`_upsampled`, the pixel before it too), and the mask's first
+    pixel into ``lead_ptr``: the drawn masks are never written."""
+    k = tl.program_id(2).to(tl.int64)
+    y = tl.program_id(0) * BY + tl.arange(0, BY)[:, None]
+    x = tl.program_id(1) * BX + tl.arange(0, BX)[None, :]
+    inside = (y < h) & (x < w)
+    logits = logits_ptr + k * in_h * in_w
+    pixel = _upsampled(logits, y, x, in_h, in_w, scale_h, scale_w)
+    top = y == 0
+    before_y = tl.where(top, h - 1, y - 1)
+    before_x = tl.where(top, x - 1, x)
+    before = _upsampled(logits, before_y, tl.maximum(before_x, 0), in_h, in_w, scale_h, scale_w) & (before_x >= 0)
+    first = top & (x == 0)
+    starts = (pixel != before) | first
+    tl.store(out_ptr + k * h * w + x * h + y, starts.to(tl.uint8), mask=inside)
+    tl.store(lead_ptr + k + y * 0 + x * 0, pixel.to(tl.uint8), mask=first)
+
+
+@triton.jit
 def values_kernel(counts_ptr, raw_ptr, values_ptr, widths_ptr, escaped_widths_ptr, n, BLOCK: tl.constexpr):
     """``rleToString``'s values of ``n`` counts and how many characters each takes, bare and as JSON writes it.
 

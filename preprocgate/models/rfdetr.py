@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from preprocgate.errors import MissingDependencyError, RunError, UserError
+from preprocgate.functional.masks import UpsampledMasks
 from preprocgate.functional.transfer import to_device
 from preprocgate.geometry import Geometry
 from preprocgate.hashing import digest_json, file_sha256
@@ -331,6 +332,7 @@ class RFDETRAdapter(ModelAdapter):
             # canvas, from which the geometry maps boxes and masks back to the source
             targets = torch.tensor([list(g.source if g.is_stretch else g.canvas) for g in geometries])
             self.postprocess.host_sizes, self.postprocess.selection = targets, None
+            self.postprocess.upsampled = all(g.is_stretch for g in geometries)  # else the geometry maps drawn masks
             sizes = to_device(targets, boxes.device)  # not waiting for the forward
             results = self.postprocess(raw, sizes, score_threshold=self.score_threshold)
             selection = self.postprocess.selection
@@ -355,7 +357,9 @@ class RFDETRAdapter(ModelAdapter):
             kept = masks[:, 0].float() if masks is not None else None  # thresholded at the canvas already
             device_boxes = result["boxes"] if on_device is None else result["boxes"].index_select(0, on_device)
             return rescale(device_boxes, torch.from_numpy(scores), mapped, kept, geometry)
-        return Detections(boxes=boxes, scores=scores, labels=mapped, masks=masks[:, 0] if masks is not None else None)
+        if isinstance(masks, torch.Tensor):
+            masks = masks[:, 0]
+        return Detections(boxes=boxes, scores=scores, labels=mapped, masks=masks)
 
 
 HostColumns = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -404,6 +408,9 @@ def _postprocess_class() -> type:
       leaves on the GPU for its encoder (RF-DETR seg: 100 masks an image). The batch's masks are then picked in
       one call and each photo's resized in as few as fit :data:`MASK_ELEMENTS` (:func:`_resized_masks`): the
       dump's inferring thread is bound by the calls it makes from Python, and rfdetr makes about 20 an image.
+      With ``upsampled`` (the adapter sets it for a stretch: no geometry maps the masks back) they are not
+      drawn at all but handed over as :class:`~preprocgate.functional.masks.UpsampledMasks`, which the GPU RLE
+      draws as it reads them, or anything else draws exactly as rfdetr does.
 
     The overridden step is private to rfdetr: where a version lacks it, neither change applies and the values
     are still rfdetr's."""
@@ -412,6 +419,7 @@ def _postprocess_class() -> type:
     class BatchPostProcess(PostProcess):
         host_sizes: torch.Tensor | None = None
         selection: _Selection | None = None
+        upsampled = False  # the masks handed over undrawn (UpsampledMasks) where they are not filtered
 
         def _postprocess_masks(  # type: ignore[override]
             self,
@@ -430,7 +438,11 @@ def _postprocess_class() -> type:
                     out_masks, scores, labels, boxes, topk_boxes, sizes, upsample_masks_to_image_size, **kwargs
                 )
             self.selection = _Selection(scores, labels, boxes)
-            masks = _resized_masks(out_masks, topk_boxes, sizes.tolist())
+            if self.upsampled:
+                chosen = _picked(out_masks, topk_boxes)
+                masks = [UpsampledMasks(m, h, w) for m, (h, w) in zip(chosen, sizes.tolist(), strict=True)]
+            else:
+                masks = _resized_masks(out_masks, topk_boxes, sizes.tolist())
             return [
                 {"scores": s, "labels": c, "boxes": b, "masks": m}
                 for s, c, b, m in zip(scores, labels, boxes, masks, strict=True)
@@ -443,11 +455,8 @@ def _resized_masks(logits: torch.Tensor, picked: torch.Tensor, sizes: list[list[
     """Each image's picked mask logits (``logits`` B×Q×h×w, ``picked`` B×K query indices) resized bilinearly to its
     size and thresholded at 0, K×1×H×W bool: rfdetr's masks, whose every output pixel is computed alone, so the
     number of masks in a call changes no value."""
-    batch, queries = logits.shape[:2]
-    rows = picked + torch.arange(batch, device=picked.device)[:, None] * queries
-    chosen = logits.flatten(0, 1).index_select(0, rows.flatten()).unflatten(0, picked.shape).unsqueeze(2)
     out: list[torch.Tensor] = []
-    for masks, (h, w) in zip(chosen, sizes, strict=True):
+    for masks, (h, w) in zip(_picked(logits, picked).unsqueeze(2), sizes, strict=True):
         step = max(1, MASK_ELEMENTS // max(1, h * w))
         parts = [
             torch.nn.functional.interpolate(masks[a : a + step], size=(h, w), mode="bilinear", align_corners=False) > 0
@@ -458,6 +467,13 @@ def _resized_masks(logits: torch.Tensor, picked: torch.Tensor, sizes: list[list[
         else:
             out.append(torch.cat(parts) if parts else masks.new_empty((0, 1, h, w), dtype=torch.bool))
     return out
+
+
+def _picked(logits: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+    """The picked masks' logits, B×K×h×w, in one call for the batch."""
+    batch, queries = logits.shape[:2]
+    rows = picked + torch.arange(batch, device=picked.device)[:, None] * queries
+    return logits.flatten(0, 1).index_select(0, rows.flatten()).unflatten(0, picked.shape)
 
 
 def _host_columns(results: Sequence[dict[str, torch.Tensor]]) -> list[HostColumns]:

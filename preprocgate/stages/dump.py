@@ -29,6 +29,7 @@ from preprocgate.cache import DumpCache, part_texts
 from preprocgate.data.coco import CocoDataset
 from preprocgate.errors import RunError
 from preprocgate.functional.coco import EncodedMasks, portable, to_results_json
+from preprocgate.functional.masks import UpsampledMasks
 from preprocgate.keys import DumpDigest, dump_digest, dump_key
 from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
@@ -536,8 +537,9 @@ class MasksOnStream:
         ready = torch.cuda.Event()
         ready.record(torch.cuda.current_stream(stream.device))  # the inferring thread's stream, behind the masks
         for d in detections:
-            if isinstance(d.masks, torch.Tensor) and d.masks.is_cuda:
-                d.masks.record_stream(stream)  # their memory is not reused before ``stream``'s reads
+            masks = d.masks.logits if isinstance(d.masks, UpsampledMasks) else d.masks
+            if isinstance(masks, torch.Tensor) and masks.is_cuda:
+                masks.record_stream(stream)  # their memory is not reused before ``stream``'s reads
         return cls(detections, stream, ready)
 
     def portable(self) -> list[Detections]:
