@@ -305,3 +305,26 @@ def test_kernels_that_disagree_with_the_torch_path_are_not_used(monkeypatch: pyt
         assert rle.encode_many_json([torch.from_numpy(masks)])[0][0] == pycocotools_strings(masks)
     finally:
         rle.kernel_agrees.cache_clear()
+
+
+@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
+def test_a_kernel_that_draws_other_values_than_torch_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``upsampled_agrees`` compares every value the kernel blends with ``F.interpolate``'s, bit for bit: kernels
+    given a scale one float step off (a stand-in for a compiler's slip) are refused with one warning, and the masks
+    are then drawn first, their counts those of the drawn masks."""
+    off = rle.scales
+    monkeypatch.setattr(
+        rle, "scales", lambda m: tuple(float(np.nextafter(np.float32(s), np.float32(9))) for s in off(m))
+    )
+    monkeypatch.setattr(rle, "_use_kernel", lambda device, kernel: kernel is not False)  # as on CUDA
+    rle.upsampled_agrees.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="the masks are drawn first"):
+            assert not rle.upsampled_agrees(torch.device("cpu"))
+        generator = torch.Generator().manual_seed(6)
+        batches = [UpsampledMasks(torch.randn((4, 13, 11), generator=generator), 40, 33)]
+        got = rle.run_lengths(batches)  # kernel=None: checked (cached), not used
+        expected = rle.run_lengths([batches[0].drawn()], kernel=False)
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    finally:
+        rle.upsampled_agrees.cache_clear()

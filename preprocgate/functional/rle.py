@@ -293,21 +293,33 @@ def kernel_agrees(device: torch.device) -> bool:
 
 @functools.cache
 def upsampled_agrees(device: torch.device) -> bool:
-    """Whether the compiled kernel that draws masks from their logits as it reads them gives the flags and first
-    pixels of the masks torch draws (``F.interpolate``, then the same run starts), checked once a process on
-    ``device`` over logits near 0 (where any other rounding flips a pixel) upscaled, downscaled and both. As with
-    :func:`kernel_agrees`: a compiler's slip, or torch drawing with other arithmetic, must cost speed, never a
-    wrong mask; a disagreement is said once as a warning and the masks are drawn first."""
+    """Whether the compiled kernels that draw masks from their logits compute, bit for bit, the values torch's
+    ``F.interpolate`` writes on ``device`` (and so the same masks, flags and first pixels), checked once a process
+    on logits of either sign upscaled, downscaled and both, RF-DETR's 78×78 to a photo's size among them. Values,
+    not only masks: a pixel flips only where the blend nearly cancels, which a check's few pixels rarely meet. As
+    with :func:`kernel_agrees`: a compiler's slip, or torch drawing with other arithmetic, must cost speed, never
+    a wrong mask; a disagreement is said once as a warning and the masks are drawn first."""
     generator = torch.Generator().manual_seed(0)
     batches = [
-        UpsampledMasks((torch.randn(3, h, w, generator=generator) * 1e-3).to(device), height, width)
-        for (h, w), (height, width) in [((13, 11), (97, 64)), ((78, 78), (37, 300)), ((16, 20), (16, 21))]
+        UpsampledMasks(torch.randn(3, h, w, generator=generator).to(device), height, width)
+        for (h, w), (height, width) in [((13, 11), (97, 64)), ((78, 78), (37, 300)), ((78, 78), (427, 640))]
     ]
+    k = load_kernel(device)
+    same = True
+    for m in batches:
+        values = torch.empty(m.shape, dtype=torch.float32, device=device)
+        grid = (-(-m.height // _TILE[0]), -(-m.width // _TILE[1]), len(m))
+        k.upsampled_values_kernel[grid](
+            m.logits, values, *m.logits.shape[1:], m.height, m.width, *scales(m), BY=_TILE[0], BX=_TILE[1]
+        )
+        size = (m.height, m.width)
+        expected = torch.nn.functional.interpolate(m.logits[:, None], size, mode="bilinear", align_corners=False)
+        same = same and torch.equal(values.view(torch.int32), expected[:, 0].contiguous().view(torch.int32))
     sizes = torch.tensor([math.prod(m.shape[1:]) for m in batches for _ in range(len(m))], device=device)
     offsets = torch.cumsum(sizes, 0) - sizes
     got = run_starts(batches, offsets, kernel=True)
-    expected = run_starts([m.drawn() for m in batches], offsets, kernel=True)
-    if all(torch.equal(a, b) for a, b in zip(got, expected, strict=True)):
+    expected_starts = run_starts([m.drawn() for m in batches], offsets, kernel=True)
+    if same and all(torch.equal(a, b) for a, b in zip(got, expected_starts, strict=True)):
         return True
     warnings.warn(
         f"the GPU RLE's kernel draws other masks from their logits than torch on {device} "

@@ -34,8 +34,14 @@ def run_starts_kernel(mask_ptr, out_ptr, h, w, BY: tl.constexpr, BX: tl.constexp
 
 @triton.jit
 def _upsampled(logits, y, x, in_h, in_w, scale_h, scale_w):
-    """Whether torch's CUDA ``upsample_bilinear2d`` (``align_corners=False``) of one mask's float32 logits is
-    above 0 at output pixel (y, x), its arithmetic as nvcc compiles it: the source index one FMA, clamped at 0 and
+    """Whether :func:`_blended` is above 0: the mask's pixel (y, x)."""
+    return _blended(logits, y, x, in_h, in_w, scale_h, scale_w) > 0.0
+
+
+@triton.jit
+def _blended(logits, y, x, in_h, in_w, scale_h, scale_w):
+    """Torch's CUDA ``upsample_bilinear2d`` (``align_corners=False``) of one mask's float32 logits at output
+    pixel (y, x), its arithmetic as nvcc compiles it: the source index one FMA, clamped at 0 and
     truncated, each row's blend one FMA after a product, the rows' likewise (the order
     variants/triton_kernel.py's ``_source_index`` and ``_blend`` reproduce with INDEX_FMA and TAPS 0). Indices are
     clamped into the logits for pixels past the output's edge (never stored); inside it the clamp changes
@@ -52,7 +58,20 @@ def _upsampled(logits, y, x, in_h, in_w, scale_h, scale_w):
     w0 = 1.0 - w1
     top = tl.fma(w0, tl.load(logits + y0 * in_w + x0), w1 * tl.load(logits + y0 * in_w + x1))
     bottom = tl.fma(w0, tl.load(logits + y1 * in_w + x0), w1 * tl.load(logits + y1 * in_w + x1))
-    return tl.fma(h0, top, h1 * bottom) > 0.0
+    return tl.fma(h0, top, h1 * bottom)
+
+
+@triton.jit
+def upsampled_values_kernel(
+    logits_ptr, out_ptr, in_h, in_w, h, w, scale_h, scale_w, BY: tl.constexpr, BX: tl.constexpr
+):
+    """Every value :func:`_blended` gives mask ``program_id(2)``, row-major: what ``F.interpolate`` writes, for
+    :func:`preprocgate.functional.rle.upsampled_agrees` to compare bit for bit."""
+    k = tl.program_id(2).to(tl.int64)
+    y = tl.program_id(0) * BY + tl.arange(0, BY)[:, None]
+    x = tl.program_id(1) * BX + tl.arange(0, BX)[None, :]
+    value = _blended(logits_ptr + k * in_h * in_w, y, x, in_h, in_w, scale_h, scale_w)
+    tl.store(out_ptr + k * h * w + y * w + x, value, mask=(y < h) & (x < w))
 
 
 @triton.jit
