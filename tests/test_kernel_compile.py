@@ -182,13 +182,18 @@ kernels = {
                                "escaped_widths_ptr": "*i32", "escaped_ends_ptr": "*i64", "out_ptr": "*u8",
                                "escaped_at": "i64", "n": "i64"}, {"ESCAPE": True, "BLOCK": 1024}),
 }
+blend = {"logits_ptr": "*fp32", "in_h": "i32", "in_w": "i32", "h": "i32", "w": "i32", "scale_h": "fp32",
+         "scale_w": "fp32"}
+kernels["upsampled_run_starts"] = (k.upsampled_run_starts_kernel, {**blend, "out_ptr": "*u8", "lead_ptr": "*u8"},
+                                   {"BY": 64, "BX": 64})
+kernels["upsampled_values"] = (k.upsampled_values_kernel, {**blend, "out_ptr": "*fp32"}, {"BY": 64, "BX": 64})
 counts = {}
 for name, (fn, types, const) in kernels.items():
     names = fn.arg_names
     signature = {n: types.get(n, "constexpr") for n in names}
     source = ASTSource(fn=fn, signature=signature, constexprs={(names.index(c),): v for c, v in const.items()})
     ptx = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4}).asm["ptx"]
-    counts[name] = {op: ptx.count(op) for op in ("st.global", "ld.global")}
+    counts[name] = {op: ptx.count(op) for op in ("st.global", "ld.global", "fma.rn.f32", "div.")}
 print(json.dumps(counts))
 """
 
@@ -196,8 +201,15 @@ print(json.dumps(counts))
 def test_rle_kernels_compile_for_sm90() -> None:
     """The RLE's kernels build for sm_90 (the interpreter runs them in CI; tests/test_rle.py): the run-start kernel
     reads the tile and the row above it and stores the flags; the value kernel reads a count and the one two
-    before and stores three columns; the character kernel stores each of seven groups bare, escaped and doubled."""
+    before and stores three columns; the character kernel stores each of seven groups bare, escaped and doubled;
+    the kernels drawing masks from logits blend with exactly torch's CUDA FMAs."""
     counts = compiled_counts(RLE_COMPILE)
     assert counts["run_starts"]["ld.global"] >= 2 and counts["run_starts"]["st.global"] >= 1
     assert counts["values"]["ld.global"] >= 3 and counts["values"]["st.global"] >= 3
     assert counts["chars"]["st.global"] > 0 and counts["chars"]["st.global"] % 21 == 0  # 21 a thread's value
+    # masks drawn from logits: torch's CUDA arithmetic is 3 FMAs a blended value plus one for each source index
+    # (the compiler computes those once per row and per column of a thread's values), no division; 32 values a
+    # thread (64 × 64 on 4 warps), for the run starts each pixel's and the one before it
+    drawn, values = counts["upsampled_run_starts"], counts["upsampled_values"]
+    assert 32 * 3 < values["fma.rn.f32"] <= 32 * 5 and drawn["fma.rn.f32"] == 2 * values["fma.rn.f32"], (drawn, values)
+    assert drawn["div."] == values["div."] == 0 and drawn["st.global"] > 0 and values["ld.global"] >= 4
