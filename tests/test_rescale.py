@@ -1,4 +1,4 @@
-"""models.base.rescale: detections on the canvas back to the source image through each image's Geometry."""
+"""models.base: rescale (detections on the canvas back to the source through its Geometry) and map_labels."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from preprocgate.geometry import letterbox, stretch
-from preprocgate.models.base import rescale
+from preprocgate.models.base import map_labels, rescale
 
 
 def test_stretch_is_the_former_scaling_bit_for_bit() -> None:
@@ -82,3 +82,11 @@ def test_boxes_round_trip_through_the_canvas(source: tuple[int, int]) -> None:
     on_canvas = torch.tensor(box / [fx, fy, fx, fy] + [left, top, left, top], dtype=torch.float32)
     det = rescale(on_canvas, torch.ones(1), np.ones(1), None, geometry)
     np.testing.assert_allclose(det.boxes, box, rtol=1e-5, atol=1e-3)
+
+
+def test_labels_are_mapped_where_the_map_has_them_and_kept_elsewhere() -> None:
+    labels = torch.tensor([0, 5, 3, 99, -1, 5, 2])
+    mapped = map_labels(labels, {5: 50, 2: 20, 7: 70})
+    assert mapped.dtype == np.int64 and mapped.tolist() == [0, 50, 3, 99, -1, 50, 20]
+    assert map_labels(np.array([4, 1], dtype=np.int32), {}).tolist() == [4, 1]
+    assert map_labels(np.array([], dtype=np.int64), {1: 2}).tolist() == []

@@ -16,7 +16,7 @@ import torch
 from preprocgate.errors import MissingDependencyError, RunError, UserError
 from preprocgate.geometry import Geometry
 from preprocgate.hashing import digest_json, file_sha256
-from preprocgate.models.base import Detections, ModelAdapter, rescale
+from preprocgate.models.base import Detections, ModelAdapter, map_labels, rescale
 
 DEFAULT_OUTPUTS = {"boxes": "boxes", "labels": "labels", "scores": "scores", "masks": "masks"}
 
@@ -87,6 +87,6 @@ class OnnxRuntimeAdapter(ModelAdapter):
             out = self.session.run(names, {self.input_name: x})
             boxes, labels, scores = (torch.from_numpy(np.asarray(o)) for o in out[:3])
             masks = torch.from_numpy(np.asarray(out[3])) if self.has_masks else None
-            mapped = np.array([self.label_map.get(int(v), int(v)) for v in labels], dtype=np.int64)
+            mapped = map_labels(labels, self.label_map)
             results.append(rescale(boxes, scores, mapped, masks, geometry, self.mask_threshold))
         return results

@@ -46,7 +46,7 @@ from preprocgate.functional.masks import UpsampledMasks
 from preprocgate.functional.transfer import to_device
 from preprocgate.geometry import Geometry
 from preprocgate.hashing import digest_json, file_sha256
-from preprocgate.models.base import Detections, ModelAdapter, rescale
+from preprocgate.models.base import Detections, ModelAdapter, map_labels, rescale
 from preprocgate.models.cuda_graph import CapturedForward
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -346,7 +346,7 @@ class RFDETRAdapter(ModelAdapter):
         keep = None if self.score_threshold is None else np.flatnonzero(scores > np.float32(self.score_threshold))
         if keep is not None:
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        mapped = np.array([self.label_map.get(int(v), int(v)) for v in labels], dtype=np.int64)
+        mapped = map_labels(labels, self.label_map)
         masks = result.get("masks")
         on_device = None  # the kept rows' indices where the device tensors are still needed
         if keep is not None and (masks is not None or not geometry.is_stretch):
