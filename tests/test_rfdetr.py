@@ -176,10 +176,11 @@ def test_without_a_threshold_the_batch_s_selection_goes_to_the_host_ahead_of_the
 def test_each_photo_s_masks_resized_in_few_calls_are_rfdetr_s(monkeypatch: pytest.MonkeyPatch, elements: int) -> None:
     """The batch's masks picked in one call and each photo's resized in as few calls as fit ``MASK_ELEMENTS`` (all
     at once, 7 at a time, one at a time) are rfdetr's, 32 at a time; an image with no rows gets an empty stack."""
+    from preprocgate.functional import masks as masks_module
     from preprocgate.models import rfdetr as adapter_module
 
     if elements is not None:
-        monkeypatch.setattr(adapter_module, "MASK_ELEMENTS", elements)
+        monkeypatch.setattr(masks_module, "MASK_ELEMENTS", elements)
     generator = torch.Generator().manual_seed(3)
     logits = torch.randn(3, 60, 13, 11, generator=generator)
     picked = torch.randint(0, 60, (3, 45), generator=generator)

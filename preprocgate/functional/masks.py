@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+MASK_ELEMENTS = 1 << 26
+"""The most mask pixels drawn in one call: 256 MB of float32 logits at the output size."""
+
 
 @dataclass(frozen=True, eq=False)  # tensors: compared by what they draw, not as fields
 class UpsampledMasks:
@@ -40,12 +43,18 @@ class UpsampledMasks:
         return tuple(self.logits.shape[1:]) == (self.height, self.width)
 
     def drawn(self) -> torch.Tensor:
-        """The bool K×H×W masks, as the model's own postprocess draws them."""
-        if not len(self):
-            return torch.zeros(self.shape, dtype=torch.bool, device=self.device)
+        """The bool K×H×W masks, as the model's own postprocess draws them: every output pixel is computed alone,
+        so they are drawn in as few calls as fit :data:`MASK_ELEMENTS` (rfdetr draws 32 at a time, then
+        concatenates)."""
         size = (self.height, self.width)
-        logits = self.logits[:, None]
-        return torch.nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)[:, 0] > 0
+        step = max(1, MASK_ELEMENTS // max(1, self.height * self.width))
+        parts = [
+            torch.nn.functional.interpolate(self.logits[a : a + step, None], size, mode="bilinear", align_corners=False)
+            for a in range(0, len(self), step)
+        ]
+        if not parts:
+            return torch.zeros(self.shape, dtype=torch.bool, device=self.device)
+        return (parts[0] if len(parts) == 1 else torch.cat(parts))[:, 0] > 0
 
 
 def scales(masks: UpsampledMasks) -> tuple[float, float]:

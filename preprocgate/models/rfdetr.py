@@ -390,11 +390,6 @@ class _Selection:
         return [(boxes[i], scores[i], labels[i].astype(np.int64)) for i in range(len(scores))]
 
 
-MASK_ELEMENTS = 1 << 26
-"""The most mask pixels resized in one call (256 MB of float32 logits at the output size): a photo's masks go in
-one call where they fit, rfdetr's 32 at a time otherwise cost four calls and a concatenation an image."""
-
-
 @functools.cache
 def _postprocess_class() -> type:
     """rfdetr's ``PostProcess`` (imported on first use, as rfdetr is) without its waits for the GPU and with fewer
@@ -406,7 +401,7 @@ def _postprocess_class() -> type:
       selection starts for the host (``selection``, a :class:`_Selection`) before the masks are resized: the
       caller then waits for the network, not for the resize of every mask to its photo's size, which the dump
       leaves on the GPU for its encoder (RF-DETR seg: 100 masks an image). The batch's masks are then picked in
-      one call and each photo's resized in as few as fit :data:`MASK_ELEMENTS` (:func:`_resized_masks`): the
+      one call and each photo's resized in as few as fit ``MASK_ELEMENTS`` (:func:`_resized_masks`): the
       dump's inferring thread is bound by the calls it makes from Python, and rfdetr makes about 20 an image.
       With ``upsampled`` (the adapter sets it for a stretch: no geometry maps the masks back) they are not
       drawn at all but handed over as :class:`~preprocgate.functional.masks.UpsampledMasks`, which the GPU RLE
@@ -453,20 +448,9 @@ def _postprocess_class() -> type:
 
 def _resized_masks(logits: torch.Tensor, picked: torch.Tensor, sizes: list[list[int]]) -> list[torch.Tensor]:
     """Each image's picked mask logits (``logits`` B×Q×h×w, ``picked`` B×K query indices) resized bilinearly to its
-    size and thresholded at 0, K×1×H×W bool: rfdetr's masks, whose every output pixel is computed alone, so the
-    number of masks in a call changes no value."""
-    out: list[torch.Tensor] = []
-    for masks, (h, w) in zip(_picked(logits, picked).unsqueeze(2), sizes, strict=True):
-        step = max(1, MASK_ELEMENTS // max(1, h * w))
-        parts = [
-            torch.nn.functional.interpolate(masks[a : a + step], size=(h, w), mode="bilinear", align_corners=False) > 0
-            for a in range(0, len(masks), step)
-        ]
-        if len(parts) == 1:  # not concatenated: a copy of the image's masks
-            out.append(parts[0])
-        else:
-            out.append(torch.cat(parts) if parts else masks.new_empty((0, 1, h, w), dtype=torch.bool))
-    return out
+    size and thresholded at 0, K×1×H×W bool: rfdetr's masks (:meth:`UpsampledMasks.drawn`)."""
+    chosen = _picked(logits, picked)
+    return [UpsampledMasks(m, h, w).drawn()[:, None] for m, (h, w) in zip(chosen, sizes, strict=True)]
 
 
 def _picked(logits: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
