@@ -267,8 +267,11 @@ def test_input_size_must_fit_the_patch_grid(torch_adapter: RFDETRAdapter, images
         torch_adapter(torch.zeros(1, 3, 320, 320), stretched(images[:1], (320, 320)))
 
 
-def test_gate_end_to_end(tmp_path: Path, checkpoint: Path, dataset: demo.CocoPaths) -> None:
-    """Both variants through the rfdetr adapter, evaluated and diffed; batch 2 over 3 images leaves a short batch."""
+@pytest.mark.parametrize("threshold", [0.05, None])
+def test_gate_end_to_end(tmp_path: Path, checkpoint: Path, dataset: demo.CocoPaths, threshold: float | None) -> None:
+    """Both variants through the rfdetr adapter, evaluated and diffed; batch 2 over 3 images leaves a short batch.
+    Without a threshold every image keeps its 100 rows, their masks handed to the dump undrawn."""
+    params = {"score_threshold": threshold} if threshold else {}
     spec: dict[str, Any] = {
         "name": "rf",
         "device": "cpu",
@@ -277,7 +280,7 @@ def test_gate_end_to_end(tmp_path: Path, checkpoint: Path, dataset: demo.CocoPat
         "baseline": "cv2",
         "probes": {"parity": None, "speed": None},
         "dataset": {"images": str(dataset.images), "annotations": str(dataset.annotations)},
-        "model": {"adapter": "rfdetr", "file": str(checkpoint), "batch_size": 2, "params": {"score_threshold": 0.05}},
+        "model": {"adapter": "rfdetr", "file": str(checkpoint), "batch_size": 2, "params": params},
         "thresholds": {"map": {"max_abs_delta": 1.0}},  # random weights: the verdict is not the point
         "cache_dir": "cache",
         "report": {"output_dir": "out"},
@@ -287,7 +290,7 @@ def test_gate_end_to_end(tmp_path: Path, checkpoint: Path, dataset: demo.CocoPat
     data = json.loads((tmp_path / "out" / "rf.json").read_text())
     assert data["model"]["adapter"] == "rfdetr/1" and data["model"]["model_class"] == "RFDETRSegNano"
     assert [d["images"] for d in data["dumps"]] == [3, 3]
-    assert all(d["detections"] > 0 for d in data["dumps"])
+    assert all(d["detections"] > 0 if threshold else d["detections"] == 300 for d in data["dumps"])
     assert set(data["metrics"]["cv2"]) == {"bbox", "segm"}
 
 
