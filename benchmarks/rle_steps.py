@@ -69,8 +69,34 @@ def main(argv: list[str] | None = None) -> int:
             "runs_per_image": len(counts) // args.images,
             "ms_per_image": {name: round(s / args.images * 1e3, 3) for name, s in seconds.items()},
         }
+    if hasattr(rle, "upsampled_agrees"):  # absent from packages before it (--old)
+        out["rfdetr_logits"] = logits_steps(args, generator, device)
     print(json.dumps(out, indent=1))
     return 0
+
+
+def logits_steps(args: argparse.Namespace, generator: torch.Generator, device: torch.device) -> dict:
+    """RF-DETR seg-nano's masks: 78×78 logits a mask, drawn at 480×640 then encoded (the postprocess's resize and
+    threshold, then the RLE reading the bool masks), against the RLE drawing them as it reads them
+    (``UpsampledMasks``): what the dump's GPU does a batch either way, up to the run lengths."""
+    from preprocgate.functional.masks import UpsampledMasks
+
+    logits = [torch.randn((args.masks, 78, 78), generator=generator, device=device) for _ in range(args.images)]
+    lazy = [UpsampledMasks(m, 480, 640) for m in logits]
+    steps = {
+        "drawn (F.interpolate, > 0)": lambda: [m.drawn() for m in lazy],
+        "drawn, then counts": lambda: runs([m.drawn() for m in lazy]),
+        "counts, drawn as read": lambda: runs(lazy),
+        "encode_many_json, drawn first": lambda: rle.encode_many_json([m.drawn() for m in lazy]),
+        "encode_many_json, drawn as read": lambda: rle.encode_many_json(lazy),
+    }
+    seconds = {name: timed(fn, device, 1, args.repeats) for name, fn in steps.items()}
+    same = all(torch.equal(a, b) for a, b in zip(runs(lazy), runs([m.drawn() for m in lazy]), strict=True))
+    return {
+        "agrees": rle.upsampled_agrees(device) if device.type == "cuda" else None,
+        "same_counts": same,
+        "ms_per_image": {name: round(s / args.images * 1e3, 3) for name, s in seconds.items()},
+    }
 
 
 def runs(batches: list[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
