@@ -39,7 +39,6 @@ from preprocgate import load_gate, run_gate
 from preprocgate.data import demo
 from preprocgate.fileio import atomic_write_text
 from preprocgate.functional.coco import Detections, portable, to_results
-from preprocgate.functional.masks import UpsampledMasks
 from preprocgate.geometry import plan_batch
 from preprocgate.models.rfdetr import RFDETRAdapter
 from preprocgate.provenance import device_name
@@ -194,9 +193,7 @@ def timed(fn: Any, device: torch.device, warmup: int, repeats: int) -> float:
 def drawn(detections: list[Detections]) -> list[Detections]:
     """The masks at each photo's size, as the reference "network + postprocess" has them: the adapter hands them
     over undrawn (UpsampledMasks) for the dump's GPU RLE to draw as it reads them."""
-    return [
-        dataclasses.replace(d, masks=d.masks.drawn()) if isinstance(d.masks, UpsampledMasks) else d for d in detections
-    ]
+    return [dataclasses.replace(d, masks=d.masks.drawn()) if hasattr(d.masks, "drawn") else d for d in detections]
 
 
 def rfdetr_postprocessed(adapter: RFDETRAdapter, batch: torch.Tensor, images: list) -> list[dict]:
