@@ -10,6 +10,8 @@ Import this module only through :func:`preprocgate.functional.rle.load_kernel`, 
 import triton
 import triton.language as tl
 
+from preprocgate.functional.bilinear_kernel import blend, source_index
+
 
 @triton.jit
 def run_starts_kernel(mask_ptr, out_ptr, h, w, BY: tl.constexpr, BX: tl.constexpr):
@@ -41,24 +43,14 @@ def _upsampled(logits, y, x, in_h, in_w, scale_h, scale_w):
 @triton.jit
 def _blended(logits, y, x, in_h, in_w, scale_h, scale_w):
     """Torch's CUDA ``upsample_bilinear2d`` (``align_corners=False``) of one mask's float32 logits at output
-    pixel (y, x), its arithmetic as nvcc compiles it: the source index one FMA, clamped at 0 and
-    truncated, each row's blend one FMA after a product, the rows' likewise (the order
-    variants/triton_kernel.py's ``_source_index`` and ``_blend`` reproduce with INDEX_FMA and TAPS 0). Indices are
+    pixel (y, x), its arithmetic as nvcc compiles it (:mod:`bilinear_kernel` with INDEX_FMA, TAPS 0). Indices are
     clamped into the logits for pixels past the output's edge (never stored); inside it the clamp changes
     nothing (the source index stays below in − ½)."""
-    sy = tl.maximum(tl.fma(scale_h, y.to(tl.float32) + 0.5, -0.5), 0.0)
-    sx = tl.maximum(tl.fma(scale_w, x.to(tl.float32) + 0.5, -0.5), 0.0)
-    y0 = tl.minimum(sy.to(tl.int32), in_h - 1)
-    x0 = tl.minimum(sx.to(tl.int32), in_w - 1)
-    y1 = tl.where(y0 < in_h - 1, y0 + 1, y0)
-    x1 = tl.where(x0 < in_w - 1, x0 + 1, x0)
-    h1 = sy - y0.to(tl.float32)
-    w1 = sx - x0.to(tl.float32)
-    h0 = 1.0 - h1
-    w0 = 1.0 - w1
-    top = tl.fma(w0, tl.load(logits + y0 * in_w + x0), w1 * tl.load(logits + y0 * in_w + x1))
-    bottom = tl.fma(w0, tl.load(logits + y1 * in_w + x0), w1 * tl.load(logits + y1 * in_w + x1))
-    return tl.fma(h0, top, h1 * bottom)
+    y0, y1, h0, h1 = source_index(y, scale_h, in_h, True)
+    x0, x1, w0, w1 = source_index(x, scale_w, in_w, True)
+    row0 = logits + y0 * in_w
+    row1 = logits + y1 * in_w
+    return blend(tl.load(row0 + x0), tl.load(row0 + x1), tl.load(row1 + x0), tl.load(row1 + x1), h0, h1, w0, w1, 0)
 
 
 @triton.jit

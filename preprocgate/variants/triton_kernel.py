@@ -20,6 +20,8 @@ NVIDIA), and the tap order selected by ``TAPS`` (its values: ``_TAPS`` in triton
 import triton
 import triton.language as tl
 
+from preprocgate.functional.bilinear_kernel import blend, source_index
+
 PAD_NONE = 0  # stretch: the content is the whole output
 PAD_PIXEL = 1  # pad pixels hold a colour, normalised like the image (Ultralytics, YOLOX)
 PAD_ZERO = 2  # pad pixels are 0 after normalising (Detectron2, torchvision, MMDetection)
@@ -62,21 +64,6 @@ def _float(p):
     instructions per sample instead of one: 138 against 126 per bilinear output pixel
     (``benchmarks/kernel_sass.py``)."""
     return p.to(tl.float32)
-
-
-@triton.jit
-def _source_index(dst, scale, in_size, INDEX_FMA: tl.constexpr):
-    d = dst.to(tl.float32) + 0.5
-    if INDEX_FMA:
-        src = tl.fma(scale, d, -0.5)
-    else:
-        src = scale * d - 0.5
-    src = tl.maximum(src, 0.0)
-    i0 = tl.minimum(src.to(tl.int32), in_size - 1)
-    i1 = tl.where(i0 < in_size - 1, i0 + 1, i0)
-    lam1 = src - i0.to(tl.float32)
-    lam0 = 1.0 - lam1
-    return i0, i1, lam0, lam1
 
 
 @triton.jit
@@ -174,25 +161,7 @@ def _bilinear(base, row0, row1, col0, col1, h0, h1, w0, w1, TAPS: tl.constexpr):
     p01 = _float(tl.load(r0 + col1))
     p10 = _float(tl.load(r1 + col0))
     p11 = _float(tl.load(r1 + col1))
-    return _blend(p00, p01, p10, p11, h0, h1, w0, w1, TAPS)
-
-
-@triton.jit
-def _blend(p00, p01, p10, p11, h0, h1, w0, w1, TAPS: tl.constexpr):
-    """Bilinear's arithmetic on a channel's four samples, in the tap order ``TAPS``."""
-    if TAPS == 0:
-        t0 = tl.fma(w0, p00, w1 * p01)
-        t1 = tl.fma(w0, p10, w1 * p11)
-        v = tl.fma(h0, t0, h1 * t1)
-    elif TAPS == 1:
-        v = tl.fma(p11, h1 * w1, tl.fma(p10, h1 * w0, tl.fma(p00, h0 * w0, p01 * (h0 * w1))))
-    elif TAPS == 3:  # the channels-last order without FMAs: every product and sum rounded, left to right
-        v = p00 * (h0 * w0) + p01 * (h0 * w1) + p10 * (h1 * w0) + p11 * (h1 * w1)
-    else:
-        t0 = w0 * p00 + w1 * p01
-        t1 = w0 * p10 + w1 * p11
-        v = h0 * t0 + h1 * t1
-    return v
+    return blend(p00, p01, p10, p11, h0, h1, w0, w1, TAPS)
 
 
 @triton.jit
@@ -506,8 +475,8 @@ def _resample(
     fixed: tl.constexpr = (FIXED_CLAMPED if CLAMP else FIXED_UNCLAMPED) if INTERP == 4 else 0
     # written out per channel: no tuple or starred arguments, which older Triton compilers reject
     if INTERP == 0:  # BILINEAR
-        y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
-        x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
+        y0, y1, h0, h1 = source_index(cy, scale_h, in_h, INDEX_FMA)
+        x0, x1, w0, w1 = source_index(cx, scale_w, in_w, INDEX_FMA)
         row0 = y0 * (in_w * 3)
         row1 = y1 * (in_w * 3)
         col0 = x0.to(tl.int64) * 3
@@ -519,9 +488,9 @@ def _resample(
             p100, p101, p102, p110, p111, p112 = _pixel_pair(
                 words, img_off + row1, col0, wide, last_word, first, WORDS
             )  # fmt: skip
-            v0 = _blend(p000, p010, p100, p110, h0, h1, w0, w1, TAPS)
-            v1 = _blend(p001, p011, p101, p111, h0, h1, w0, w1, TAPS)
-            v2 = _blend(p002, p012, p102, p112, h0, h1, w0, w1, TAPS)
+            v0 = blend(p000, p010, p100, p110, h0, h1, w0, w1, TAPS)
+            v1 = blend(p001, p011, p101, p111, h0, h1, w0, w1, TAPS)
+            v2 = blend(p002, p012, p102, p112, h0, h1, w0, w1, TAPS)
         else:
             col1 = x1.to(tl.int64) * 3
             v0 = _bilinear(base + first, row0, row1, col0, col1, h0, h1, w0, w1, TAPS)
@@ -692,11 +661,11 @@ def _bilinear_row(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
     ``t1``), rounded the same way."""
     p0 = _float(tl.load(base + row + col0))
     p1 = _float(tl.load(base + row + col1))
-    return _row_blend(p0, p1, w0, w1, TAPS)
+    return _rowblend(p0, p1, w0, w1, TAPS)
 
 
 @triton.jit
-def _row_blend(p0, p1, w0, w1, TAPS: tl.constexpr):
+def _rowblend(p0, p1, w0, w1, TAPS: tl.constexpr):
     """Bilinear's horizontal pass on a channel's two samples."""
     if TAPS == 0:
         t = tl.fma(w0, p0, w1 * p1)
@@ -718,9 +687,9 @@ def _source_row(
     if INTERP == 0:  # BILINEAR
         if WORDS:
             p00, p01, p02, p10, p11, p12 = _pixel_pair(words, img_off + row, col0, wide, last_word, FIRST, WORDS)
-            h0 = _row_blend(p00, p10, w0, w1, TAPS)
-            h1 = _row_blend(p01, p11, w0, w1, TAPS)
-            h2 = _row_blend(p02, p12, w0, w1, TAPS)
+            h0 = _rowblend(p00, p10, w0, w1, TAPS)
+            h1 = _rowblend(p01, p11, w0, w1, TAPS)
+            h2 = _rowblend(p02, p12, w0, w1, TAPS)
         else:
             h0 = _bilinear_row(b0, row, col0, col1, w0, w1, TAPS)
             h1 = _bilinear_row(b1, row, col0, col1, w0, w1, TAPS)
@@ -814,7 +783,7 @@ def rows_kernel(
         cx = ox - left
         x_in = (cx >= 0) & (cx < content_w)
     if INTERP == 0:  # BILINEAR
-        x0, x1, w0, w1 = _source_index(cx, scale_w, in_w, INDEX_FMA)
+        x0, x1, w0, w1 = source_index(cx, scale_w, in_w, INDEX_FMA)
         x_fma = x0
         i_w = tab_x
         q0 = w0
@@ -862,7 +831,7 @@ def rows_kernel(
         v2 = v0
         if row_in:  # a pad row reads nothing
             if INTERP == 0:
-                y0, y1, h0, h1 = _source_index(cy, scale_h, in_h, INDEX_FMA)
+                y0, y1, h0, h1 = source_index(cy, scale_h, in_h, INDEX_FMA)
                 wo = tab_y
                 y_fma = y0
             else:
