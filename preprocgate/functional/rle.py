@@ -78,8 +78,7 @@ def run_lengths(batches: Sequence[Masks], kernel: bool | None = None) -> tuple[t
     were faster on noise and slower on smooth masks, what segmentation heads give: the first compacts twice the
     bytes, the second reads the pixels twice and scans each tile column."""
     device = batches[0].device
-    sizes = to_device(torch.tensor([m.shape[1] * m.shape[2] for m in batches for _ in range(len(m))]), device)
-    offsets = torch.cumsum(sizes, 0) - sizes
+    offsets = mask_offsets(batches)
     change, lead = run_starts(batches, offsets, kernel)
     starts = change.nonzero().squeeze(1)
     steps = torch.diff(starts, append=starts.new_full((1,), len(change)))
@@ -90,6 +89,14 @@ def run_lengths(batches: Sequence[Masks], kernel: bool | None = None) -> tuple[t
     shift = torch.repeat_interleave(inserted, runs, output_size=len(starts))
     counts[torch.arange(len(starts), device=device) + shift] = steps
     return counts, runs + lead
+
+
+def mask_offsets(batches: Sequence[Masks]) -> torch.Tensor:
+    """Where each mask's pixels begin in :func:`run_starts`' column-major vector, on the masks' device: the sizes
+    reach it by a page-locked copy, without a host synchronisation."""
+    sizes = torch.tensor([m.shape[1] * m.shape[2] for m in batches for _ in range(len(m))])
+    sizes = to_device(sizes, batches[0].device)
+    return torch.cumsum(sizes, 0) - sizes
 
 
 def run_starts(
@@ -315,8 +322,7 @@ def upsampled_agrees(device: torch.device) -> bool:
         size = (m.height, m.width)
         expected = torch.nn.functional.interpolate(m.logits[:, None], size, mode="bilinear", align_corners=False)
         same = same and torch.equal(values.view(torch.int32), expected[:, 0].contiguous().view(torch.int32))
-    sizes = torch.tensor([math.prod(m.shape[1:]) for m in batches for _ in range(len(m))], device=device)
-    offsets = torch.cumsum(sizes, 0) - sizes
+    offsets = mask_offsets(batches)
     got = run_starts(batches, offsets, kernel=True)
     expected_starts = run_starts([m.drawn() for m in batches], offsets, kernel=True)
     if same and all(torch.equal(a, b) for a, b in zip(got, expected_starts, strict=True)):
