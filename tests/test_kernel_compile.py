@@ -209,7 +209,9 @@ def test_rle_kernels_compile_for_sm90() -> None:
     assert counts["chars"]["st.global"] > 0 and counts["chars"]["st.global"] % 21 == 0  # 21 a thread's value
     # masks drawn from logits: torch's CUDA arithmetic is 3 FMAs a blended value plus one for each source index
     # (the compiler computes those once per row and per column of a thread's values), no division; 32 values a
-    # thread (64 × 64 on 4 warps), for the run starts each pixel's and the one before it
+    # thread (64 × 64 on 4 warps); the run starts blend each pixel once (the pixel before it taken from the
+    # tile), as the value kernel does: its loads and FMAs, give or take the source index of the wrapped row
     drawn, values = counts["upsampled_run_starts"], counts["upsampled_values"]
-    assert 32 * 3 < values["fma.rn.f32"] <= 32 * 5 and drawn["fma.rn.f32"] == 2 * values["fma.rn.f32"], (drawn, values)
+    assert 32 * 3 < values["fma.rn.f32"] <= 32 * 5, values
+    assert 0 <= drawn["fma.rn.f32"] - values["fma.rn.f32"] <= 2 and drawn["ld.global"] == values["ld.global"], drawn
     assert drawn["div."] == values["div."] == 0 and drawn["st.global"] > 0 and values["ld.global"] >= 4

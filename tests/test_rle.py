@@ -174,8 +174,9 @@ def test_on_cuda_masks_drawn_from_their_logits_as_the_rle_reads_them_are_torch_s
 def test_the_kernel_draws_masks_from_their_logits_where_it_reads_them() -> None:
     """In Triton's interpreter, on logits of a few bits and sizes whose ratios are powers of two (every sum and
     product exact, so the CPU's ``F.interpolate`` and the CUDA arithmetic the kernel follows agree, zeros
-    included): masks upscaled, downscaled, stretched one way only, drawn at their own size (``logits > 0``), an
-    image without masks, and plain masks beside them give the counts and strings of the drawn masks."""
+    included): masks upscaled, downscaled, stretched one way only, taller than three tiles (each tile's first row
+    compared with the last of the tile above), drawn at their own size (``logits > 0``), an image without masks,
+    and plain masks beside them give the counts and strings of the drawn masks."""
     generator = torch.Generator().manual_seed(4)
 
     def logits(k: int, h: int, w: int) -> torch.Tensor:
@@ -185,6 +186,7 @@ def test_the_kernel_draws_masks_from_their_logits_where_it_reads_them() -> None:
         UpsampledMasks(logits(3, 13, 11), 52, 44),
         UpsampledMasks(logits(2, 40, 24), 10, 96),
         UpsampledMasks(logits(2, 9, 16), 9, 64),
+        UpsampledMasks(logits(2, 40, 3), 160, 6),
         UpsampledMasks(logits(2, 7, 5), 7, 5),
         UpsampledMasks(logits(0, 8, 8), 16, 16),
         torch.rand((2, 20, 70), generator=generator) > 0.5,
@@ -324,6 +326,28 @@ def test_a_kernel_that_draws_other_values_than_torch_is_not_used(monkeypatch: py
         generator = torch.Generator().manual_seed(6)
         batches = [UpsampledMasks(torch.randn((4, 13, 11), generator=generator), 40, 33)]
         got = rle.run_lengths(batches)  # kernel=None: checked (cached), not used
+        expected = rle.run_lengths([batches[0].drawn()], kernel=False)
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    finally:
+        rle.upsampled_agrees.cache_clear()
+
+
+@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
+def test_a_triton_without_gather_draws_the_masks_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Triton 3.0 and 3.1, which the package allows, lack ``tl.gather``, with which the kernel drawing masks from
+    their logits takes each pixel's predecessor from its tile: the check says so once and the masks are drawn
+    first, with their counts, where building the kernel would have failed the dump."""
+    import triton.language as tl
+
+    monkeypatch.delattr(tl, "gather")
+    monkeypatch.setattr(rle, "_use_kernel", lambda device, kernel: kernel is not False)  # as on CUDA
+    rle.upsampled_agrees.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="needs Triton 3.2 or later"):
+            assert not rle.upsampled_agrees(torch.device("cpu"))
+        generator = torch.Generator().manual_seed(7)
+        batches = [UpsampledMasks(torch.randn((3, 9, 7), generator=generator), 70, 20)]
+        got = rle.run_lengths(batches)
         expected = rle.run_lengths([batches[0].drawn()], kernel=False)
         assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     finally:

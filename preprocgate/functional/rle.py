@@ -131,6 +131,7 @@ def run_starts(
             grid = (-(-h // _TILE[0]), -(-w // _TILE[1]), n)
             if isinstance(m, UpsampledMasks):
                 logits = m.logits.float().contiguous()
+                grid = (-(-h // (_TILE[0] - 1)), *grid[1:])  # a tile's first row is the one before those it writes
                 k.upsampled_run_starts_kernel[grid](
                     logits, change[at : at + n * h * w], lead[first : first + n], *logits.shape[1:], h, w,
                     *scales(m), BY=_TILE[0], BX=_TILE[1],
@@ -312,6 +313,14 @@ def upsampled_agrees(device: torch.device) -> bool:
         for (h, w), (height, width) in [((13, 11), (97, 64)), ((78, 78), (37, 300)), ((78, 78), (427, 640))]
     ]
     k = load_kernel(device)
+    if not hasattr(k.tl, "gather"):  # Triton 3.0 and 3.1: the kernel cannot take the row above from its tile
+        warnings.warn(
+            f"the GPU RLE's kernel that draws masks from their logits needs Triton 3.2 or later (tl.gather; "
+            f"triton {_triton_version()}); the masks are drawn first",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
     same = True
     for m in batches:
         values = torch.empty(m.shape, dtype=torch.float32, device=device)
