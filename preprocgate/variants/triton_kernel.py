@@ -661,11 +661,11 @@ def _bilinear_row(base, row, col0, col1, w0, w1, TAPS: tl.constexpr):
     ``t1``), rounded the same way."""
     p0 = _float(tl.load(base + row + col0))
     p1 = _float(tl.load(base + row + col1))
-    return _rowblend(p0, p1, w0, w1, TAPS)
+    return _row_blend(p0, p1, w0, w1, TAPS)
 
 
 @triton.jit
-def _rowblend(p0, p1, w0, w1, TAPS: tl.constexpr):
+def _row_blend(p0, p1, w0, w1, TAPS: tl.constexpr):
     """Bilinear's horizontal pass on a channel's two samples."""
     if TAPS == 0:
         t = tl.fma(w0, p0, w1 * p1)
@@ -687,9 +687,9 @@ def _source_row(
     if INTERP == 0:  # BILINEAR
         if WORDS:
             p00, p01, p02, p10, p11, p12 = _pixel_pair(words, img_off + row, col0, wide, last_word, FIRST, WORDS)
-            h0 = _rowblend(p00, p10, w0, w1, TAPS)
-            h1 = _rowblend(p01, p11, w0, w1, TAPS)
-            h2 = _rowblend(p02, p12, w0, w1, TAPS)
+            h0 = _row_blend(p00, p10, w0, w1, TAPS)
+            h1 = _row_blend(p01, p11, w0, w1, TAPS)
+            h2 = _row_blend(p02, p12, w0, w1, TAPS)
         else:
             h0 = _bilinear_row(b0, row, col0, col1, w0, w1, TAPS)
             h1 = _bilinear_row(b1, row, col0, col1, w0, w1, TAPS)
