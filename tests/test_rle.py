@@ -335,15 +335,15 @@ def test_a_kernel_that_draws_other_values_than_torch_is_not_used(monkeypatch: py
 @pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
 def test_a_triton_without_gather_draws_the_masks_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """Triton 3.0 and 3.1, which the package allows, lack ``tl.gather``, with which the kernel drawing masks from
-    their logits takes each pixel's predecessor from its tile: the check says so once and the masks are drawn
-    first, with their counts, where building the kernel would have failed the dump."""
+    their logits takes each pixel's predecessor from its tile: the check catches the failure, says so once, and
+    the masks are drawn first, with their counts, where building the kernel would have failed the dump."""
     import triton.language as tl
 
     monkeypatch.delattr(tl, "gather")
     monkeypatch.setattr(rle, "_use_kernel", lambda device, kernel: kernel is not False)  # as on CUDA
     rle.upsampled_agrees.cache_clear()
     try:
-        with pytest.warns(RuntimeWarning, match="needs Triton 3.2 or later"):
+        with pytest.warns(RuntimeWarning, match="cannot draw masks from their logits .*gather.*drawn first"):
             assert not rle.upsampled_agrees(torch.device("cpu"))
         generator = torch.Generator().manual_seed(7)
         batches = [UpsampledMasks(torch.randn((3, 9, 7), generator=generator), 70, 20)]

@@ -306,22 +306,31 @@ def upsampled_agrees(device: torch.device) -> bool:
     on logits of either sign upscaled, downscaled and both, RF-DETR's 78×78 to a photo's size among them. Values,
     not only masks: a pixel flips only where the blend nearly cancels, which a check's few pixels rarely meet. As
     with :func:`kernel_agrees`: a compiler's slip, or torch drawing with other arithmetic, must cost speed, never
-    a wrong mask; a disagreement is said once as a warning and the masks are drawn first."""
+    a wrong mask; a disagreement is said once as a warning and the masks are drawn first. So must a Triton that
+    cannot build the kernel (3.0 and 3.1 lack ``tl.gather``): the error's first line is the warning's reason."""
+    try:
+        if _draws_as_torch(device):
+            return True
+        reason = "draws other masks from their logits than torch"
+    except Exception as exc:  # building or running the optional kernel failed: the masks are drawn, as without it
+        reason = f"cannot draw masks from their logits ({type(exc).__name__}: {str(exc).strip().splitlines()[0]})"
+    warnings.warn(
+        f"the GPU RLE's kernel {reason} on {device} (triton {_triton_version()}, torch {torch.__version__}); "
+        "the masks are drawn first",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False
+
+
+def _draws_as_torch(device: torch.device) -> bool:
+    """:func:`upsampled_agrees`' comparison, once."""
     generator = torch.Generator().manual_seed(0)
     batches = [
         UpsampledMasks(torch.randn(3, h, w, generator=generator).to(device), height, width)
         for (h, w), (height, width) in [((13, 11), (97, 64)), ((78, 78), (37, 300)), ((78, 78), (427, 640))]
     ]
     k = load_kernel(device)
-    if not hasattr(k.tl, "gather"):  # Triton 3.0 and 3.1: the kernel cannot take the row above from its tile
-        warnings.warn(
-            f"the GPU RLE's kernel that draws masks from their logits needs Triton 3.2 or later (tl.gather; "
-            f"triton {_triton_version()}); the masks are drawn first",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return False
-    same = True
     for m in batches:
         values = torch.empty(m.shape, dtype=torch.float32, device=device)
         grid = (-(-m.height // _TILE[0]), -(-m.width // _TILE[1]), len(m))
@@ -330,19 +339,12 @@ def upsampled_agrees(device: torch.device) -> bool:
         )
         size = (m.height, m.width)
         expected = torch.nn.functional.interpolate(m.logits[:, None], size, mode="bilinear", align_corners=False)
-        same = same and torch.equal(values.view(torch.int32), expected[:, 0].contiguous().view(torch.int32))
+        if not torch.equal(values.view(torch.int32), expected[:, 0].contiguous().view(torch.int32)):
+            return False
     offsets = mask_offsets(batches)
     got = run_starts(batches, offsets, kernel=True)
     expected_starts = run_starts([m.drawn() for m in batches], offsets, kernel=True)
-    if same and all(torch.equal(a, b) for a, b in zip(got, expected_starts, strict=True)):
-        return True
-    warnings.warn(
-        f"the GPU RLE's kernel draws other masks from their logits than torch on {device} "
-        f"(triton {_triton_version()}, torch {torch.__version__}); the masks are drawn first",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    return False
+    return all(torch.equal(a, b) for a, b in zip(got, expected_starts, strict=True))
 
 
 def _triton_version() -> str:
