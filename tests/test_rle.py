@@ -309,45 +309,45 @@ def test_kernels_that_disagree_with_the_torch_path_are_not_used(monkeypatch: pyt
         rle.kernel_agrees.cache_clear()
 
 
-@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
-def test_a_kernel_that_draws_other_values_than_torch_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``upsampled_agrees`` compares every value the kernel blends with ``F.interpolate``'s, bit for bit: kernels
-    given a scale one float step off (a stand-in for a compiler's slip) are refused with one warning, and the masks
-    are then drawn first, their counts those of the drawn masks."""
+def _scales_one_step_off(monkeypatch: pytest.MonkeyPatch) -> None:
     off = rle.scales
     monkeypatch.setattr(
         rle, "scales", lambda m: tuple(float(np.nextafter(np.float32(s), np.float32(9))) for s in off(m))
     )
-    monkeypatch.setattr(rle, "_use_kernel", lambda device, kernel: kernel is not False)  # as on CUDA
-    rle.upsampled_agrees.cache_clear()
-    try:
-        with pytest.warns(RuntimeWarning, match="the masks are drawn first"):
-            assert not rle.upsampled_agrees(torch.device("cpu"))
-        generator = torch.Generator().manual_seed(6)
-        batches = [UpsampledMasks(torch.randn((4, 13, 11), generator=generator), 40, 33)]
-        got = rle.run_lengths(batches)  # kernel=None: checked (cached), not used
-        expected = rle.run_lengths([batches[0].drawn()], kernel=False)
-        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
-    finally:
-        rle.upsampled_agrees.cache_clear()
 
 
-@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
-def test_a_triton_without_gather_draws_the_masks_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Triton 3.0 and 3.1, which the package allows, lack ``tl.gather``, with which the kernel drawing masks from
-    their logits takes each pixel's predecessor from its tile: the check catches the failure, says so once, and
-    the masks are drawn first, with their counts, where building the kernel would have failed the dump."""
+def _triton_without_gather(monkeypatch: pytest.MonkeyPatch) -> None:
     import triton.language as tl
 
     monkeypatch.delattr(tl, "gather")
+
+
+@pytest.mark.skipif(not interpreted(), reason="Triton runs compiled in this process (TRITON_INTERPRET=0)")
+@pytest.mark.parametrize(
+    ("breaking", "warning"),
+    [
+        (_scales_one_step_off, "draws other masks from their logits than torch.*drawn first"),
+        (_triton_without_gather, "cannot draw masks from their logits .*gather.*drawn first"),
+    ],
+    ids=["values-off", "no-gather"],
+)
+def test_a_kernel_that_draws_other_values_or_cannot_be_built_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, breaking, warning: str
+) -> None:
+    """``upsampled_agrees`` compares every value the kernel blends with ``F.interpolate``'s, bit for bit, and
+    catches a kernel that cannot be built: kernels given a scale one float step off (a stand-in for a compiler's
+    slip), and a Triton without ``tl.gather`` (3.0 and 3.1, which the package allows), are refused with one
+    warning, and the masks are then drawn first, their counts those of the drawn masks, where the dump would
+    have been wrong or failed."""
+    breaking(monkeypatch)
     monkeypatch.setattr(rle, "_use_kernel", lambda device, kernel: kernel is not False)  # as on CUDA
     rle.upsampled_agrees.cache_clear()
     try:
-        with pytest.warns(RuntimeWarning, match="cannot draw masks from their logits .*gather.*drawn first"):
+        with pytest.warns(RuntimeWarning, match=warning):
             assert not rle.upsampled_agrees(torch.device("cpu"))
-        generator = torch.Generator().manual_seed(7)
-        batches = [UpsampledMasks(torch.randn((3, 9, 7), generator=generator), 70, 20)]
-        got = rle.run_lengths(batches)
+        generator = torch.Generator().manual_seed(6)
+        batches = [UpsampledMasks(torch.randn((4, 13, 11), generator=generator), 70, 33)]
+        got = rle.run_lengths(batches)  # kernel=None: checked (cached), not used
         expected = rle.run_lengths([batches[0].drawn()], kernel=False)
         assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
     finally:
