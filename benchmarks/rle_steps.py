@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+from collections.abc import Callable
 
 import torch
 
@@ -96,7 +97,31 @@ def logits_steps(args: argparse.Namespace, generator: torch.Generator, device: t
         "agrees": rle.upsampled_agrees(device) if device.type == "cuda" else None,
         "same_counts": same,
         "ms_per_image": {name: round(s / args.images * 1e3, 3) for name, s in seconds.items()},
+        "encode_many_json, drawn as read: GPU us per image by kernel": (
+            kernel_times(lambda: rle.encode_many_json(lazy), args.images) if device.type == "cuda" else None
+        ),
     }
+
+
+def kernel_times(fn: Callable[[], object], images: int, top: int = 12) -> dict[str, float]:
+    """Each CUDA kernel's GPU time in one call (after a warm-up call), largest first: which of the RLE's steps
+    holds the device, where the step timings above include their launches and host synchronisations."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    totals: dict[str, float] = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            name = event.name[:90]
+            totals[name] = totals.get(name, 0.0) + event.time_range.elapsed_us()
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    table = {name: round(us / images, 2) for name, us in ranked[:top]}
+    table["(all kernels and copies)"] = round(sum(totals.values()) / images, 2)
+    return table
 
 
 def runs(batches: list[torch.Tensor], kernel: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
