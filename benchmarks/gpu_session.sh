@@ -11,8 +11,9 @@
 #   held-out exactness sweep); host (120); cudatests (120: the tests that need CUDA); compiled (90: the RLE's
 #   tests and the ragged launch's CUDA test with the kernels compiled)
 # - rfdetr (240); item1 (300: issue 13 item 1's run, 1,000 images, fp32, cuda_graphs, the network's throughput
-#   beside the dumps'); where (200: the triton dump of that run under
-#   dump_profile_gpu.py: each step's host and GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's cuda_graphs); fast5000 (560:
+#   beside the dumps'); where (200: the triton dump of that run under dump_profile_gpu.py: each step's host and
+#   GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's
+#   cuda_graphs); fast5000 (560:
 #   graphs5000 evaluated by faster_coco_eval); stream (360: rfdetr fp32 as shipped (a first run for the process's
 #   start), then without the local executor's arena, with its encode_stream, each twice, alternating); graphs
 #   (240: rfdetr fp32, eager, with the adapter's cuda_graphs, eager again; gate and model throughput)
