@@ -110,17 +110,17 @@ def instrument(step: Callable[[], None]) -> None:
 
     StageTimes.measure = measure  # type: ignore[method-assign]
     rfdetr.TorchBackend.__call__ = labelled(rfdetr.TorchBackend.__call__, "forward")  # type: ignore[method-assign]
-    adapter_call = rfdetr.RFDETRAdapter.__call__
+    adapter_launch = rfdetr.RFDETRAdapter.launch
 
-    @functools.wraps(adapter_call)
+    @functools.wraps(adapter_launch)
     def adapter(self: rfdetr.RFDETRAdapter, batch: torch.Tensor, geometries: Any) -> Any:
         if not getattr(self, "_labelled", False):
             self.postprocess = labelled(self.postprocess, "postprocess")
             self._detections = labelled(self._detections, "detections to host")  # type: ignore[method-assign]
             self._labelled = True
-        return adapter_call(self, batch, geometries)
+        return adapter_launch(self, batch, geometries)
 
-    rfdetr.RFDETRAdapter.__call__ = adapter  # type: ignore[method-assign]
+    rfdetr.RFDETRAdapter.launch = adapter  # type: ignore[method-assign]
     dump.portable = labelled(dump.portable, "rle")
     dump._encode_part = labelled(dump._encode_part, "encode")
     write_texts = labelled(dump.DumpCache.write_texts, "write")
@@ -132,15 +132,15 @@ def instrument(step: Callable[[], None]) -> None:
         write_texts(self, key, name, texts)
 
     dump.DumpCache.write_texts = counted  # type: ignore[method-assign]
-    infer = dump.infer_batch
+    launch = dump._launch
 
-    @functools.wraps(infer)
-    def infer_batch(variant: Any, *args: Any, **kwargs: Any) -> Any:
-        out = infer(variant, *args, **kwargs)
+    @functools.wraps(launch)
+    def launched(*args: Any, **kwargs: Any) -> Any:  # every local batch, with its masks encoded here or not
+        out = launch(*args, **kwargs)
         step()
         return out
 
-    dump.infer_batch = infer_batch
+    dump._launch = launched
 
 
 def no_writer_work(chunk: list[int], portable: Any) -> tuple[dict, dict, float]:

@@ -10,7 +10,7 @@ label mapping, thresholds) stays inside the adapter.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -42,6 +42,15 @@ class ModelAdapter(ABC):
     def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
         """``batch``: float32 N×3×H×W from a variant; ``geometries``: each image's placement on it (the same plan
         the variant drew the batch with). One Detections per image, in source pixels."""
+
+    def launch(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> Callable[[], list[Detections]]:
+        """:meth:`__call__` in two halves: this one queues the batch's device work, the call it returns waits for
+        what the detections need on the host and makes them. Why: the local executor's ``lookahead`` queues the
+        next batch (its preprocessing and forward) before it waits for this one, so that the GPU runs a forward
+        while the host makes the last batch's detections. An adapter whose call waits for its device early
+        overrides this; the default does the whole call now, so the executor's order changes nothing for it."""
+        detections = self(batch, geometries)
+        return lambda: detections
 
 
 def map_labels(labels: np.ndarray | torch.Tensor, label_map: dict[int, int]) -> np.ndarray:

@@ -312,6 +312,12 @@ class RFDETRAdapter(ModelAdapter):
         }
 
     def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
+        return self.launch(batch, geometries)()
+
+    def launch(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> Callable[[], list[Detections]]:
+        """The forward and the postprocess queued; the call returned waits for the batch's boxes, scores and
+        labels on the host (:class:`_Selection`: not for the masks' kernels queued behind them) and makes the
+        detections."""
         size = tuple(batch.shape[-2:])
         if self.backend == "torch":
             if size[0] % self.block or size[1] % self.block:
@@ -335,9 +341,14 @@ class RFDETRAdapter(ModelAdapter):
             self.postprocess.upsampled = all(g.is_stretch for g in geometries)  # else the geometry maps drawn masks
             sizes = to_device(targets, boxes.device)  # not waiting for the forward
             results = self.postprocess(raw, sizes, score_threshold=self.score_threshold)
-            selection = self.postprocess.selection
-            columns = selection.columns() if selection is not None else _host_columns(results)
-            return [self._detections(r, g, c) for r, g, c in zip(results, geometries, columns, strict=True)]
+            selection = self.postprocess.selection  # the next launch sets its own
+
+        def detections() -> list[Detections]:
+            with torch.inference_mode():
+                columns = selection.columns() if selection is not None else _host_columns(results)
+                return [self._detections(r, g, c) for r, g, c in zip(results, geometries, columns, strict=True)]
+
+        return detections
 
     def _detections(self, result: dict[str, torch.Tensor], geometry: Geometry, host: HostColumns) -> Detections:
         boxes, scores, labels = host

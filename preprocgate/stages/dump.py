@@ -42,6 +42,7 @@ from preprocgate.variants.arena import ImageArena, Slot, physical_memory
 T = TypeVar("T")
 _IN_FLIGHT = 2  # batches inferred but not yet written: enough to overlap encoding with the next inference
 KEEP_SHARE = 0.4  # of the host's memory: decoded images kept for the next variants, at most (else streamed)
+MAX_LOOKAHEAD = 4  # batches the local executor may launch before it waits for the oldest one's detections
 STREAM_AHEAD = 4  # batches decoded ahead of the one inferred, where images are streamed rather than kept
 
 
@@ -141,28 +142,49 @@ def infer_batch(
     encode: bool = True,
 ) -> list[Detections]:
     """One batch through preprocessing and the model, to host-only detections (:func:`portable`; ``encode``
-    False: masks left where the model put them, for the caller to encode). The variant's and the adapter's
-    calls are the gate's work (:func:`preprocgate.timing.work`).
-
-    With ``encode``, each call ends with the thread's stream synchronised, so that its queued kernels are not
-    counted as the engine's encoding after it. Without it (the local executor's ``encode_stream``: another thread
-    encodes the masks) nothing waits here beyond what the adapter itself waits for (a detector's boxes and scores
-    on the host): the model's remaining kernels (RF-DETR: every mask resized to its photo's size) run on while
-    this thread preprocesses and queues the next batch, which waits for them only when it waits for its own.
-    The stages' split then counts a kernel where it is waited for: still inside the work, but ``preprocess`` and
-    ``infer+postprocess`` are the host's queuing and waiting, not each step's device time."""
+    False: masks left where the model put them, for the caller to encode: :func:`launch_batch` and its
+    detections at once). The variant's and the adapter's calls are the gate's work
+    (:func:`preprocgate.timing.work`). Each call ends with the thread's stream synchronised, so that its queued
+    kernels are not counted as the engine's encoding after it."""
+    if not encode:
+        return launch_batch(variant, adapter, input_spec, batch, times)()
     with torch.inference_mode():
         with times.measure("preprocess"), work():
             tensor = variant(list(batch))
-            if encode:
-                variant.synchronize()
+            variant.synchronize()
         with times.measure("infer+postprocess"):
             plan = geometry.plan_batch([im.shape[:2] for im in batch], input_spec.size, input_spec.resize)
             with work():
                 detections = adapter(tensor, plan)
-                if encode:
-                    variant.synchronize()  # the run's device, which the adapter shares
-            return portable(detections) if encode else detections
+                variant.synchronize()  # the run's device, which the adapter shares
+            return portable(detections)
+
+
+def launch_batch(
+    variant: Preprocessor, adapter: ModelAdapter, input_spec: InputSpec, batch: Sequence[np.ndarray], times: StageTimes
+) -> Callable[[], list[Detections]]:
+    """One batch's preprocessing and model queued (:meth:`ModelAdapter.launch`); the call returned waits for
+    what the adapter waits for (a detector's boxes and scores on the host) and gives the detections, masks left
+    where the model put them for another thread to encode (the local executor's ``encode_stream``).
+
+    Nothing here waits for the device beyond the adapter's own waits: the model's remaining kernels (RF-DETR:
+    its masks picked for the encoder) run on while this thread queues the next batch, which waits for them only
+    when it waits for its own. The stages' split then counts a kernel where it is waited for: still inside the
+    work, but ``preprocess`` and ``infer+postprocess`` are the host's queuing and waiting, not each step's
+    device time."""
+    with torch.inference_mode():
+        with times.measure("preprocess"), work():
+            tensor = variant(list(batch))
+        with times.measure("infer+postprocess"):
+            plan = geometry.plan_batch([im.shape[:2] for im in batch], input_spec.size, input_spec.resize)
+            with work():
+                finish = adapter.launch(tensor, plan)
+
+    def detections() -> list[Detections]:
+        with times.measure("infer+postprocess"), work():
+            return finish()
+
+    return detections
 
 
 def shape_groups(images: Sequence[T], shape_of: Callable[[T], tuple[int, ...]]) -> list[list[T]]:
@@ -261,6 +283,17 @@ class LocalExecutor:
     wait a whole interval to take it back. A shorter interval returns it sooner, at the cost of more switches.
     Timed on an H100 at 0.5 and 1 ms: no effect beyond the spread between runs (``benchmarks/rfdetr_gpu.py
     --local-params '{}' '{"switch_interval_ms": 0.5}'``), so Python's stays the default. Same dumps either way.
+
+    ``lookahead`` (default 0, at most :data:`MAX_LOOKAHEAD`): batches launched (:func:`launch_batch`: their
+    preprocessing, forward and postprocess queued) before the thread waits for the oldest one's detections.
+    With 0 the thread waits for each batch's boxes before it preprocesses the next, so the GPU idles while the
+    host makes one batch's detections and queues the next batch (RF-DETR dumps on an H100 kept the GPU busy
+    47–56% of the time; benchmarks/RESULTS.md). With 1 the next batch's forward is queued behind this one's
+    first, and runs while the host finishes this one. It changes only when the host waits: the kernels are
+    queued in the same order on the same stream, and each batch's masks are marked ready behind its own
+    kernels (:meth:`MasksOnStream.mark`), so the dumps are the same. It matters where the device runs behind the
+    host (CUDA with ``encode_stream``); elsewhere each batch is computed at its launch. A dump that fails loses
+    the launched batches not yet handed to the writer (at most ``lookahead``): a resumed run computes them.
     """
 
     decodes_here = True
@@ -271,10 +304,15 @@ class LocalExecutor:
         arena: bool = True,
         image_memory_gb: float | None = None,
         switch_interval_ms: float | None = None,
+        lookahead: int = 0,
     ) -> None:
         interval = param_number(
             "switch_interval_ms", switch_interval_ms, lambda v: 0 < v <= 100, "milliseconds above 0, at most 100"
         )
+        ahead = param_number(
+            "lookahead", lookahead, lambda v: v in range(MAX_LOOKAHEAD + 1), f"batches, 0 to {MAX_LOOKAHEAD}"
+        )
+        self.lookahead = int(ahead or 0)
         self.encode_stream = encode_stream
         self.arena = arena
         self.image_memory = image_memory_bytes(image_memory_gb)
@@ -292,18 +330,22 @@ class LocalExecutor:
     def _compute(self, stage: DumpStage, job: DumpJob) -> None:
         first = len(list(stage.cache.folder(job.key).glob(f"part-{job.tag}-*.json")))
         parts: deque[Future] = deque()
+        launched: deque[tuple[str, list[int], Callable[[], list[Detections] | MasksOnStream]]] = deque()
         device = job.variant.device
         side = torch.cuda.Stream(device) if self.encode_stream and device.type == "cuda" else None
         with PartWriter(stage.cache, job.key, job.digest) as writer:
-            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena, self.image_memory)):
-                detections = infer_batch(
-                    job.variant, stage.adapter, stage.input_spec, images, stage.times, encode=side is None
-                )
-                name = f"{job.tag}-{first + n:06d}"
-                if side is not None:
-                    detections = MasksOnStream.hand_over(detections, side)
-                parts.append(writer.submit(name, chunk, detections))
+
+            def submit_oldest() -> None:
+                name, chunk, detections = launched.popleft()
+                parts.append(writer.submit(name, chunk, detections()))
                 take_written(stage, job, parts, keep=_IN_FLIGHT)
+
+            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena, self.image_memory)):
+                launched.append((f"{job.tag}-{first + n:06d}", chunk, _launch(stage, job, images, side)))
+                if len(launched) > self.lookahead:
+                    submit_oldest()
+            while launched:
+                submit_oldest()
             take_written(stage, job, parts, keep=0)
 
     def close(self) -> None:
@@ -532,10 +574,21 @@ class MasksOnStream:
     stream: torch.cuda.Stream
     ready: torch.cuda.Event
 
-    @classmethod
-    def hand_over(cls, detections: list[Detections], stream: torch.cuda.Stream) -> MasksOnStream:
+    @staticmethod
+    def mark(stream: torch.cuda.Stream) -> torch.cuda.Event:
+        """An event on the inferring thread's stream behind the kernels queued so far (a batch's masks):
+        recorded where the batch was launched, so that its encoding waits for it and not for the batches
+        queued after it."""
         ready = torch.cuda.Event()
-        ready.record(torch.cuda.current_stream(stream.device))  # the inferring thread's stream, behind the masks
+        ready.record(torch.cuda.current_stream(stream.device))
+        return ready
+
+    @classmethod
+    def hand_over(
+        cls, detections: list[Detections], stream: torch.cuda.Stream, ready: torch.cuda.Event | None = None
+    ) -> MasksOnStream:
+        """``ready``: :meth:`mark`'s event for the batch (default: recorded now)."""
+        ready = cls.mark(stream) if ready is None else ready
         for d in detections:
             masks = d.masks.logits if isinstance(d.masks, UpsampledMasks) else d.masks
             if isinstance(masks, torch.Tensor) and masks.is_cuda:
@@ -611,6 +664,20 @@ class PartWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _launch(
+    stage: DumpStage, job: DumpJob, images: list[np.ndarray], side: torch.cuda.Stream | None
+) -> Callable[[], list[Detections] | MasksOnStream]:
+    """One batch started on the inferring thread; the call returned gives what the writer takes: with a
+    ``side`` stream, the detections whose masks it encodes there (marked ready behind this batch's kernels),
+    else host-only detections, inferred and encoded here at once."""
+    if side is None:
+        detections = infer_batch(job.variant, stage.adapter, stage.input_spec, images, stage.times)
+        return lambda: detections
+    finish = launch_batch(job.variant, stage.adapter, stage.input_spec, images, stage.times)
+    ready = MasksOnStream.mark(side)
+    return lambda: MasksOnStream.hand_over(finish(), side, ready)
 
 
 def _portable(detections: list[Detections] | MasksOnStream) -> tuple[list[Detections], float]:
