@@ -172,6 +172,24 @@ def test_without_a_threshold_the_batch_s_selection_goes_to_the_host_ahead_of_the
     assert thresholded.postprocess.selection is None  # per-image filtering: the columns come from the results
 
 
+def test_a_batch_launched_before_the_last_one_is_taken_leaves_its_detections_alone(
+    checkpoint: Path, images: list[np.ndarray], batch: torch.Tensor
+) -> None:
+    """The local executor's ``lookahead`` launches the next batch before it takes this one's detections: each
+    launch keeps its own selection (the postprocess's state is the latest launch's), so both batches give what
+    each gives alone, taken in either order."""
+    adapter = RFDETRAdapter(CPU, file=checkpoint)
+    halves = [(batch[:2], stretched(images[:2])), (batch[2:], stretched(images[2:]))]
+    alone = [adapter(*half) for half in halves]
+    first, second = (adapter.launch(*half) for half in halves)
+    for got, expected in ((second(), alone[1]), (first(), alone[0])):
+        assert len(got) == len(expected)
+        for det, ref in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(det.boxes, ref.boxes)
+            np.testing.assert_array_equal(det.scores, ref.scores)
+            assert torch.equal(det.masks.drawn(), ref.masks.drawn())
+
+
 @pytest.mark.parametrize("elements", [None, 7 * 50 * 40, 1])
 def test_each_photo_s_masks_resized_in_few_calls_are_rfdetr_s(monkeypatch: pytest.MonkeyPatch, elements: int) -> None:
     """The batch's masks picked in one call and each photo's resized in as few calls as fit ``MASK_ELEMENTS`` (all
