@@ -401,7 +401,8 @@ class ExecutorSpec(StrictModel):
         "decoded into page-locked memory, a batch's shape groups back to back; on by default), image_memory_gb "
         "(the most decoded images kept for the next variants; default 40% of the host's memory; beyond it, "
         "each variant decodes them again, a few batches ahead), switch_interval_ms (the interpreter's thread "
-        "switch interval while a dump runs; default Python's 5 ms).",
+        "switch interval while a dump runs; default Python's 5 ms), lookahead (batches launched before the oldest "
+        "one's detections are taken, 0 to 4; default 0).",
     )
 
     @model_validator(mode="before")
