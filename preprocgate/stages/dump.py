@@ -290,10 +290,11 @@ class LocalExecutor:
     host makes one batch's detections and queues the next batch (RF-DETR dumps on an H100 kept the GPU busy
     47–56% of the time; benchmarks/RESULTS.md). With 1 the next batch's forward is queued behind this one's
     first, and runs while the host finishes this one. It changes only when the host waits: the kernels are
-    queued in the same order on the same stream, and each batch's masks are marked ready behind its own
-    kernels (:meth:`MasksOnStream.mark`), so the dumps are the same. It matters where the device runs behind the
-    host (CUDA with ``encode_stream``); elsewhere each batch is computed at its launch. A dump that fails loses
-    the launched batches not yet handed to the writer (at most ``lookahead``): a resumed run computes them.
+    queued in the same order on the same stream, and each batch's masks are handed to the writer's stream
+    behind every kernel that made them (:meth:`MasksOnStream.hand_over`), so the dumps are the same. It matters
+    where the device runs behind the host (CUDA with ``encode_stream``); elsewhere each batch is computed at its
+    launch. A dump that fails loses the launched batches not yet handed to the writer (at most ``lookahead``): a
+    resumed run computes them.
     """
 
     decodes_here = True
@@ -574,21 +575,14 @@ class MasksOnStream:
     stream: torch.cuda.Stream
     ready: torch.cuda.Event
 
-    @staticmethod
-    def mark(stream: torch.cuda.Stream) -> torch.cuda.Event:
-        """An event on the inferring thread's stream behind the kernels queued so far (a batch's masks):
-        recorded where the batch was launched, so that its encoding waits for it and not for the batches
-        queued after it."""
-        ready = torch.cuda.Event()
-        ready.record(torch.cuda.current_stream(stream.device))
-        return ready
-
     @classmethod
-    def hand_over(
-        cls, detections: list[Detections], stream: torch.cuda.Stream, ready: torch.cuda.Event | None = None
-    ) -> MasksOnStream:
-        """``ready``: :meth:`mark`'s event for the batch (default: recorded now)."""
-        ready = cls.mark(stream) if ready is None else ready
+    def hand_over(cls, detections: list[Detections], stream: torch.cuda.Stream) -> MasksOnStream:
+        """Recorded when the detections are taken, not when their batch was launched: taking them may queue the
+        kernels that make the masks (an adapter's filtering or mapping back, RF-DETR's with a score threshold or
+        a letterbox). With the executor's ``lookahead`` the encoding then also waits for the batches launched
+        since, one forward or so later; the writer keeps :data:`_IN_FLIGHT` parts in flight for that."""
+        ready = torch.cuda.Event()
+        ready.record(torch.cuda.current_stream(stream.device))  # the inferring thread's stream, behind the masks
         for d in detections:
             masks = d.masks.logits if isinstance(d.masks, UpsampledMasks) else d.masks
             if isinstance(masks, torch.Tensor) and masks.is_cuda:
@@ -670,14 +664,13 @@ def _launch(
     stage: DumpStage, job: DumpJob, images: list[np.ndarray], side: torch.cuda.Stream | None
 ) -> Callable[[], list[Detections] | MasksOnStream]:
     """One batch started on the inferring thread; the call returned gives what the writer takes: with a
-    ``side`` stream, the detections whose masks it encodes there (marked ready behind this batch's kernels),
-    else host-only detections, inferred and encoded here at once."""
+    ``side`` stream, the detections whose masks it encodes there, else host-only detections, inferred and
+    encoded here at once."""
     if side is None:
         detections = infer_batch(job.variant, stage.adapter, stage.input_spec, images, stage.times)
         return lambda: detections
     finish = launch_batch(job.variant, stage.adapter, stage.input_spec, images, stage.times)
-    ready = MasksOnStream.mark(side)
-    return lambda: MasksOnStream.hand_over(finish(), side, ready)
+    return lambda: MasksOnStream.hand_over(finish(), side)
 
 
 def _portable(detections: list[Detections] | MasksOnStream) -> tuple[list[Detections], float]:
