@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from preprocgate.data import demo
 from preprocgate.engine import build_executor
 from preprocgate.errors import RunError
 from preprocgate.spec import ExecutorSpec
@@ -52,8 +53,6 @@ def _logged(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_batches_are_launched_ahead_and_the_dump_is_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookahead: int
 ) -> None:
-    from preprocgate.data import demo
-
     data = demo.generate(tmp_path / "data", "val", 7, seed=1)
     digests = {}
     for ahead in (0, lookahead):

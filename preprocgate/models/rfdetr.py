@@ -312,7 +312,8 @@ class RFDETRAdapter(ModelAdapter):
         }
 
     def __call__(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> list[Detections]:
-        return self.launch(batch, geometries)()
+        with torch.inference_mode():
+            return self.launch(batch, geometries)()
 
     def launch(self, batch: torch.Tensor, geometries: Sequence[Geometry]) -> Callable[[], list[Detections]]:
         """The forward and the postprocess queued; the call returned waits for the batch's boxes, scores and
@@ -344,9 +345,8 @@ class RFDETRAdapter(ModelAdapter):
             selection = self.postprocess.selection  # the next launch sets its own
 
         def detections() -> list[Detections]:
-            with torch.inference_mode():
-                columns = selection.columns() if selection is not None else _host_columns(results)
-                return [self._detections(r, g, c) for r, g, c in zip(results, geometries, columns, strict=True)]
+            columns = selection.columns() if selection is not None else _host_columns(results)
+            return [self._detections(r, g, c) for r, g, c in zip(results, geometries, columns, strict=True)]
 
         return detections
 

@@ -142,47 +142,52 @@ def infer_batch(
     encode: bool = True,
 ) -> list[Detections]:
     """One batch through preprocessing and the model, to host-only detections (:func:`portable`; ``encode``
-    False: masks left where the model put them, for the caller to encode: :func:`launch_batch` and its
-    detections at once). The variant's and the adapter's calls are the gate's work
-    (:func:`preprocgate.timing.work`). Each call ends with the thread's stream synchronised, so that its queued
-    kernels are not counted as the engine's encoding after it."""
+    False: masks left where the model put them, for the caller to encode): :func:`launch_batch` and its
+    detections at once. With ``encode``, each call ends with the thread's stream synchronised, so that its
+    queued kernels are not counted as the engine's encoding after it."""
+    detections = launch_batch(variant, adapter, input_spec, batch, times, wait=encode)()
     if not encode:
-        return launch_batch(variant, adapter, input_spec, batch, times)()
-    with torch.inference_mode():
-        with times.measure("preprocess"), work():
-            tensor = variant(list(batch))
-            variant.synchronize()
-        with times.measure("infer+postprocess"):
-            plan = geometry.plan_batch([im.shape[:2] for im in batch], input_spec.size, input_spec.resize)
-            with work():
-                detections = adapter(tensor, plan)
-                variant.synchronize()  # the run's device, which the adapter shares
-            return portable(detections)
+        return detections
+    with times.measure("infer+postprocess"):
+        return portable(detections)
 
 
 def launch_batch(
-    variant: Preprocessor, adapter: ModelAdapter, input_spec: InputSpec, batch: Sequence[np.ndarray], times: StageTimes
+    variant: Preprocessor,
+    adapter: ModelAdapter,
+    input_spec: InputSpec,
+    batch: Sequence[np.ndarray],
+    times: StageTimes,
+    wait: bool = False,
 ) -> Callable[[], list[Detections]]:
     """One batch's preprocessing and model queued (:meth:`ModelAdapter.launch`); the call returned waits for
     what the adapter waits for (a detector's boxes and scores on the host) and gives the detections, masks left
-    where the model put them for another thread to encode (the local executor's ``encode_stream``).
+    where the model put them. The variant's and the adapter's calls are the gate's work
+    (:func:`preprocgate.timing.work`).
 
-    Nothing here waits for the device beyond the adapter's own waits: the model's remaining kernels (RF-DETR:
-    its masks picked for the encoder) run on while this thread queues the next batch, which waits for them only
-    when it waits for its own. The stages' split then counts a kernel where it is waited for: still inside the
-    work, but ``preprocess`` and ``infer+postprocess`` are the host's queuing and waiting, not each step's
-    device time."""
+    ``wait``: the thread's stream synchronised after the variant's call and after the adapter's, so that each
+    stage's time holds its device time. Without it (the local executor's ``encode_stream``: another thread
+    encodes the masks) nothing waits here beyond the adapter's own waits: the model's remaining kernels
+    (RF-DETR: its masks picked for the encoder) run on while this thread queues the next batch, which waits for
+    them only when it waits for its own. The stages' split then counts a kernel where it is waited for: still
+    inside the work, but ``preprocess`` and ``infer+postprocess`` are the host's queuing and waiting, not each
+    step's device time."""
     with torch.inference_mode():
         with times.measure("preprocess"), work():
             tensor = variant(list(batch))
+            if wait:
+                variant.synchronize()
         with times.measure("infer+postprocess"):
             plan = geometry.plan_batch([im.shape[:2] for im in batch], input_spec.size, input_spec.resize)
             with work():
                 finish = adapter.launch(tensor, plan)
 
     def detections() -> list[Detections]:
-        with times.measure("infer+postprocess"), work():
-            return finish()
+        with torch.inference_mode(), times.measure("infer+postprocess"), work():
+            taken = finish()
+            if wait:
+                variant.synchronize()  # the run's device, which the adapter shares
+            return taken
 
     return detections
 
