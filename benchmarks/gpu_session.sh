@@ -10,8 +10,8 @@
 # - kernel (180); separable (120: kernel_cuda.py's antialias and Pillow rows only); rle (40); geometry (240: the
 #   held-out exactness sweep); host (120); cudatests (120: the tests that need CUDA); compiled (90: the RLE's
 #   tests and the ragged launch's CUDA test with the kernels compiled)
-# - rfdetr (240); item1 (300: issue 13 item 1's run, 1,000 images, fp32, cuda_graphs, the network's throughput
-#   beside the dumps'); lookahead (300: item1's dumps with the local executor's lookahead 0 and 1, alternating, in
+# - rfdetr (240); item1 (360: issue 13 item 1's run, 1,000 images, fp32, cuda_graphs, the network's throughput
+#   beside the dumps' with lookahead 0 and 1); lookahead (300: item1's dumps with the local executor's lookahead 0 and 1, alternating, in
 #   one process; LOOKAHEAD_IMAGES=320 for a short call); where (200: the triton dump of that run under dump_profile_gpu.py: each step's host and
 #   GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's
 #   cuda_graphs); fast5000 (560:
@@ -64,8 +64,8 @@ for arg in "$@"; do
         geometry) step geometry "${limit:-240}" python benchmarks/geometry_cuda.py --out "$OUT/geometry.json" ;;
         host) step host "${limit:-120}" python benchmarks/host_path_gpu.py --out "$OUT/host.json" ;;
         rfdetr) step rfdetr "${limit:-240}" python benchmarks/rfdetr_gpu.py --images 240 --out "$OUT/rfdetr.json" ;;
-        item1) step item1 "${limit:-300}" python benchmarks/rfdetr_gpu.py --images 1000 --precisions fp32 \
-            --model-params '{"cuda_graphs": true}' --out "$OUT/item1.json" ;;
+        item1) step item1 "${limit:-360}" python benchmarks/rfdetr_gpu.py --images 1000 --precisions fp32 \
+            --model-params '{"cuda_graphs": true}' --local-params '{}' '{"lookahead": 1}' --out "$OUT/item1.json" ;;
         lookahead) step lookahead "${limit:-300}" python benchmarks/rfdetr_gpu.py --images "${LOOKAHEAD_IMAGES:-1000}" \
             --precisions fp32 --no-throughput --model-params '{"cuda_graphs": true}' \
             --local-params '{}' '{"lookahead": 1}' '{}' '{"lookahead": 1}' --out "$OUT/lookahead.json" ;;
