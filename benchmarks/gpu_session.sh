@@ -12,8 +12,8 @@
 #   tests and the ragged launch's CUDA test with the kernels compiled)
 # - rfdetr (240); item1 (360: issue 13 item 1's run, 1,000 images, fp32, cuda_graphs, the network's throughput
 #   beside the dumps' with lookahead 0 and 1); lookahead (300: item1's dumps with the local executor's lookahead 0 and 1, alternating, in
-#   one process; LOOKAHEAD_IMAGES=320 for a short call); where (200: the triton dump of that run under dump_profile_gpu.py: each step's host and
-#   GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's
+#   one process; LOOKAHEAD_IMAGES=320 for a short call); where (200: the triton dump of that run under dump_profile_gpu.py, with lookahead 1
+#   or WHERE_LOCAL's local params: each step's host and GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's
 #   cuda_graphs); fast5000 (560:
 #   graphs5000 evaluated by faster_coco_eval); stream (360: rfdetr fp32 as shipped (a first run for the process's
 #   start), then without the local executor's arena, with its encode_stream, each twice, alternating); graphs
@@ -70,7 +70,8 @@ for arg in "$@"; do
             --precisions fp32 --no-throughput --model-params '{"cuda_graphs": true}' \
             --local-params '{}' '{"lookahead": 1}' '{}' '{"lookahead": 1}' --out "$OUT/lookahead.json" ;;
         where) step where "${limit:-200}" python benchmarks/dump_profile_gpu.py --images 1000 --variant triton \
-            --model-params '{"cuda_graphs": true}' --out "$OUT/where.json" ;;
+            --model-params '{"cuda_graphs": true}' --local-params "${WHERE_LOCAL:-{\"lookahead\": 1\}}" \
+            --out "$OUT/where.json" ;;
         rfdetr5000) step rfdetr5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
             --no-throughput --out "$OUT/rfdetr5000.json" ;;
         graphs5000) step graphs5000 "${limit:-560}" python benchmarks/rfdetr_gpu.py --images 5000 --precisions fp32 \
