@@ -257,6 +257,37 @@ def model_throughput(
     return rows
 
 
+def against_network(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13 item 1's figure: each dump's images/s over "network + postprocess to original-size masks" at the
+    same batch and precision, with the adapter built as in the gate (the throughput row whose ``--model-params``
+    the study's params hold, the most specific one), 80% asked on an H200; one row per study and variant."""
+    rows = []
+    for study in report["gate"]:
+        matching = [
+            row
+            for row in report["model_throughput"]
+            if row["batch"] == report["batch_size"]
+            and row["precision"] == study["precision"]
+            and row["model_params"].items() <= study["model_params"].items()
+        ]
+        if not matching:
+            continue
+        network = max(matching, key=lambda row: len(row["model_params"]))["with_postprocess_images_per_s"]
+        for dump in study["dumps"]:
+            rows.append(
+                {
+                    "precision": study["precision"],
+                    "executor": study["executor"],
+                    "model_params": study["model_params"],
+                    "variant": dump["variant"],
+                    "images_per_s": dump["images_per_s"],
+                    "network_postprocess_images_per_s": network,
+                    "ratio": round(dump["images_per_s"] / network, 3) if dump["images_per_s"] else None,
+                }
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -338,6 +369,7 @@ def main() -> None:
                 report["model_throughput"] += model_throughput(
                     data, checkpoint, device, precision, threshold, args.repeats, model_params
                 )
+    report["dumps_over_network_postprocess"] = against_network(report)
     print(save())
 
 
