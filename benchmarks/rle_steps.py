@@ -100,7 +100,33 @@ def logits_steps(args: argparse.Namespace, generator: torch.Generator, device: t
         "encode_many_json, drawn as read: GPU us per image by kernel": (
             kernel_times(lambda: rle.encode_many_json(lazy), args.images) if device.type == "cuda" else None
         ),
+        "encode_many_json, drawn as read: host ms per image by function": host_times(
+            lambda: rle.encode_many_json(lazy), args.images, args.repeats
+        ),
     }
+
+
+def host_times(fn: Callable[[], object], images: int, repeats: int, top: int = 15) -> dict[str, float]:
+    """Each function's own time (cProfile's tottime) over ``repeats`` calls, largest first, per image: where the
+    host's part of a call goes (its waits for the GPU show as the synchronising calls': ``tolist``, ``item``,
+    ``copy_``), beside the kernels' GPU time above."""
+    import cProfile
+    import pstats
+
+    fn()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeats):
+        fn()
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # (file, line, name) -> (calls, primitive, tottime, cumtime, callers)
+    ranked = sorted(stats.items(), key=lambda item: -item[1][2])
+    table = {
+        f"{name} ({file.rsplit('/', 1)[-1]}:{line})": round(tottime / repeats / images * 1e3, 4)
+        for (file, line, name), (_, _, tottime, _, _) in ranked[:top]
+    }
+    table["(all)"] = round(sum(v[2] for v in stats.values()) / repeats / images * 1e3, 4)
+    return table
 
 
 def kernel_times(fn: Callable[[], object], images: int, top: int = 12) -> dict[str, float]:
