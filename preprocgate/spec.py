@@ -402,7 +402,7 @@ class ExecutorSpec(StrictModel):
         "(the most decoded images kept for the next variants; default 40% of the host's memory; beyond it, "
         "each variant decodes them again, a few batches ahead), switch_interval_ms (the interpreter's thread "
         "switch interval while a dump runs; default Python's 5 ms), lookahead (batches launched before the oldest "
-        "one's detections are taken, 0 to 4; default 0).",
+        "one's detections are taken, 0 to 4; default 1).",
     )
 
     @model_validator(mode="before")

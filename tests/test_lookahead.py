@@ -21,7 +21,7 @@ from tests.helpers.models import CountingOnnx
 
 
 def test_the_spec_param_reaches_the_local_executor_and_bad_values_are_one_line() -> None:
-    assert build_executor(ExecutorSpec()).lookahead == 0
+    assert build_executor(ExecutorSpec()).lookahead == 1
     executor = build_executor(ExecutorSpec.model_validate({"kind": "local", "params": {"lookahead": 2}}))
     assert isinstance(executor, LocalExecutor) and executor.lookahead == 2
     for bad in (-1, dump.MAX_LOOKAHEAD + 1, 1.5, "1", True):

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -35,6 +35,7 @@ from preprocgate.models import ModelAdapter
 from preprocgate.models.base import Detections
 from preprocgate.results import DumpSummary
 from preprocgate.spec import InputSpec
+from preprocgate.stages.allocator import trimming_held_back
 from preprocgate.timing import StageTimes, work
 from preprocgate.variants import Preprocessor
 from preprocgate.variants.arena import ImageArena, Slot, physical_memory
@@ -289,7 +290,7 @@ class LocalExecutor:
     Timed on an H100 at 0.5 and 1 ms: no effect beyond the spread between runs (``benchmarks/rfdetr_gpu.py
     --local-params '{}' '{"switch_interval_ms": 0.5}'``), so Python's stays the default. Same dumps either way.
 
-    ``lookahead`` (default 0, at most :data:`MAX_LOOKAHEAD`): batches launched (:func:`launch_batch`: their
+    ``lookahead`` (default 1, at most :data:`MAX_LOOKAHEAD`): batches launched (:func:`launch_batch`: their
     preprocessing, forward and postprocess queued) before the thread waits for the oldest one's detections.
     With 0 the thread waits for each batch's boxes before it preprocesses the next, so the GPU idles while the
     host makes one batch's detections and queues the next batch (RF-DETR dumps on an H100 kept the GPU busy
@@ -298,8 +299,12 @@ class LocalExecutor:
     queued in the same order on the same stream, and each batch's masks are handed to the writer's stream
     behind every kernel that made them (:meth:`MasksOnStream.hand_over`), so the dumps are the same. It matters
     where the device runs behind the host (CUDA with ``encode_stream``); elsewhere each batch is computed at its
-    launch. A dump that fails loses the launched batches not yet handed to the writer (at most ``lookahead``): a
-    resumed run computes them.
+    launch. Where a batch fails to launch (its decoding, preprocessing or forward), the batches launched before
+    it are still written, so a resumed run computes what it would without the lookahead; where taking a batch's
+    detections fails, the batches launched after it are lost (at most ``lookahead``) and a resumed run computes
+    them. Default 1 from RF-DETR's dumps on an H100 (benchmarks/RESULTS.md, 2026-12-07),
+    0 and 1 alternating: the cv2 dump 14% faster with 1 in both pairs, torch and triton within −4 to +10%
+    (mean +2–3%), the same digests.
     """
 
     decodes_here = True
@@ -310,7 +315,7 @@ class LocalExecutor:
         arena: bool = True,
         image_memory_gb: float | None = None,
         switch_interval_ms: float | None = None,
-        lookahead: int = 0,
+        lookahead: int = 1,
     ) -> None:
         interval = param_number(
             "switch_interval_ms", switch_interval_ms, lambda v: 0 < v <= 100, "milliseconds above 0, at most 100"
@@ -318,7 +323,7 @@ class LocalExecutor:
         ahead = param_number(
             "lookahead", lookahead, lambda v: v in range(MAX_LOOKAHEAD + 1), f"batches, 0 to {MAX_LOOKAHEAD}"
         )
-        self.lookahead = int(ahead or 0)
+        self.lookahead = 1 if ahead is None else int(ahead)
         self.encode_stream = encode_stream
         self.arena = arena
         self.image_memory = image_memory_bytes(image_memory_gb)
@@ -346,10 +351,20 @@ class LocalExecutor:
                 parts.append(writer.submit(name, chunk, detections()))
                 take_written(stage, job, parts, keep=_IN_FLIGHT)
 
-            for n, (chunk, images) in enumerate(stage.decoded_batches(job.todo, device, self.arena, self.image_memory)):
-                launched.append((f"{job.tag}-{first + n:06d}", chunk, _launch(stage, job, images, side)))
-                if len(launched) > self.lookahead:
-                    submit_oldest()
+            try:
+                batches = stage.decoded_batches(job.todo, device, self.arena, self.image_memory)
+                for n, (chunk, images) in enumerate(batches):
+                    launched.append((f"{job.tag}-{first + n:06d}", chunk, _launch(stage, job, images, side)))
+                    if len(launched) > self.lookahead:
+                        submit_oldest()
+            except Exception:
+                # the batches launched before the failure are still written where they can be, so that a
+                # resumed run computes no more than it would without the lookahead; the failure is what is raised
+                with suppress(Exception):
+                    while launched:
+                        submit_oldest()
+                    take_written(stage, job, parts, keep=0)
+                raise
             while launched:
                 submit_oldest()
             take_written(stage, job, parts, keep=0)
@@ -611,7 +626,8 @@ class PartWriter:
     batch's records (RF-DETR on an H100: the encoding thread, 15.7 ms a batch, half of it the RLE, set the
     dump's pace; benchmarks/RESULTS.md). The digest is fed one part after another in submission order. Used as
     a context manager, it keeps the dump's records out of the garbage collector's way while it runs
-    (:func:`heap_frozen`): after each part is written, what is alive is frozen."""
+    (:func:`heap_frozen`): after each part is written, what is alive is frozen; and glibc's malloc keeps the
+    memory the parts' strings free for the next ones (:func:`~preprocgate.stages.allocator.trimming_held_back`)."""
 
     def __init__(self, cache: DumpCache, key: str, digest: DumpDigest | None = None) -> None:
         self.cache, self.key, self.digest = cache, key, digest
@@ -659,6 +675,7 @@ class PartWriter:
 
     def __enter__(self) -> PartWriter:
         self.freeze = self._heap.enter_context(heap_frozen())
+        self._heap.enter_context(trimming_held_back())
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -35,6 +35,7 @@ from preprocgate.errors import MissingDependencyError, PreprocgateError, RunErro
 from preprocgate.functional.coco import to_results
 from preprocgate.plugins import MODELS, VARIANTS
 from preprocgate.spec import InputSpec
+from preprocgate.stages.allocator import hold_back_for_good
 from preprocgate.stages.dump import (
     KEEP_SHARE,
     DumpJob,
@@ -92,6 +93,7 @@ class DumpWorker:
 
     def __init__(self, setup: WorkerSetup) -> None:
         torch.set_num_threads(setup.threads)  # the driver's: CPU results and the cache key's device class use it
+        hold_back_for_good()  # this process only dumps: the local executor holds it back around each dump
         self.setup, recipe = setup, setup.recipe
         self.device = torch.device(recipe.device)  # a type only: Ray sets which GPU this actor sees
         self.adapter = MODELS.resolve(recipe.adapter)(
