@@ -16,7 +16,7 @@ ROUND = 5 * 1600  # pages that one round of the churn's 100 MB faults in at the 
 
 
 def churn(scenario: str, **environment: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.pop("GLIBC_TUNABLES", None)
     done = subprocess.run(
         [sys.executable, "-m", "tests.helpers.heap_churn", scenario],
@@ -51,8 +51,11 @@ def test_a_process_whose_environment_tunes_malloc_is_left_as_it_is(monkeypatch: 
     faults = churn("plain", MALLOC_TRIM_THRESHOLD_="131072")  # glibc's default, set by the process's owner
     assert faults["held"] == [False]
     assert faults["inside"] > faults["before"] / 2 > ROUND / 2
-    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"):
+    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"):
         monkeypatch.delenv(name, raising=False)
     assert not allocator.tuned_by_environment()
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert allocator.tuned_by_environment()
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.top_pad=0")
     assert allocator.tuned_by_environment()

@@ -16,9 +16,10 @@ such array would be mapped and faulted in afresh (13× slower for 1 MB numpy arr
 threshold is set at that ceiling throughout, and after a dump the trim threshold at twice it: where glibc's
 adjustment ends up in a process that handles large arrays.
 
-Where the environment already tunes glibc's trimming (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_`` or their
-``GLIBC_TUNABLES``), the process is left as its owner set it: that is also how to time a dump without this
-(``MALLOC_TRIM_THRESHOLD_=131072``, glibc's default). Elsewhere (macOS, Windows, musl) nothing changes.
+Where the environment already tunes these thresholds (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_TOP_PAD_``,
+``MALLOC_MMAP_THRESHOLD_`` or their ``GLIBC_TUNABLES``), the process is left as its owner set it: that is also how
+to time a dump without this (``MALLOC_TRIM_THRESHOLD_=131072``, glibc's default). Elsewhere (macOS, Windows,
+musl) nothing changes.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ MMAP_THRESHOLD = 32 << 20  # glibc's ceiling for its own adjustment on 64-bit (D
 AFTER_TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # what its adjustment sets beside that
 TRIM_THRESHOLD = 1 << 30  # free memory kept at the heap's top before any is handed back, while a dump runs
 TOP_PAD = 512 << 20  # extra heap asked for at each growth (only touched pages cost memory)
-_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
-_TUNABLES = ("glibc.malloc.trim_threshold", "glibc.malloc.top_pad")
+_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_")
+_TUNABLES = ("glibc.malloc.trim_threshold", "glibc.malloc.top_pad", "glibc.malloc.mmap_threshold")
 
 _lock = threading.Lock()
 _holders = 0  # dumps running in this process with the trimming held back
@@ -62,7 +63,7 @@ def _glibc() -> Any | None:
 
 
 def tuned_by_environment() -> bool:
-    """Whether the process's owner set glibc's trimming: then it is theirs."""
+    """Whether the process's owner set glibc's thresholds: then they are theirs."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     return any(name in os.environ for name in _ENVIRONMENT) or any(name in tunables for name in _TUNABLES)
 
