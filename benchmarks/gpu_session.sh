@@ -11,9 +11,10 @@
 #   held-out exactness sweep); host (120); cudatests (120: the tests that need CUDA); compiled (90: the RLE's
 #   tests and the ragged launch's CUDA test with the kernels compiled)
 # - rfdetr (240); item1 (360: issue 13 item 1's run, 1,000 images, fp32, cuda_graphs, the network's throughput
-#   beside the dumps' with lookahead 0 and 1); lookahead (300: item1's dumps with the local executor's lookahead 0 and 1, alternating, in
-#   one process; LOOKAHEAD_IMAGES=320 for a short call); where (200: the triton dump of that run under dump_profile_gpu.py, with lookahead 1
-#   or WHERE_LOCAL's local params: each step's host and GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's
+#   beside the dumps' with lookahead 0 and 1); lookahead (300: item1's dumps with the local executor's lookahead
+#   0 and 1, alternating, in one process; LOOKAHEAD_IMAGES=320 for a short call); where (200: the triton dump of
+#   that run under dump_profile_gpu.py, with lookahead 1 or WHERE_LOCAL's local params: each step's host and GPU
+#   time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's
 #   cuda_graphs); fast5000 (560:
 #   graphs5000 evaluated by faster_coco_eval); stream (360: rfdetr fp32 as shipped (a first run for the process's
 #   start), then without the local executor's arena, with its encode_stream, each twice, alternating); graphs

@@ -68,6 +68,11 @@ def tuned_by_environment() -> bool:
     return any(name in os.environ for name in _ENVIRONMENT) or any(name in tunables for name in _TUNABLES)
 
 
+def _ours() -> bool:
+    """Whether this process's thresholds are preprocgate's to set: glibc's malloc, not tuned by its owner."""
+    return _glibc() is not None and not tuned_by_environment()
+
+
 def _set(trim_threshold: int, top_pad: int) -> None:
     libc = _glibc()
     libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
@@ -81,7 +86,7 @@ def trimming_held_back() -> Iterator[bool]:
     uses share one setting; when the last ends, the thresholds glibc's own adjustment would have reached are
     set and the free heap is handed back."""
     global _holders
-    if _glibc() is None or tuned_by_environment():
+    if not _ours():
         yield False
         return
     with _lock:
@@ -102,7 +107,7 @@ def hold_back_for_good() -> bool:
     """:func:`trimming_held_back` for the rest of the process: a process that only dumps (a Ray worker). Whether
     it is held back."""
     global _for_good
-    if _glibc() is None or tuned_by_environment():
+    if not _ours():
         return False
     with _lock:
         _for_good = True

@@ -351,6 +351,11 @@ class LocalExecutor:
                 parts.append(writer.submit(name, chunk, detections()))
                 take_written(stage, job, parts, keep=_IN_FLIGHT)
 
+            def drain() -> None:
+                while launched:
+                    submit_oldest()
+                take_written(stage, job, parts, keep=0)
+
             try:
                 batches = stage.decoded_batches(job.todo, device, self.arena, self.image_memory)
                 for n, (chunk, images) in enumerate(batches):
@@ -361,13 +366,9 @@ class LocalExecutor:
                 # the batches launched before the failure are still written where they can be, so that a
                 # resumed run computes no more than it would without the lookahead; the failure is what is raised
                 with suppress(Exception):
-                    while launched:
-                        submit_oldest()
-                    take_written(stage, job, parts, keep=0)
+                    drain()
                 raise
-            while launched:
-                submit_oldest()
-            take_written(stage, job, parts, keep=0)
+            drain()
 
     def close(self) -> None:
         pass
