@@ -55,6 +55,7 @@ def sass(
     fn = k.rows_kernel if kernel == "rows" else k.preprocess_kernel
     names = fn.arg_names
     fixed = interp == k.SEPARABLE_FIXED
+    integer = interp in (k.NEAREST, k.SEPARABLE_FIXED)  # samples 0…255: the split reciprocal, as launched on CUDA
 
     def kind(name: str) -> str:
         if name == "src_ptr":
@@ -72,7 +73,7 @@ def sass(
     const = {
         "SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": not fixed, "DIV_FMA": True,
         "INTERP": interp, "ACC": k.ACC_ROUNDED if fixed else k.ACC_FMA, "V_FIRST": False, "O_TAPS": 2, "I_TAPS": 3,
-        "ROWS": rows, "BLOCK": block, "WORDS": words and interp != k.NEAREST, "SCALE_FMA": fixed,
+        "ROWS": rows, "BLOCK": block, "WORDS": words and interp != k.NEAREST, "SPLIT": integer,
         "CLAMP": not fixed,  # Pillow's bilinear tables are clamp-free (filters.pillow_clamp_free), as launched
     }  # fmt: skip
     attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in DIVISIBLE}

@@ -37,12 +37,12 @@ def signature(weights):
     }
 
 
-def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False, scale_fma=False, clamp=True,
+def ptx(interp, pad, acc=0, v_first=False, unroll=(2, 3), fn=fn, words=False, split=False, clamp=True,
         ragged=False):
     recip = interp != k.SEPARABLE_FIXED  # Pillow's reference divides by pixel_scale (numpy), as the launch does
     const = {"SWAP": True, "PAD": pad, "TAPS": 0, "INDEX_FMA": True, "RECIP_SCALE": recip, "DIV_FMA": True,
              "INTERP": interp, "ACC": acc, "V_FIRST": v_first, "O_TAPS": unroll[0], "I_TAPS": unroll[1], "ROWS": 2,
-             "BLOCK": 128, "WORDS": words, "SCALE_FMA": scale_fma, "CLAMP": clamp, "RAGGED": ragged}
+             "BLOCK": 128, "WORDS": words, "SPLIT": split, "CLAMP": clamp, "RAGGED": ragged}
     weights = "*i32" if interp == k.SEPARABLE_FIXED else "*fp32"
     source = ASTSource(fn=fn, signature=signature(weights), constexprs={(names.index(c),): v for c, v in const.items()})
     options = {"num_warps": 2, "enable_fp_fusion": False}
@@ -79,10 +79,10 @@ counts["words"] = [
 counts["words32"] = [
     {op: ptx(k.BILINEAR, k.PAD_PIXEL, 1, words=2, fn=f).count(op) for op in WORDS} for f in (fn, k.rows_kernel)
 ]
-# Pillow's division by pixel_scale through the reciprocal and one correction (SCALE_FMA), in rows_kernel
-counts["pillow_scale_fma"] = [
-    {op: ptx(k.SEPARABLE_FIXED, k.PAD_PIXEL, 0, False, (2, 3), fn=k.rows_kernel, scale_fma=f).count(op) for op in OPS}
-    for f in (False, True)
+# Pillow's and nearest's normalisation through the split reciprocal (SPLIT), in rows_kernel and the tiled kernel
+counts["split"] = [
+    {op: ptx(i, k.PAD_PIXEL, 0, False, (2, 3), fn=f, split=s).count(op) for op in OPS}
+    for i, f in ((k.SEPARABLE_FIXED, k.rows_kernel), (k.NEAREST, fn)) for s in (False, True)
 ]
 # Pillow's 3-tap rows in rows_kernel, read as words, with and without the clamp to 0…255
 CLAMPS = ("min.s32", "max.s32", "ld.global.b32")
@@ -156,10 +156,18 @@ def test_kernel_compiles_for_sm90_and_padding_adds_no_arithmetic() -> None:
     for op in ("min.s32", "max.s32"):
         assert clamped[op] - unclamped[op] == 3 * 3 * 2
     assert clamped["ld.global.b32"] == unclamped["ld.global.b32"]
-    # SCALE_FMA: no division instruction left; two FMAs per value divided instead (3 channels × 2 columns)
-    divided, corrected = counts["pillow_scale_fma"]
-    assert divided["div.rn.f32"] > 0 and corrected["div.rn.f32"] == corrected["div.full.f32"] == 0
-    assert corrected["fma.rn.f32"] == divided["fma.rn.f32"] + 2 * 3 * 2
+    # SPLIT: a product and an FMA per quotient, and one of each per divisor for its reciprocal's remainder (computed
+    # once per program). Pillow in rows_kernel, 6 values a thread (3 channels × 2 columns), 4 divisors (pixel_scale,
+    # 3 stds): no division instruction left, where the division by pixel_scale was div_rn
+    divided, split = counts["split"][:2]
+    assert divided["div.rn.f32"] == 6 and split["div.rn.f32"] == split["div.full.f32"] == 0
+    assert split["fma.rn.f32"] == split["mul.rn.f32"] == 2 * 6 + 4
+    # nearest in the tiled kernel, 12 values a thread, the scale a product either way (RECIP_SCALE): the division by
+    # std loses one FMA a value (the correction's second), 3 divisors' remainders added
+    corrected, split = counts["split"][2:]
+    assert corrected["div.rn.f32"] == split["div.rn.f32"] == 0
+    assert corrected["fma.rn.f32"] - split["fma.rn.f32"] == 12 - 3
+    assert split["mul.rn.f32"] - corrected["mul.rn.f32"] == 3
     # RAGGED: the same arithmetic and stores; only the table's loads (once per program) added
     for plain, ragged in zip(counts["ragged"][::2], counts["ragged"][1::2], strict=True):
         assert ragged["ld.global"] > plain["ld.global"], counts["ragged"]

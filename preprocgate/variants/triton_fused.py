@@ -318,11 +318,19 @@ class TritonFused(Preprocessor):
             acc = k.ACC_FMA_REMAINDER if arith.taps not in _UNFUSED else k.ACC_ROUNDED
         tab_x, tab_y, idx_x, idx_y = self.tables(geometry, acc == k.ACC_FMA_REMAINDER)
         pillow = interp == k.SEPARABLE_FIXED
-        # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device,
-        # of integers 0…255 only, which the reciprocal and one correction round alike (checked for this scale)
+        # Pillow's reference normalises its uint8 result in numpy: a true division by pixel_scale on every device
         recip_scale = arith.reciprocal_scale and not pillow
-        scale_fma = pillow and self.division == "reciprocal_fma" and corrected_division_exact(float(scale))
+        # the integer-valued modes' samples are 0…255 (and pad colours): where each of their quotients is checked,
+        # both divisions take the split reciprocal (two instructions each, where IEEE-exact division takes three)
+        integer = interp in (k.NEAREST, k.NEAREST_EXACT, k.SEPARABLE_FIXED)
         pad = k.PAD_NONE if geometry.is_stretch else k.PAD_PIXEL if self.pad_value is not None else k.PAD_ZERO
+        pads = tuple(float(v) for v in self.pad_value or ()) if pad == k.PAD_PIXEL else ()
+        normalisation = tuple(zip(map(float, self.mean), map(float, self.std), strict=True))
+        split = (
+            integer
+            and self.division == "reciprocal_fma"
+            and split_division_exact(float(scale), recip_scale, normalisation, pads)
+        )
         v_first = pillow and filters.pillow_vertical_first(geometry.source, geometry.content)
         taps_x, taps_y = (t.shape[-1] if t.dim() == 2 else 1 for t in (tab_x, tab_y))
         o_taps, i_taps = (taps_x, taps_y) if v_first else (taps_y, taps_x)
@@ -361,7 +369,7 @@ class TritonFused(Preprocessor):
             "INDEX_FMA": arith.index_fma,
             "RECIP_SCALE": recip_scale,
             "DIV_FMA": self.division == "reciprocal_fma",
-            "SCALE_FMA": scale_fma,
+            "SPLIT": split,
             "INTERP": interp,
             "ACC": acc,
             "V_FIRST": v_first,
@@ -408,22 +416,40 @@ class TritonFused(Preprocessor):
 
 
 @lru_cache(maxsize=64)
-def corrected_division_exact(scale: float) -> bool:
-    """Whether the kernel's :func:`~preprocgate.variants.triton_kernel.divide` with its correction
-    (q = v·(1/s), then q + fma(−q, s, v)·(1/s), each step rounded to float32 once) equals IEEE float32 division
-    ``v / s`` for every integer ``v`` from 0 to 255: the values Pillow's uint8 result (and a pad colour) take.
-    Exact rational arithmetic, 256 quotients: milliseconds, once per scale. It holds for every scale tried
-    (tests/test_interpolation.py); a scale where it did not would keep ``div_rn``."""
-    s = np.float32(scale)
+def split_division_exact(
+    scale: float, reciprocal_scale: bool, normalisation: tuple[tuple[float, float], ...], pads: tuple[float, ...]
+) -> bool:
+    """Whether the kernel's :func:`~preprocgate.variants.triton_kernel.split_divide` gives the reference's IEEE
+    float32 quotients for every value the integer-valued modes normalise: each integer 0…255, and ``pads`` (a
+    pad colour's channels, in channel order). Per channel (``normalisation``: its mean and std), ``x = v / scale``
+    (or ``v · (1/scale)`` where the reference multiplies: ``reciprocal_scale``) and ``(x − mean) / std``, each
+    compared with exact rational arithmetic: 256 values a channel, milliseconds, once per normalisation. It holds
+    for every normalisation tried (tests/test_interpolation.py); one where it did not keeps ``div_rn`` and the
+    correction that rounds as IEEE for every value (:func:`~preprocgate.variants.triton_kernel.divide`)."""
+    f32 = np.float32
+    s = f32(scale)
     if not np.isfinite(s) or s == 0:
         return False
-    inv = np.float32(1) / s
-    for value in range(256):
-        v = np.float32(value)
-        q = v * inv
-        if filters.fma_f32(filters.fma_f32(-q, s, v), inv, q) != v / s:
+    for channel, (mean, std) in enumerate(normalisation):
+        d = f32(std)
+        if not np.isfinite(d) or d == 0:
             return False
+        values = [*range(256), *pads[channel : channel + 1]]
+        for v in map(f32, values):
+            x = v * (f32(1) / s) if reciprocal_scale else v / s
+            if not reciprocal_scale and _split_quotient(v, s) != x:
+                return False
+            t = f32(x - f32(mean))
+            if _split_quotient(t, d) != t / d:
+                return False
     return True
+
+
+def _split_quotient(a: np.float32, b: np.float32) -> np.float32:
+    """``split_divide(a, b, 1/b)`` as the kernel rounds it: lo = fma(−b, 1/b, 1)·(1/b), then fma(a, 1/b, a·lo)."""
+    inv = np.float32(1) / b
+    lo = np.float32(filters.fma_f32(-b, inv, np.float32(1)) * inv)
+    return filters.fma_f32(a, inv, np.float32(a * lo))
 
 
 def launch_shape(

@@ -177,28 +177,45 @@ def divide(a, b, inv_b, DIV_FMA: tl.constexpr):
 
 
 @triton.jit
+def split_divide(a, b, inv_b):
+    """a / b as a · (1/b) with the reciprocal in two parts: ``inv_b`` and its remainder ``lo`` =
+    (1 − b·inv_b)·inv_b, so that a / b ≈ fma(a, inv_b, a·lo), two instructions where :func:`divide` takes three.
+    Not IEEE division for every ``a``, so only used where the launch has checked every value ``a`` takes
+    (``triton_fused.split_division_exact``). ``lo`` depends on the arguments alone: computed once per program."""
+    lo = tl.fma(-b, inv_b, 1.0) * inv_b
+    return tl.fma(a, inv_b, a * lo)
+
+
+@triton.jit
 def _normalize(
-    v, mean, std, inv_std, scale, inv_scale, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SCALE_FMA: tl.constexpr
+    v, mean, std, inv_std, scale, inv_scale, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SPLIT: tl.constexpr
 ):  # fmt: skip
-    """``SCALE_FMA``: ``v / scale`` (where not ``RECIP_SCALE``) through :func:`divide`'s correction instead of
-    ``div_rn``: the launch sets it where every ``v`` is an integer 0…255 and the correction rounds each of their
-    quotients as IEEE division does (checked for the scale on the host: ``triton_fused.corrected_division_exact``)."""
+    """``SPLIT``: both divisions through :func:`split_divide`, where every ``v`` is an integer 0…255 (or a pad
+    colour) and the launch has checked that each quotient this makes rounds as IEEE division does
+    (``triton_fused.split_division_exact``): two instructions a division, where :func:`divide` takes three and
+    ``div_rn`` more. Otherwise ``v / scale`` is ``div_rn`` (where not ``RECIP_SCALE``)."""
     if RECIP_SCALE:
         x = v * inv_scale
+    elif SPLIT:
+        x = split_divide(v, scale, inv_scale)
     else:
-        x = divide(v, scale, inv_scale, SCALE_FMA)
-    return divide(x - mean, std, inv_std, DIV_FMA)
+        x = divide(v, scale, inv_scale, False)
+    if SPLIT:
+        y = split_divide(x - mean, std, inv_std)
+    else:
+        y = divide(x - mean, std, inv_std, DIV_FMA)
+    return y
 
 
 @triton.jit
 def _finish(
     v, inside, pixel_scale, inv_pixel_scale, pad, mean, std, inv_std,
-    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SCALE_FMA: tl.constexpr,
+    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SPLIT: tl.constexpr,
 ):  # fmt: skip
     """One output channel from its resampled value: the pad outside the content (see ``preprocess_kernel``)."""
     if PAD == 1:  # PAD_PIXEL: the pad colour goes through the same normalisation as a sample
         v = tl.where(inside, v, pad)
-    v = _normalize(v, mean, std, inv_std, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA, SCALE_FMA)
+    v = _normalize(v, mean, std, inv_std, pixel_scale, inv_pixel_scale, RECIP_SCALE, DIV_FMA, SPLIT)
     if PAD == 2:  # PAD_ZERO
         v = tl.where(inside, v, 0.0)
     return v
@@ -208,19 +225,19 @@ def _finish(
 def _store(
     out, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b,
     std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b,
-    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SCALE_FMA: tl.constexpr,
+    PAD: tl.constexpr, RECIP_SCALE: tl.constexpr, DIV_FMA: tl.constexpr, SPLIT: tl.constexpr,
 ):  # fmt: skip
     """The three output planes of resampled values: each channel finished (:func:`_finish`) and stored."""
     c0 = _finish(
-        v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA
+        v0, inside, pixel_scale, inv_pixel_scale, pad_r, mean_r, std_r, inv_std_r, PAD, RECIP_SCALE, DIV_FMA, SPLIT,
     )  # fmt: skip
     tl.store(out, c0, mask=mask)
     c1 = _finish(
-        v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA
+        v1, inside, pixel_scale, inv_pixel_scale, pad_g, mean_g, std_g, inv_std_g, PAD, RECIP_SCALE, DIV_FMA, SPLIT,
     )  # fmt: skip
     tl.store(out + plane, c1, mask=mask)
     c2 = _finish(
-        v2, inside, pixel_scale, inv_pixel_scale, pad_b, mean_b, std_b, inv_std_b, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA
+        v2, inside, pixel_scale, inv_pixel_scale, pad_b, mean_b, std_b, inv_std_b, PAD, RECIP_SCALE, DIV_FMA, SPLIT,
     )  # fmt: skip
     tl.store(out + 2 * plane, c2, mask=mask)
 
@@ -586,7 +603,7 @@ def preprocess_kernel(
     ROWS: tl.constexpr,
     BLOCK: tl.constexpr,
     WORDS: tl.constexpr = False,
-    SCALE_FMA: tl.constexpr = False,
+    SPLIT: tl.constexpr = False,
     CLAMP: tl.constexpr = True,
     RAGGED: tl.constexpr = False,
 ):
@@ -607,8 +624,8 @@ def preprocess_kernel(
     unrolling (see :func:`_separable`). ``WORDS``: bilinear and the row-first separable modes with up to 3 taps
     read their bytes through :func:`_window` (3-tap rows: :func:`_window9`; bilinear's pixel pairs through
     :func:`_window6` where ``WORDS`` is 2; the launch sets it where the source starts on an 8-byte boundary and its
-    size is a multiple of 8). ``SCALE_FMA``: the division by ``pixel_scale``
-    through the correction of :func:`divide` (see :func:`_normalize`). ``CLAMP``: Pillow's passes clamp their sums
+    size is a multiple of 8). ``SPLIT``: both divisions of the normalisation through
+    :func:`split_divide` (see :func:`_normalize`). ``CLAMP``: Pillow's passes clamp their sums
     to 0…255; False where the launch has proved the clamp a no-op for these tables
     (``filters.pillow_clamp_free``). ``RAGGED``: each image's sizes, place, scales, source offset and output
     index come from row n of the table at ``images_ptr`` (``RAGGED_COLUMNS``), so that images of different sizes
@@ -651,7 +668,7 @@ def preprocess_kernel(
     _store(
         dst_ptr + out_n * 3 * plane + oy * out_w + ox, plane, mask, v0, v1, v2, inside, pixel_scale, inv_pixel_scale,
         pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g, inv_std_b, PAD,
-        RECIP_SCALE, DIV_FMA, SCALE_FMA,
+        RECIP_SCALE, DIV_FMA, SPLIT,
     )  # fmt: skip
 
 
@@ -760,7 +777,7 @@ def rows_kernel(
     SWAP: tl.constexpr, PAD: tl.constexpr, TAPS: tl.constexpr, INDEX_FMA: tl.constexpr, RECIP_SCALE: tl.constexpr,
     DIV_FMA: tl.constexpr, INTERP: tl.constexpr, ACC: tl.constexpr, V_FIRST: tl.constexpr, O_TAPS: tl.constexpr,
     I_TAPS: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr, WORDS: tl.constexpr = False,
-    SCALE_FMA: tl.constexpr = False, CLAMP: tl.constexpr = True, RAGGED: tl.constexpr = False,
+    SPLIT: tl.constexpr = False, CLAMP: tl.constexpr = True, RAGGED: tl.constexpr = False,
 ):  # fmt: skip
     """:func:`preprocess_kernel` (same arguments) for the resizes that run a horizontal pass per source row, then
     a vertical pass over at most two of them: bilinear in the tap orders ``TAPS`` 0 and 2, and the separable
@@ -863,7 +880,7 @@ def rows_kernel(
         _store(
             out + oy * out_w, plane, columns & (ox * 0 + oy < out_h), v0, v1, v2, row_in & x_in, pixel_scale,
             inv_pixel_scale, pad_r, pad_g, pad_b, mean_r, mean_g, mean_b, std_r, std_g, std_b, inv_std_r, inv_std_g,
-            inv_std_b, PAD, RECIP_SCALE, DIV_FMA, SCALE_FMA,
+            inv_std_b, PAD, RECIP_SCALE, DIV_FMA, SPLIT,
         )  # fmt: skip
 
 
