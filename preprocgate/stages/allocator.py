@@ -5,9 +5,10 @@ of RLE text a batch of 8, decoded into one ``str`` and one ``bytes`` a mask, the
 glibc returns the top of its heap to the system as soon as more than ``M_TRIM_THRESHOLD`` (128 KiB) of it is
 free, so the next batch's strings land on fresh pages, and the kernel faults and zeroes every one of them again.
 On an H100 host that page-fault work was most of the GPU RLE's host time: ``encode_many_json`` of RF-DETR's
-logits 3.84 → 1.84 ms an image with the trimming held back, and the RF-DETR dumps 11–14% faster
-(benchmarks/RESULTS.md, 2026-12-07). Only the trimming: the memory still serves the process's next allocations,
-and is handed back at the end (``malloc_trim``).
+logits 3.84 → 1.84 ms an image with the trimming held back; the RF-DETR dumps were 11–14% faster in one A/B
+pair, a gain the run-to-run spread of whole dumps (±15%) hid in later runs (benchmarks/RESULTS.md, 2026-12-07).
+Only the trimming: the memory still serves the process's next allocations, and is handed back at the end
+(``malloc_trim``).
 
 Setting any of these thresholds turns off glibc's own adjustment of them: by default its mmap threshold rises
 from 128 KiB to the size of each mmapped block freed (at most 32 MiB) and its trim threshold with it (twice
