@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import json
+import pickle
 import threading
 import weakref
 from collections import deque
@@ -101,12 +103,18 @@ def test_an_encoding_error_reaches_the_caller_and_writes_nothing(tmp_path: Path)
 
 def test_strings_escaped_where_they_were_made_write_the_same_parts(tmp_path: Path) -> None:
     """Masks that carry their JSON text (the GPU's ``encode_many_json``) give byte for byte the parts and digest
-    of the same masks without it, and so do their records received from a Ray worker with that text."""
+    of the same masks without it, and so do their records received from a Ray worker with that text. The text
+    is views of one buffer, as the encoder hands it over; what goes to another process is copied out of it."""
     plain = [detections(n) for n in range(4)]
     carried = []
     for d in plain:
         texts = [json.dumps(c)[1:-1].encode() for c in d.masks.counts]
-        carried.append(dataclasses.replace(d, masks=dataclasses.replace(d.masks, json=texts)))
+        buffer = memoryview(b"".join(texts))
+        views = [buffer[a:b] for a, b in itertools.pairwise(itertools.accumulate(map(len, texts), initial=0))]
+        carried.append(dataclasses.replace(d, masks=dataclasses.replace(d.masks, json=views)))
+    sent_texts = escaped_counts([0, 1, 2, 3], carried)
+    expected = {i: [bytes(v) for v in d.masks.json] for i, d in enumerate(carried)}
+    assert pickle.loads(pickle.dumps(sent_texts)) == expected
     parts, digests = [], []
     records = {}
     for name, batch in (("plain", plain), ("carried", carried), ("received", None)):
@@ -116,7 +124,7 @@ def test_strings_escaped_where_they_were_made_write_the_same_parts(tmp_path: Pat
                 records[name] = writer.submit("all-000000", [0, 1, 2, 3], batch).result()[0]
             else:  # a Ray worker's: records and their strings' text made there
                 sent = {i: to_results(i, d) for i, d in enumerate(carried)}
-                records[name] = writer.submit_records("all-000000", sent, escaped_counts([0, 1, 2, 3], carried))
+                records[name] = writer.submit_records("all-000000", sent, sent_texts)
                 records[name] = records[name].result()[0]
         parts.append(next(cache.folder("k" * 64).glob("part-*.json")).read_bytes())
         digests.append(digest.hexdigest())

@@ -23,13 +23,13 @@ class EncodedMasks:
     what a GPU's masks become before they reach the host, a few bytes per run instead of K×H×W bytes.
 
     ``json``: each string as JSON writes it between its quotes, where the encoder made that beside it
-    (:func:`~preprocgate.functional.rle.encode_many_json`), for the part file's text
+    (:func:`~preprocgate.functional.rle.encode_many_json`: views of its host buffer), for the part file's text
     (:func:`preprocgate.hashing.results_json`'s ``escaped``)."""
 
     height: int
     width: int
     counts: list[str]
-    json: list[bytes] | None = None
+    json: list[bytes | memoryview] | None = None
 
     @classmethod
     def of(cls, masks: torch.Tensor | UpsampledMasks) -> EncodedMasks:

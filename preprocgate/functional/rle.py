@@ -383,23 +383,26 @@ def encode_many(batches: Sequence[torch.Tensor]) -> list[list[str]]:
     return _per_image(_host_strings(batches, escaped=False)[0], batches)
 
 
-def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], list[bytes]]]:
+def encode_many_json(batches: Sequence[torch.Tensor]) -> list[tuple[list[str], list[memoryview]]]:
     """Per image, :func:`encode_many`'s strings and each as :func:`escape` writes it for JSON (its bytes
-    between the quotes): what the dump's writer puts in a part file as it is."""
+    between the quotes): what the dump's writer puts in a part file as it is. The texts are views of the one
+    host buffer the batch's characters arrived in, not copies: the part's text is joined from them once, so a
+    ``bytes`` of each would only copy megabytes a batch more while holding the GIL (a view of it keeps that buffer
+    alive until the part is written). Where they must cross to another process, copy them (``bytes(view)``)."""
     bare, texts = _host_strings(batches, escaped=True)
     return list(zip(_per_image(bare, batches), _per_image(texts, batches), strict=True))
 
 
-def _host_strings(batches: Sequence[torch.Tensor], *, escaped: bool) -> tuple[list[str], list[bytes]]:
-    """Every mask's string on the host, and with ``escaped`` each as JSON writes it (else none): the buffer in
-    one transfer, the lengths in another."""
+def _host_strings(batches: Sequence[torch.Tensor], *, escaped: bool) -> tuple[list[str], list[memoryview]]:
+    """Every mask's string on the host, and with ``escaped`` each as JSON writes it, a view of the buffer (else
+    none): the buffer in one transfer, the lengths in another."""
     if sum(len(m) for m in batches) == 0:
         return [], []
     out = strings(*run_lengths(batches), escaped=escaped)
     data = _to_host(out.data)
     lengths = (torch.cat([out.lengths, out.escaped_lengths]) if escaped else out.lengths).tolist()
     bare = [str(data[a:b], "ascii") for a, b in _spans(lengths[: len(out.lengths)])]
-    texts = [data[a:b].tobytes() for a, b in _spans(lengths[len(out.lengths) :], out.plain)]
+    texts = [data[a:b] for a, b in _spans(lengths[len(out.lengths) :], out.plain)]
     return bare, texts
 
 

@@ -784,9 +784,10 @@ def heap_frozen() -> Iterator[bool]:
 def escaped_counts(ids: Sequence[int], detections: Sequence[Detections]) -> dict[int, list[bytes]]:
     """By image, its masks' strings as JSON writes them where the GPU's RLE made that text beside them
     (:attr:`EncodedMasks.json`), one per record of :func:`~preprocgate.functional.coco.to_results`, in order: what
-    :func:`preprocgate.cache.part_texts` then puts in the part file as it is."""
+    :func:`preprocgate.cache.part_texts` then puts in the part file as it is. Copied out of the RLE's host buffer
+    (views of it cannot be pickled), since they go to another process."""
     return {
-        i: d.masks.json
+        i: [bytes(text) for text in d.masks.json]
         for i, d in zip(ids, detections, strict=True)
         if isinstance(d.masks, EncodedMasks) and d.masks.json is not None
     }
