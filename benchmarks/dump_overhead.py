@@ -6,7 +6,8 @@ given density: random weights give noisy masks, megabytes of RLE an image).
 
 Prints milliseconds per image for: the encoding thread's work (records and part texts) with the RLE strings
 scanned and escaped there, as before, escaped where they were made (the GPU's RLE), and records and text made
-in one pass (``to_results_json``, what the local writer does now); writing the parts (records to JSON on one
+in one pass (``to_results_json``, what the local writer does now); the RLE thread's strings out of the buffer
+the GPU transfers, each text copied (before) or a view of it (now); writing the parts (records to JSON on one
 thread, files and the digest on another, as the local executor's writer does; wall time over all parts) and the
 files alone (the writing thread's step); a Ray driver's writing of the records its workers return, as before
 (the texts, the file and the digest in turn on the receiving thread) and now (a local run's writer threads,
@@ -19,6 +20,7 @@ nothing read).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 import time
@@ -30,6 +32,7 @@ from pycocotools import mask as mask_utils
 from preprocgate.cache import DumpCache, part_texts
 from preprocgate.functional.coco import Detections, EncodedMasks, to_results, to_results_json
 from preprocgate.keys import DumpDigest, dump_digest
+from preprocgate.stages.allocator import trimming_held_back
 from preprocgate.stages.dump import PartWriter
 
 BATCH = 8
@@ -64,6 +67,28 @@ def encoding(one: Detections, images: int, how: str) -> float:
         part = {i: to_results(i, one) for i in ids}
         part_texts(part, {i: one.masks.json for i in part} if how == "made" else None)
     return time.perf_counter() - begin
+
+
+def host_strings(one: Detections, images: int, views: bool) -> float:
+    """Seconds to make ``images`` images' strings out of the host buffer the GPU's RLE transfers (every bare string,
+    then every escaped one, end to end), as ``rle._host_strings`` does, with glibc's trimming held back as during a
+    dump: a ``str`` of each bare string, and of each escaped one a ``bytes`` copy (``views`` False: before) or a
+    view of the buffer (now)."""
+    assert isinstance(one.masks, EncodedMasks) and one.masks.json is not None
+    bare = [c.encode("ascii") for c in one.masks.counts] * BATCH
+    escaped = [bytes(t) for t in one.masks.json] * BATCH
+    data = memoryview(b"".join(bare + escaped))
+    spans = list(itertools.pairwise(itertools.accumulate(map(len, bare + escaped), initial=0)))
+    bare_spans, escaped_spans = spans[: len(bare)], spans[len(bare) :]
+    elapsed = 0.0
+    with trimming_held_back():
+        for _ in range(0, images, BATCH):
+            begin = time.perf_counter()
+            strings = [str(data[a:b], "ascii") for a, b in bare_spans]
+            texts = [data[a:b] if views else data[a:b].tobytes() for a, b in escaped_spans]
+            elapsed += time.perf_counter() - begin
+            del strings, texts
+    return elapsed
 
 
 def part_writes(one: Detections, images: int, cache: DumpCache) -> float:
@@ -140,12 +165,15 @@ def main() -> None:
         min(encoding(one, args.images, how) for _ in range(3)) for how in ("here", "made", "together")
     )
     files = min(part_writes(one, args.images, cache) for _ in range(3))
+    copied, viewed = (min(host_strings(one, args.images, views) for _ in range(3)) for views in (False, True))
     (in_turn, a), (threads, b) = (driver(one, args.images, cache, overlapped) for overlapped in (False, True))
     assert a == b == whole
     per_image = {
         "records and part texts, strings escaped here (before; best of 3)": here,
         "records and part texts, strings escaped where made (GPU RLE; best of 3)": made,
         "records and part texts made together, to_results_json (the local writer now; best of 3)": together,
+        "RLE thread: strings from the transferred buffer, a bytes copy of each text (before; best of 3)": copied,
+        "RLE thread: strings from the transferred buffer, each text a view (now; best of 3)": viewed,
         "write parts (encoding and writing threads, streaming the digest)": write,
         "part files alone, write_texts (the writing thread's step; best of 3)": files,
         "ray driver: write received parts in turn (before)": in_turn,
