@@ -12,13 +12,13 @@
 #   tests and the ragged launch's CUDA test with the kernels compiled)
 # - rfdetr (240); item1 (360: issue 13 item 1's run, 1,000 images, fp32, cuda_graphs, the network's throughput beside
 #   the dumps' with lookahead 0 and 1); lookahead (300: item1's dumps with the local executor's lookahead 0 and 1,
-#   alternating, in one process; LOOKAHEAD_IMAGES=320 for a short call); switch (420: item1's dumps with Python's GIL
-#   switch interval at its default 5 ms and at 0.5 ms, alternating, in one process; SWITCH_IMAGES); where (200: the
-#   triton dump of that run under dump_profile_gpu.py, with lookahead 1 or WHERE_LOCAL's local params: each step's host
-#   and GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the adapter's
-#   cuda_graphs); fast5000 (560: graphs5000 evaluated by faster_coco_eval); stream (360: rfdetr fp32 as shipped (a first
-#   run for the process's start), then without the local executor's arena, with its encode_stream, each twice,
-#   alternating); graphs (240: rfdetr fp32, eager, with the adapter's cuda_graphs, eager again; gate and model
+#   alternating, in one process; LOOKAHEAD_IMAGES=320 for a short call); switch (420: item1's dumps with the local
+#   executor's switch_interval_ms at Python's 5 ms and at 0.5 ms, alternating, in one process; SWITCH_IMAGES); where
+#   (200: the triton dump of that run under dump_profile_gpu.py, with lookahead 1 or WHERE_LOCAL's local params: each
+#   step's host and GPU time a batch, the GPU's busy share); rfdetr5000 (560); graphs5000 (560: the same with the
+#   adapter's cuda_graphs); fast5000 (560: graphs5000 evaluated by faster_coco_eval); stream (360: rfdetr fp32 as
+#   shipped (a first run for the process's start), then without the local executor's arena, with its encode_stream, each
+#   twice, alternating); graphs (240: rfdetr fp32, eager, with the adapter's cuda_graphs, eager again; gate and model
 #   throughput)
 # - profile (300: the rfdetr fp32 dumps under cProfile, the main thread's top functions in profile-top.txt, and the
 #   GPU's utilisation each second in profile-gpu.txt: where a dump's time goes)
@@ -73,7 +73,8 @@ for arg in "$@"; do
             --local-params '{}' '{"lookahead": 1}' '{}' '{"lookahead": 1}' --out "$OUT/lookahead.json" ;;
         switch) step switch "${limit:-420}" python benchmarks/rfdetr_gpu.py --images "${SWITCH_IMAGES:-1000}" \
             --precisions fp32 --no-throughput --model-params '{"cuda_graphs": true}' \
-            --switch-intervals 0.005 0.0005 0.005 0.0005 --out "$OUT/switch.json" ;;
+            --local-params '{"switch_interval_ms": 5}' '{"switch_interval_ms": 0.5}' '{"switch_interval_ms": 5}' \
+            '{"switch_interval_ms": 0.5}' --out "$OUT/switch.json" ;;
         where) step where "${limit:-200}" python benchmarks/dump_profile_gpu.py --images 1000 --variant triton \
             --model-params '{"cuda_graphs": true}' --local-params "${WHERE_LOCAL:-{\"lookahead\": 1\}}" \
             --out "$OUT/where.json" ;;

@@ -24,7 +24,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,9 +48,6 @@ from preprocgate.variants import VARIANTS, build_variant
 
 SIZE = (312, 312)
 PACKAGES = ("preprocgate", "torch", "torchvision", "rfdetr", "triton", "numpy", "opencv-python-headless", "pycocotools")
-
-
-DEFAULT_SWITCH_INTERVAL = sys.getswitchinterval()
 
 
 def versions() -> dict[str, str | None]:
@@ -322,15 +318,6 @@ def main() -> None:
             help=f"{what}: a study each per precision (each with a cache of its own; the dumps' digests must be the "
             "same); --model-params also a model-throughput row each",
         )
-    parser.add_argument(
-        "--switch-intervals",
-        nargs="+",
-        type=float,
-        default=[None],
-        metavar="SECONDS",
-        help="run each study once per value, with sys.setswitchinterval set to it (Python's default 0.005): how long "
-        "a thread holding the GIL runs before one waiting for it gets it",
-    )
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -377,10 +364,7 @@ def main() -> None:
                     spec["executor"] = {"kind": "local", "params": params}
                 for k, v in sorted({**params, **model_params}.items()):
                     spec["cache_dir"] += f"-{k}={v}"
-                for interval in args.switch_intervals:
-                    sys.setswitchinterval(interval or DEFAULT_SWITCH_INTERVAL)
-                    report["gate"].append({"switch_interval_s": interval, **run_study(work, spec, save)})
-                sys.setswitchinterval(DEFAULT_SWITCH_INTERVAL)
+                report["gate"].append(run_study(work, spec, save))
             if not args.no_throughput:
                 report["model_throughput"] += model_throughput(
                     data, checkpoint, device, precision, threshold, args.repeats, model_params

@@ -1,7 +1,7 @@
 """glibc's malloc kept from handing freed memory back to the system while a dump runs.
 
 Why: a dump makes and drops megabytes of short-lived strings a batch (RF-DETR's random-weight masks: about 40 MB
-of RLE text a batch of 8, decoded into one ``str`` and one ``bytes`` a mask, then joined into the part file).
+of RLE text a batch of 8, decoded into one ``str`` a mask, then joined into the part file's text).
 glibc returns the top of its heap to the system as soon as more than ``M_TRIM_THRESHOLD`` (128 KiB) of it is
 free, so the next batch's strings land on fresh pages, and the kernel faults and zeroes every one of them again.
 On an H100 host that page-fault work was most of the GPU RLE's host time: ``encode_many_json`` of RF-DETR's
